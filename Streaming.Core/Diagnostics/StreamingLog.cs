@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Logging;
+
+namespace AgentStreaming.Streaming.Diagnostics;
+
+internal static partial class StreamingLog
+{
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Writing {Count} entries to the stream of run {RunId} failed: {Reason}")]
+    public static partial void WriteFailed(ILogger logger, string runId, int count, AgentStreaming.Streaming.Streams.AgentStreamWriteFailure reason, Exception exception);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "The shared stream tail lost Redis; retrying (failing for {Elapsed}).")]
+    public static partial void TailConnectionLost(ILogger logger, TimeSpan elapsed, Exception exception);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "The shared stream tail could not reach Redis for {Elapsed}; failing {Readers} readers.")]
+    public static partial void TailGaveUp(ILogger logger, TimeSpan elapsed, int readers, Exception exception);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "The shared stream tail reconnected to Redis after {Elapsed}.")]
+    public static partial void TailReconnected(ILogger logger, TimeSpan elapsed);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Reading the stream of run {RunId} failed; retrying (failing for {Elapsed}).")]
+    public static partial void ReadRetry(ILogger logger, string runId, TimeSpan elapsed, Exception exception);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Debug, Message = "Waking the shared stream tail failed.")]
+    public static partial void WakeFailed(ILogger logger, Exception exception);
+}

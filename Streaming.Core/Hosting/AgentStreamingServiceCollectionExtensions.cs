@@ -1,0 +1,85 @@
+using System.Globalization;
+using AgentStreaming.Streaming.Callbacks;
+using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Streams;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Redis agent response streams.</summary>
+public static class AgentStreamingServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="RedisStreamResponseHandler"/> (also as <see cref="IAgentStreamReader"/>),
+    /// <see cref="RedisStreamResponseCallback"/> as <see cref="IAgentResponseCallback"/>, and — unless one is already
+    /// registered — an <see cref="IConnectionMultiplexer"/> for the configured connection string.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Optional code configuration, applied after configuration binding.</param>
+    /// <returns>The options builder, to chain further configuration or validation.</returns>
+    /// <remarks>
+    /// Options bind from <c>AgentStreaming:Redis</c>; the connection string falls back to <c>ConnectionStrings:redis</c>
+    /// then <c>REDIS_CONNECTION_STRING</c> (<c>host:port</c> or <c>redis://</c> form), the TTL to
+    /// <c>REDIS_STREAM_TTL_MINUTES</c>. Options are validated when the host starts.
+    /// </remarks>
+    public static OptionsBuilder<RedisAgentStreamingOptions> AddRedisAgentStreaming(
+        this IServiceCollection services,
+        Action<RedisAgentStreamingOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var multiplexerRegistered = services.Any(d => d.ServiceType == typeof(IConnectionMultiplexer));
+
+        var builder = services.AddOptions<RedisAgentStreamingOptions>()
+            .Configure<IServiceProvider>((options, provider) =>
+            {
+                if (provider.GetService<IConfiguration>() is not { } configuration)
+                {
+                    return;
+                }
+
+                configuration.GetSection(RedisAgentStreamingOptions.SectionName).Bind(options);
+                if (string.IsNullOrWhiteSpace(options.ConnectionString))
+                {
+                    options.ConnectionString = configuration.GetConnectionString("redis") ?? configuration["REDIS_CONNECTION_STRING"];
+                }
+
+                if (configuration["REDIS_STREAM_TTL_MINUTES"] is { Length: > 0 } minutes)
+                {
+                    options.StreamTtl = double.TryParse(minutes, NumberStyles.Float, CultureInfo.InvariantCulture, out var m) && m > 0
+                        ? TimeSpan.FromMinutes(m)
+                        : throw new OptionsValidationException(nameof(RedisAgentStreamingOptions), typeof(RedisAgentStreamingOptions),
+                            [$"REDIS_STREAM_TTL_MINUTES must be a positive number of minutes (was '{minutes}')."]);
+                }
+            });
+        if (configure is not null)
+        {
+            builder.Configure(configure);
+        }
+
+        builder.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RedisAgentStreamingOptions>>(
+            new RedisAgentStreamingOptionsValidator(multiplexerRegistered)));
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IConnectionMultiplexer>(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<RedisAgentStreamingOptions>>().Value;
+            var configuration = RedisConnectionString.Parse(options.ConnectionString!);
+            configuration.ClientName ??= "agent-streaming";
+            return ConnectionMultiplexer.Connect(configuration);
+        });
+        services.TryAddSingleton(provider => new RedisStreamResponseHandler(
+            provider.GetRequiredService<IConnectionMultiplexer>(),
+            provider.GetRequiredService<IOptions<RedisAgentStreamingOptions>>(),
+            provider.GetService<ILogger<RedisStreamResponseHandler>>(),
+            provider.GetService<TimeProvider>()));
+        services.TryAddSingleton<IAgentStreamReader>(provider => provider.GetRequiredService<RedisStreamResponseHandler>());
+        services.TryAddSingleton<RedisStreamResponseCallback>();
+        services.TryAddSingleton<IAgentResponseCallback>(provider => provider.GetRequiredService<RedisStreamResponseCallback>());
+        return builder;
+    }
+}

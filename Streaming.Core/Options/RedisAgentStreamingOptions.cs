@@ -1,0 +1,56 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace AgentStreaming.Streaming.Options;
+
+/// <summary>Options of the Redis agent response streams.</summary>
+/// <remarks>
+/// Bound from the configuration section <c>AgentStreaming:Redis</c>; the connection string also comes from
+/// <c>ConnectionStrings:redis</c> or <c>REDIS_CONNECTION_STRING</c> and the TTL from <c>REDIS_STREAM_TTL_MINUTES</c>.
+/// </remarks>
+public sealed class RedisAgentStreamingOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "AgentStreaming:Redis";
+
+    /// <summary>
+    /// The Redis connection string: StackExchange.Redis form (<c>localhost:6379,password=…</c>) or URL form
+    /// (<c>redis://[:password@]host:port[/db]</c>, <c>rediss://</c> for TLS). Not needed when an
+    /// <c>IConnectionMultiplexer</c> is registered. No default.
+    /// </summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The key prefix of run streams. Default <c>agent-stream:</c>.</summary>
+    [Required]
+    public string KeyPrefix { get; set; } = "agent-stream:";
+
+    /// <summary>How long a run stream lives after its last write. Default 10 minutes.</summary>
+    public TimeSpan StreamTtl { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Most entries the writer sends in one Redis command. Default 256.</summary>
+    [Range(1, 4096)]
+    public int MaxBatchSize { get; set; } = 256;
+
+    /// <summary>Entries a writer may hold unsent before <c>AppendAsync</c> waits for Redis. Default 8192.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxPendingEntries { get; set; } = 8192;
+
+    /// <summary>Entries a reader fetches per catch-up command. Default 512.</summary>
+    [Range(1, 10_000)]
+    public int ReadBatchSize { get; set; } = 512;
+
+    /// <summary>How long a reader waits for a stream that does not exist yet before it reports "not found or expired". Default 30 s.</summary>
+    public TimeSpan NotFoundTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long readers and writers keep retrying while Redis is unreachable before they fail. Default 30 s.</summary>
+    public TimeSpan ReconnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest a shared blocking read waits in Redis before it is re-issued. Default 5 s.</summary>
+    public TimeSpan TailBlockTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a waiting reader checks that its stream still exists. Default 5 s.</summary>
+    public TimeSpan IdleCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Entries buffered for a live reader beyond which the shared tail stops fetching for it until it catches up. Default 1024.</summary>
+    [Range(1, 1_000_000)]
+    public int ReaderBufferLimit { get; set; } = 1024;
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Streaming.Options;
+
+/// <summary>
+/// Parses Redis connection strings in both forms users bring: StackExchange.Redis's
+/// (<c>localhost:6379,password=…,ssl=true</c>) and the URL form of the original sample and most other clients
+/// (<c>redis://[[user]:password@]host[:port][/db]</c>, <c>rediss://</c> for TLS).
+/// </summary>
+public static class RedisConnectionString
+{
+    /// <summary>Parses a connection string into StackExchange.Redis options.</summary>
+    /// <param name="connectionString">The connection string.</param>
+    /// <returns>The options (with <see cref="ConfigurationOptions.AbortOnConnectFail"/> off, so a process can start before Redis).</returns>
+    /// <exception cref="ArgumentException">The connection string is malformed; the message says how.</exception>
+    public static ConfigurationOptions Parse(string connectionString)
+        => TryParse(connectionString, out var options, out var error) ? options : throw new ArgumentException(error, nameof(connectionString));
+
+    /// <summary>Tries to parse a connection string.</summary>
+    /// <param name="connectionString">The connection string.</param>
+    /// <param name="options">The options, when valid.</param>
+    /// <param name="error">What is wrong, when not (never contains the password).</param>
+    /// <returns><see langword="true"/> when valid.</returns>
+    public static bool TryParse(string? connectionString, [NotNullWhen(true)] out ConfigurationOptions? options, [NotNullWhen(false)] out string? error)
+    {
+        options = null;
+        error = null;
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            error = "The connection string is empty.";
+            return false;
+        }
+
+        var value = connectionString.Trim();
+        if (value.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) || value.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase))
+        {
+            return TryParseUrl(value, out options, out error);
+        }
+
+        if (value.Contains("://", StringComparison.Ordinal))
+        {
+            error = "Only redis:// and rediss:// URLs are understood; otherwise use 'host:port[,option=value...]'.";
+            return false;
+        }
+
+        try
+        {
+            options = ConfigurationOptions.Parse(value, ignoreUnknown: true);
+        }
+        catch (ArgumentException ex)
+        {
+            error = $"It could not be parsed as 'host:port[,option=value...]': {ex.Message.Split('\n')[0]}";
+            return false;
+        }
+
+        if (options.EndPoints.Count == 0)
+        {
+            error = "It names no host; use e.g. 'localhost:6379'.";
+            options = null;
+            return false;
+        }
+
+        options.AbortOnConnectFail = false;
+        return true;
+    }
+
+    private static bool TryParseUrl(string value, [NotNullWhen(true)] out ConfigurationOptions? options, [NotNullWhen(false)] out string? error)
+    {
+        options = null;
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+        {
+            error = "It is not a valid URL; use e.g. 'redis://localhost:6379'.";
+            return false;
+        }
+
+        options = new ConfigurationOptions
+        {
+            AbortOnConnectFail = false,
+            Ssl = uri.Scheme.Equals("rediss", StringComparison.OrdinalIgnoreCase),
+        };
+        var port = uri.IsDefaultPort || uri.Port < 0 ? 6379 : uri.Port;
+        options.EndPoints.Add(uri.Host, port);
+        if (!string.IsNullOrEmpty(uri.UserInfo))
+        {
+            var parts = uri.UserInfo.Split(':', 2);
+            if (parts.Length == 2)
+            {
+                if (parts[0].Length > 0)
+                {
+                    options.User = Uri.UnescapeDataString(parts[0]);
+                }
+
+                options.Password = Uri.UnescapeDataString(parts[1]);
+            }
+            else
+            {
+                options.Password = Uri.UnescapeDataString(parts[0]);
+            }
+        }
+
+        var path = uri.AbsolutePath.Trim('/');
+        if (path.Length > 0)
+        {
+            if (!int.TryParse(path, NumberStyles.None, CultureInfo.InvariantCulture, out var db))
+            {
+                error = $"The path of the URL must be a database number, not '{path}'.";
+                options = null;
+                return false;
+            }
+
+            options.DefaultDatabase = db;
+        }
+
+        error = null;
+        return true;
+    }
+}

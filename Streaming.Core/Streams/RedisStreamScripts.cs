@@ -1,0 +1,66 @@
+namespace AgentStreaming.Streaming.Streams;
+
+/// <summary>The Lua scripts the writer runs (EVALSHA; StackExchange.Redis loads them on first use).</summary>
+internal static class RedisStreamScripts
+{
+    /// <summary>
+    /// Appends a batch of entries to a run stream in one command: checks the fence (a lower attempt than the
+    /// recorded one, or any write after the terminal entry, is refused), writes a <c>reset</c> entry when a newer
+    /// attempt takes over a stream that already has entries, assigns the sequence numbers server-side (so they
+    /// survive writer crashes and never repeat), stamps the server time, and refreshes both keys' TTL.
+    /// KEYS: stream, meta. ARGV: ttlMs, attempt, n, then per entry: type, text, extraPairCount, field, value….
+    /// Returns { lastEntryId or "", nextSequence }.
+    /// </summary>
+    public const string Append = """
+        local ttl = tonumber(ARGV[1])
+        local attempt = tonumber(ARGV[2])
+        local n = tonumber(ARGV[3])
+        local meta = redis.call('HMGET', KEYS[2], 'attempt', 'seq', 'terminal')
+        local current = tonumber(meta[1]) or 0
+        local seq = tonumber(meta[2]) or 0
+        if meta[3] then
+          return redis.error_reply('AGENTSTREAM_TERMINATED the run stream already holds its terminal entry')
+        end
+        if attempt < current then
+          return redis.error_reply('AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current)
+        end
+        local t = redis.call('TIME')
+        local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+        local last = ''
+        if attempt > current and seq > 0 then
+          last = redis.call('XADD', KEYS[1], '*', 'text', '', 'sequence', string.format('%d', seq), 'timestamp', now,
+            'type', 'reset', 'attempt', string.format('%d', attempt))
+          seq = seq + 1
+        end
+        local i = 4
+        local terminal = false
+        for e = 1, n do
+          local kind = ARGV[i]
+          local extra = tonumber(ARGV[i + 2])
+          local args = { 'XADD', KEYS[1], '*', 'text', ARGV[i + 1], 'sequence', string.format('%d', seq), 'timestamp', now,
+            'type', kind, 'attempt', string.format('%d', attempt) }
+          i = i + 3
+          for f = 1, extra * 2 do
+            args[#args + 1] = ARGV[i]
+            i = i + 1
+          end
+          last = redis.call(unpack(args))
+          seq = seq + 1
+          if kind == 'done' or kind == 'error' or kind == 'cancelled' then
+            terminal = true
+          end
+        end
+        if terminal then
+          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'terminal', '1')
+        else
+          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq)
+        end
+        redis.call('PEXPIRE', KEYS[2], ttl)
+        redis.call('PEXPIRE', KEYS[1], ttl)
+        return { last, seq }
+        """;
+
+    public const string FencedPrefix = "AGENTSTREAM_FENCED";
+
+    public const string TerminatedPrefix = "AGENTSTREAM_TERMINATED";
+}

@@ -1,0 +1,515 @@
+using System.Globalization;
+using System.Threading.Channels;
+using AgentStreaming.Streaming.Diagnostics;
+using AgentStreaming.Streaming.Options;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Streaming.Streams;
+
+/// <summary>
+/// One blocking <c>XREAD BLOCK … STREAMS k1 k2 … id1 id2 …</c> loop on a connection of its own that serves every
+/// live reader of the process and fans the entries out to them: a thousand readers cost one Redis connection and
+/// one blocked command, not a thousand.
+/// </summary>
+/// <remarks>
+/// A new reader must join the blocked command: the command also reads a small wake stream of this tail's own
+/// (<c>{prefix}tail-wake:{guid}</c>, one entry, expiring), and a joining reader appends to it through the shared
+/// multiplexer, which ends the blocked read at once; the loop then re-issues it with the new reader's key.
+/// Readers that do not keep up are left out of the command until they drain their buffer.
+/// </remarks>
+internal sealed class RedisStreamTail : IAsyncDisposable
+{
+    private readonly IConnectionMultiplexer _shared;
+    private readonly RedisAgentStreamingOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, List<TailSubscription>> _subscriptions = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly string _blockMilliseconds;
+    private Task? _loop;
+    private ConnectionMultiplexer? _connection;
+    private readonly string _wakeKey;
+    private string _lastWakeId = "0-0";
+    private long _version;
+    private long _snapshotVersion;
+    private int _phase;
+    private int _wakeInFlight;
+    private int _wakeAgain;
+    private int _count;
+
+    public RedisStreamTail(IConnectionMultiplexer shared, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
+    {
+        _shared = shared;
+        _options = options;
+        _logger = logger;
+        _time = time;
+        _blockMilliseconds = ((long)options.TailBlockTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        _wakeKey = options.KeyPrefix + "tail-wake:" + Guid.NewGuid().ToString("N");
+    }
+
+    /// <summary>Readers currently subscribed.</summary>
+    public int SubscriberCount => Volatile.Read(ref _count);
+
+    /// <summary>Starts delivering the entries of <paramref name="key"/> after <paramref name="after"/>.</summary>
+    public TailSubscription Subscribe(string key, StreamCursor after)
+    {
+        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+        var subscription = new TailSubscription(this, key, after, Math.Max(1, _options.ReaderBufferLimit / 2));
+        lock (_gate)
+        {
+            if (!_subscriptions.TryGetValue(key, out var list))
+            {
+                _subscriptions[key] = list = [];
+            }
+
+            list.Add(subscription);
+            _version++;
+            _count++;
+            _loop ??= Task.Run(RunAsync);
+        }
+
+        StreamingDiagnostics.LiveReadersCounter.Add(1);
+        Wake();
+        return subscription;
+    }
+
+    internal void Unsubscribe(TailSubscription subscription)
+    {
+        lock (_gate)
+        {
+            if (_subscriptions.TryGetValue(subscription.Key, out var list) && list.Remove(subscription))
+            {
+                _count--;
+                if (list.Count == 0)
+                {
+                    _subscriptions.Remove(subscription.Key);
+                }
+
+                StreamingDiagnostics.LiveReadersCounter.Add(-1);
+            }
+        }
+    }
+
+    /// <summary>Makes the loop re-read its readers (a reader joined or drained its buffer).</summary>
+    internal void Wake()
+    {
+        lock (_gate)
+        {
+            _version++;
+        }
+
+        if (_signal.CurrentCount == 0)
+        {
+            try
+            {
+                _signal.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Already signalled.
+            }
+        }
+
+        if (Volatile.Read(ref _phase) == 1)
+        {
+            SendWake();
+        }
+    }
+
+    private void SendWake()
+    {
+        if (Interlocked.Exchange(ref _wakeInFlight, 1) == 1)
+        {
+            Volatile.Write(ref _wakeAgain, 1);
+            return;
+        }
+
+        _ = SendWakeAsync();
+    }
+
+    private async Task SendWakeAsync()
+    {
+        try
+        {
+            // An entry on this tail's own wake stream ends its blocked XREAD whether it arrives before or after
+            // Redis starts blocking (the loop reads the wake stream after the last wake it saw), so no wake is lost.
+            var database = _shared.GetDatabase();
+            await database.StreamAddAsync(_wakeKey, "w", 1, maxLength: 1, useApproximateMaxLength: false).ConfigureAwait(false);
+            await database.KeyExpireAsync(_wakeKey, TimeSpan.FromHours(1), CommandFlags.FireAndForget).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
+        {
+            // The loop re-reads its readers when its own command fails and the connection comes back.
+            StreamingLog.WakeFailed(_logger, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _wakeInFlight, 0);
+        }
+
+        if (Interlocked.Exchange(ref _wakeAgain, 0) == 1
+            && Volatile.Read(ref _phase) == 1
+            && Interlocked.Read(ref _snapshotVersion) < Interlocked.Read(ref _version))
+        {
+            SendWake();
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var token = _stopping.Token;
+        DateTimeOffset? failingSince = null;
+        var keys = new List<string>();
+        var args = new List<object>();
+        var backoff = TimeSpan.FromMilliseconds(50);
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                var database = await EnsureConnectedAsync().ConfigureAwait(false);
+                Volatile.Write(ref _phase, 1);
+                BuildCommand(keys, args);
+                if (keys.Count == 0)
+                {
+                    Volatile.Write(ref _phase, 0);
+                    await _signal.WaitAsync(token).ConfigureAwait(false);
+                    continue;
+                }
+
+                RedisResult reply;
+                try
+                {
+                    reply = await database.ExecuteAsync("XREAD", args).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Volatile.Write(ref _phase, 0);
+                }
+
+                if (failingSince is { } since)
+                {
+                    var outage = _time.GetUtcNow() - since;
+                    StreamingLog.TailReconnected(_logger, outage);
+                    failingSince = null;
+                    backoff = TimeSpan.FromMilliseconds(50);
+                }
+
+                Deliver(reply);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                var now = _time.GetUtcNow();
+                failingSince ??= now;
+                var elapsed = now - failingSince.Value;
+                if (elapsed >= _options.ReconnectTimeout)
+                {
+                    FailAll(ex, elapsed);
+                    failingSince = null;
+                }
+                else
+                {
+                    StreamingLog.TailConnectionLost(_logger, elapsed, ex);
+                    try
+                    {
+                        await Task.Delay(backoff, _time, token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+                }
+            }
+        }
+    }
+
+    private async Task<IDatabase> EnsureConnectedAsync()
+    {
+        if (_connection is null)
+        {
+            var configuration = ConfigurationOptions.Parse(_shared.Configuration);
+            configuration.AbortOnConnectFail = false;
+            configuration.ClientName = "agent-stream-tail";
+            // A blocked XREAD must not time out client-side before Redis answers it.
+            var needed = (int)(_options.TailBlockTimeout + TimeSpan.FromSeconds(5)).TotalMilliseconds;
+            configuration.AsyncTimeout = Math.Max(configuration.AsyncTimeout, needed);
+            configuration.SyncTimeout = Math.Max(configuration.SyncTimeout, needed);
+            _connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+        }
+
+        return _connection.GetDatabase();
+    }
+
+    private void BuildCommand(List<string> keys, List<object> args)
+    {
+        keys.Clear();
+        args.Clear();
+        args.Add("COUNT");
+        args.Add(_options.ReadBatchSize);
+        args.Add("BLOCK");
+        args.Add(_blockMilliseconds);
+        args.Add("STREAMS");
+        var ids = new List<object>();
+        lock (_gate)
+        {
+            Interlocked.Exchange(ref _snapshotVersion, _version);
+            foreach (var (key, list) in _subscriptions)
+            {
+                StreamCursor? from = null;
+                foreach (var subscription in list)
+                {
+                    if (subscription.IsComplete)
+                    {
+                        continue;
+                    }
+
+                    if (subscription.Buffered >= _options.ReaderBufferLimit)
+                    {
+                        subscription.Paused = true;
+                        continue;
+                    }
+
+                    subscription.Paused = false;
+                    if (from is null || subscription.Delivered < from.Value)
+                    {
+                        from = subscription.Delivered;
+                    }
+                }
+
+                if (from is { } cursor)
+                {
+                    keys.Add(key);
+                    args.Add(key);
+                    ids.Add(cursor.ToString());
+                }
+            }
+        }
+
+        if (keys.Count > 0)
+        {
+            args.Add(_wakeKey);
+            ids.Add(_lastWakeId);
+        }
+
+        args.AddRange(ids);
+    }
+
+    private void Deliver(RedisResult reply)
+    {
+        if (reply.IsNull)
+        {
+            return;
+        }
+
+        var items = (RedisResult[])reply!;
+        var isMap = reply.Resp3Type == ResultType.Map;
+        var pairCount = isMap ? items.Length / 2 : items.Length;
+        for (var p = 0; p < pairCount; p++)
+        {
+            RedisResult keyResult;
+            RedisResult entriesResult;
+            if (isMap)
+            {
+                keyResult = items[2 * p];
+                entriesResult = items[(2 * p) + 1];
+            }
+            else
+            {
+                var pair = (RedisResult[])items[p]!;
+                keyResult = pair[0];
+                entriesResult = pair[1];
+            }
+
+            var key = keyResult.ToString();
+            var entries = (RedisResult[])entriesResult!;
+            if (key == _wakeKey)
+            {
+                if (entries.Length > 0)
+                {
+                    _lastWakeId = ((RedisResult[])entries[^1]!)[0].ToString();
+                }
+
+                continue;
+            }
+
+            lock (_gate)
+            {
+                if (!_subscriptions.TryGetValue(key, out var list))
+                {
+                    continue;
+                }
+
+                foreach (var raw in entries)
+                {
+                    var chunk = StreamChunkParser.Parse(raw);
+                    if (!StreamCursor.TryParse(chunk.EntryId, out var cursor))
+                    {
+                        continue;
+                    }
+
+                    foreach (var subscription in list)
+                    {
+                        if (!subscription.IsComplete && cursor > subscription.Delivered)
+                        {
+                            subscription.Push(chunk, cursor);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private void FailAll(Exception cause, TimeSpan elapsed)
+    {
+        List<TailSubscription> failed;
+        lock (_gate)
+        {
+            failed = _subscriptions.Values.SelectMany(l => l).ToList();
+        }
+
+        StreamingLog.TailGaveUp(_logger, elapsed, failed.Count, cause);
+        var error = new AgentStreamUnavailableException(
+            $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while waiting for stream entries. Check that Redis is running and reachable, then resume from the last entry id you received.",
+            cause);
+        foreach (var subscription in failed)
+        {
+            subscription.Fail(error);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_connection is not null)
+        {
+            try
+            {
+                // Ends the blocked XREAD at once and removes the wake stream.
+                var database = _shared.GetDatabase();
+                await database.StreamAddAsync(_wakeKey, "w", 1, maxLength: 1).ConfigureAwait(false);
+                await database.KeyDeleteAsync(_wakeKey).ConfigureAwait(false);
+            }
+            catch (RedisException)
+            {
+                // Closing the connection below ends the blocked command anyway.
+            }
+        }
+
+        if (_loop is { } loop)
+        {
+            try
+            {
+                await loop.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // The connection's disposal below ends the blocked command.
+            }
+        }
+
+        if (_connection is { } owned)
+        {
+            await owned.DisposeAsync().ConfigureAwait(false);
+        }
+
+        lock (_gate)
+        {
+            foreach (var subscription in _subscriptions.Values.SelectMany(l => l))
+            {
+                subscription.Fail(new ObjectDisposedException(nameof(RedisStreamTail), "The stream reader was disposed while a read was in progress."));
+            }
+
+            _subscriptions.Clear();
+        }
+
+        _stopping.Dispose();
+    }
+}
+
+/// <summary>One reader's place on the shared tail: entries arrive in <see cref="Reader"/>.</summary>
+internal sealed class TailSubscription : IDisposable
+{
+    private readonly RedisStreamTail _tail;
+    private readonly Channel<StreamChunk> _channel = Channel.CreateUnbounded<StreamChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private int _disposed;
+
+    private readonly int _resumeBelow;
+    private volatile bool _paused;
+
+    public TailSubscription(RedisStreamTail tail, string key, StreamCursor after, int resumeBelow)
+    {
+        _tail = tail;
+        _resumeBelow = resumeBelow;
+        Key = key;
+        Delivered = after;
+    }
+
+    public string Key { get; }
+
+    /// <summary>The last entry handed to the reader (the tail's lock guards it).</summary>
+    public StreamCursor Delivered { get; private set; }
+
+    public bool IsComplete { get; private set; }
+
+    public bool Paused
+    {
+        get => _paused;
+        set => _paused = value;
+    }
+
+    private int _buffered;
+
+    public int Buffered => Volatile.Read(ref _buffered);
+
+    public ChannelReader<StreamChunk> Reader => _channel.Reader;
+
+    internal void Push(StreamChunk chunk, StreamCursor cursor)
+    {
+        Delivered = cursor;
+        Interlocked.Increment(ref _buffered);
+        _channel.Writer.TryWrite(chunk);
+        if (chunk.IsTerminal)
+        {
+            IsComplete = true;
+            _channel.Writer.TryComplete();
+        }
+    }
+
+    internal void Fail(Exception error)
+    {
+        IsComplete = true;
+        _channel.Writer.TryComplete(error);
+    }
+
+    /// <summary>Called by the reader after it drained entries: rejoins the tail when it had been paused.</summary>
+    public void OnDrained()
+    {
+        if (Interlocked.Decrement(ref _buffered) < _resumeBelow && _paused)
+        {
+            Paused = false;
+            _tail.Wake();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            IsComplete = true;
+            _tail.Unsubscribe(this);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+
+namespace AgentStreaming.Testing;
+
+/// <summary>
+/// A real <c>redis-server</c> process on a free loopback port with a data directory of its own, for tests.
+/// It can be killed and restarted on the same port and directory (with AOF on, data survives).
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly bool _appendOnly;
+    private readonly bool _ownsDirectory;
+    private Process? _process;
+    private readonly StringBuilder _output = new();
+
+    private RedisServer(int port, string dataDirectory, bool appendOnly, bool ownsDirectory)
+    {
+        Port = port;
+        DataDirectory = dataDirectory;
+        _appendOnly = appendOnly;
+        _ownsDirectory = ownsDirectory;
+    }
+
+    /// <summary>The loopback port.</summary>
+    public int Port { get; }
+
+    /// <summary>The data directory (AOF files live here).</summary>
+    public string DataDirectory { get; }
+
+    /// <summary>A StackExchange.Redis connection string for this server.</summary>
+    public string ConnectionString => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{Port},abortConnect=false");
+
+    /// <summary>Whether the server process is running.</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>The process id, while running.</summary>
+    public int? ProcessId => _process is { HasExited: false } p ? p.Id : null;
+
+    /// <summary>Starts a server and waits until it answers PING.</summary>
+    /// <param name="appendOnly">Turn on AOF with <c>appendfsync always</c>, so a kill loses nothing.</param>
+    /// <param name="port">A port, or a free one.</param>
+    /// <param name="dataDirectory">A data directory, or a new temp one (deleted on dispose).</param>
+    /// <returns>The running server.</returns>
+    public static async Task<RedisServer> StartAsync(bool appendOnly = false, int? port = null, string? dataDirectory = null)
+    {
+        var owns = dataDirectory is null;
+        dataDirectory ??= Directory.CreateTempSubdirectory("agent-streaming-redis-").FullName;
+        var server = new RedisServer(port ?? FreePort.Next(), dataDirectory, appendOnly, owns);
+        await server.StartProcessAsync().ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>Finds <c>redis-server</c> on the PATH.</summary>
+    /// <returns>The executable's path.</returns>
+    /// <exception cref="InvalidOperationException">It is not installed; the message says how to install it.</exception>
+    public static string FindExecutable()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin").Split(':'))
+        {
+            var candidate = Path.Combine(dir, "redis-server");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException("redis-server is not installed. On Debian: sudo apt-get install -y redis-server");
+    }
+
+    /// <summary>Kills the process (SIGKILL) and waits for it to exit.</summary>
+    /// <returns>A task that completes when the process is gone.</returns>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts the server again on the same port and data directory.</summary>
+    /// <returns>A task that completes when it answers PING.</returns>
+    public async Task RestartAsync()
+    {
+        await KillAsync().ConfigureAwait(false);
+        await StartProcessAsync().ConfigureAwait(false);
+    }
+
+    private async Task StartProcessAsync()
+    {
+        var args = new List<string>
+        {
+            "--port", Port.ToString(CultureInfo.InvariantCulture),
+            "--bind", "127.0.0.1",
+            "--dir", DataDirectory,
+            "--save", string.Empty,
+            "--protected-mode", "no",
+            "--daemonize", "no",
+            "--maxclients", "10000",
+            "--appendonly", _appendOnly ? "yes" : "no",
+        };
+        if (_appendOnly)
+        {
+            args.AddRange(["--appendfsync", "always"]);
+        }
+
+        var info = new ProcessStartInfo(FindExecutable())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
+        process.OutputDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        await WaitUntilReadyAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+    }
+
+    private async Task WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (_process is { HasExited: true } exited)
+            {
+                string log;
+                lock (_output)
+                {
+                    log = _output.ToString();
+                }
+
+                throw new InvalidOperationException($"redis-server exited with code {exited.ExitCode} on port {Port}:\n{log}");
+            }
+
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
+                var stream = client.GetStream();
+                await stream.WriteAsync("PING\r\n"u8.ToArray()).ConfigureAwait(false);
+                var buffer = new byte[64];
+                var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
+                if (Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal))
+                {
+                    return;
+                }
+            }
+            catch (SocketException)
+            {
+                // Not listening yet.
+            }
+            catch (IOException)
+            {
+                // Closed while loading.
+            }
+
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"redis-server on port {Port} did not answer PING within {timeout}.");
+    }
+
+    /// <summary>Kills the server and deletes its temp directory.</summary>
+    /// <returns>A task that completes when done.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync().ConfigureAwait(false);
+        _process?.Dispose();
+        if (_ownsDirectory)
+        {
+            try
+            {
+                Directory.Delete(DataDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort.
+            }
+        }
+    }
+}

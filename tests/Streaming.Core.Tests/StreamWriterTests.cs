@@ -1,0 +1,174 @@
+using AgentStreaming.Streaming.Streams;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Streaming.Tests;
+
+public sealed class StreamWriterTests(RedisFixture redis)
+{
+    [Fact]
+    public async Task AppendAsync_ManyChunks_WritesInOrderWithSequencesAndOriginalSampleFields()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var texts = Enumerable.Range(0, 1000).Select(i => $"chunk {i} ").ToArray();
+
+        await handler.WriteAsync(runId, texts);
+
+        var raw = await redis.Database.StreamRangeAsync(handler.Keys.Stream(runId));
+        Assert.Equal(1001, raw.Length);
+        for (var i = 0; i < raw.Length; i++)
+        {
+            Assert.Equal(i, (long)raw[i]["sequence"]);
+            Assert.Equal(1, (int)raw[i]["attempt"]);
+            Assert.True((long)raw[i]["timestamp"] > 1_700_000_000_000);
+        }
+
+        Assert.Equal(texts, raw[..1000].Select(e => (string)e["text"]!).ToArray());
+        Assert.Equal("text", (string?)raw[0]["type"]);
+        var done = raw[^1];
+        Assert.Equal("done", (string?)done["type"]);
+        Assert.Equal("true", (string?)done["done"]);
+        Assert.Equal(string.Empty, (string?)done["text"]);
+    }
+
+    [Fact]
+    public async Task CompleteAsync_Error_WritesErrorEntryAndRefusesFurtherWrites()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        await handler.WriteAsync(runId, ["partial"], AgentStreamEntry.ForError("The model failed: quota exceeded."));
+
+        var chunks = await handler.ReadAllAsync(runId);
+        Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Error], chunks.Select(c => c.Kind));
+        Assert.Equal("The model failed: quota exceeded.", chunks[^1].Error);
+        Assert.True(chunks[^1].IsTerminal);
+
+        var late = handler.CreateWriter(runId, attempt: 1);
+        await late.AppendAsync(AgentStreamEntry.ForText("too late"));
+        var ex = await Assert.ThrowsAsync<AgentStreamWriteException>(() => late.FlushAsync());
+        Assert.Equal(AgentStreamWriteFailure.AlreadyTerminated, ex.Failure);
+        Assert.Equal(2, await redis.Database.StreamLengthAsync(handler.Keys.Stream(runId)));
+    }
+
+    [Fact]
+    public async Task CompleteAsync_Cancelled_CarriesErrorFieldSoOriginalReadersStop()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        await handler.WriteAsync(runId, ["a", "b"], AgentStreamEntry.ForCancelled("Cancelled by the user."));
+
+        var raw = await redis.Database.StreamRangeAsync(handler.Keys.Stream(runId));
+        Assert.Equal("cancelled", (string?)raw[^1]["type"]);
+        Assert.Equal("Cancelled by the user.", (string?)raw[^1]["error"]);
+        var chunks = await handler.ReadAllAsync(runId);
+        Assert.Equal(StreamEntryKind.Cancelled, chunks[^1].Kind);
+    }
+
+    [Fact]
+    public async Task AppendAsync_AfterTerminalQueued_ThrowsInvalidOperation()
+    {
+        await using var handler = redis.CreateHandler();
+        var writer = handler.CreateWriter(TestStreams.NewRunId());
+        await writer.AppendAsync(AgentStreamEntry.ForDone());
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await writer.AppendAsync(AgentStreamEntry.ForText("x")));
+    }
+
+    [Fact]
+    public async Task NewAttempt_AfterPartialText_WritesResetFencesOldAttemptAndKeepsSequenceIncreasing()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var first = handler.CreateWriter(runId, attempt: 1);
+        await first.AppendAsync(AgentStreamEntry.ForText("Day 1: "));
+        await first.AppendAsync(AgentStreamEntry.ForText("Tem"));
+        await first.FlushAsync();
+
+        var second = handler.CreateWriter(runId, attempt: 2);
+        await second.BeginAsync();
+
+        await first.AppendAsync(AgentStreamEntry.ForText("ples"));
+        var fenced = await Assert.ThrowsAsync<AgentStreamWriteException>(() => first.FlushAsync());
+        Assert.Equal(AgentStreamWriteFailure.Fenced, fenced.Failure);
+
+        await second.AppendAsync(AgentStreamEntry.ForText("Day 1: Temples"));
+        await second.CompleteAsync(AgentStreamEntry.ForDone());
+
+        var chunks = await handler.ReadAllAsync(runId);
+        Assert.Equal(
+            [StreamEntryKind.Text, StreamEntryKind.Text, StreamEntryKind.Reset, StreamEntryKind.Text, StreamEntryKind.Done],
+            chunks.Select(c => c.Kind));
+        Assert.Equal([1, 1, 2, 2, 2], chunks.Select(c => c.Attempt));
+        Assert.Equal([0L, 1, 2, 3, 4], chunks.Select(c => c.Sequence));
+        Assert.Equal("Day 1: Temples", StreamText.Visible(chunks));
+    }
+
+    [Fact]
+    public async Task NewAttempt_WhenEarlierAttemptWroteNothing_WritesNoReset()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        await handler.CreateWriter(runId, attempt: 1).BeginAsync();
+        await handler.WriteAsync(runId, ["hello"], attempt: 2);
+
+        var chunks = await handler.ReadAllAsync(runId);
+        Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Done], chunks.Select(c => c.Kind));
+        Assert.All(chunks, c => Assert.Equal(2, c.Attempt));
+    }
+
+    [Fact]
+    public async Task Writes_SetAndRefreshTtl()
+    {
+        await using var handler = redis.CreateHandler(o => o.StreamTtl = TimeSpan.FromMinutes(3));
+        var runId = TestStreams.NewRunId();
+        var key = handler.Keys.Stream(runId);
+        var writer = handler.CreateWriter(runId);
+        await writer.AppendAsync(AgentStreamEntry.ForText("a"));
+        await writer.FlushAsync();
+
+        var ttl = await redis.Database.KeyTimeToLiveAsync(key);
+        Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(2.9), TimeSpan.FromMinutes(3));
+
+        await redis.Database.KeyExpireAsync(key, TimeSpan.FromSeconds(5));
+        await writer.AppendAsync(AgentStreamEntry.ForText("b"));
+        await writer.FlushAsync();
+        ttl = await redis.Database.KeyTimeToLiveAsync(key);
+        Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(2.9), TimeSpan.FromMinutes(3));
+        Assert.NotNull(await redis.Database.KeyTimeToLiveAsync(handler.Keys.Meta(runId)));
+    }
+
+    [Fact]
+    public async Task TraceParent_IsWrittenOnTheAttemptsFirstEntryOnly()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        const string traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        var writer = handler.CreateWriter(runId, 1, traceParent);
+        await writer.AppendAsync(AgentStreamEntry.ForText("a"));
+        await writer.CompleteAsync(AgentStreamEntry.ForDone());
+
+        var raw = await redis.Database.StreamRangeAsync(handler.Keys.Stream(runId));
+        Assert.Equal(traceParent, (string?)raw[0]["traceparent"]);
+        Assert.True(raw[1]["traceparent"].IsNull);
+    }
+
+    [Fact]
+    public async Task WriteFailure_RedisDown_SurfacesToTheProducer()
+    {
+        await using var server = await AgentStreaming.Testing.RedisServer.StartAsync();
+        var options = ConfigurationOptions.Parse(server.ConnectionString);
+        options.AsyncTimeout = 1000;
+        options.ConnectRetry = 0;
+        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var handler = redis.CreateHandler(multiplexer: multiplexer);
+        var writer = handler.CreateWriter(TestStreams.NewRunId());
+        await writer.AppendAsync(AgentStreamEntry.ForText("stored"));
+        await writer.FlushAsync();
+
+        await server.KillAsync();
+        await writer.AppendAsync(AgentStreamEntry.ForText("lost"));
+        var ex = await Assert.ThrowsAsync<AgentStreamWriteException>(() => writer.FlushAsync());
+        Assert.Equal(AgentStreamWriteFailure.Redis, ex.Failure);
+        Assert.True(writer.IsFaulted);
+        await Assert.ThrowsAsync<AgentStreamWriteException>(async () => await writer.AppendAsync(AgentStreamEntry.ForText("after")));
+    }
+}
