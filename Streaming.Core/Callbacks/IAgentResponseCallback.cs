@@ -17,33 +17,33 @@ public interface IAgentResponseCallback
     /// <param name="context">The run.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>A task that completes when the attempt is recorded.</returns>
-    ValueTask OnRunStartedAsync(AgentRunContext context, CancellationToken cancellationToken = default);
+    ValueTask OnRunStartedAsync(AgentResponseCallbackContext context, CancellationToken cancellationToken = default);
 
     /// <summary>A streamed update of the response.</summary>
     /// <param name="update">The update (text, tool calls and results, usage).</param>
     /// <param name="context">The run.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>A task that completes when the update is accepted (not necessarily stored yet).</returns>
-    ValueTask OnStreamingResponseUpdateAsync(AgentResponseUpdate update, AgentRunContext context, CancellationToken cancellationToken = default);
+    ValueTask OnStreamingResponseUpdateAsync(AgentResponseUpdate update, AgentResponseCallbackContext context, CancellationToken cancellationToken = default);
 
     /// <summary>The run succeeded with this final response.</summary>
     /// <param name="response">The final response.</param>
     /// <param name="context">The run.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>A task that completes when the response's end is stored.</returns>
-    ValueTask OnAgentResponseAsync(AgentResponse response, AgentRunContext context, CancellationToken cancellationToken = default);
+    ValueTask OnAgentResponseAsync(AgentResponse response, AgentResponseCallbackContext context, CancellationToken cancellationToken = default);
 
     /// <summary>The run failed (model or tool error, attempts exhausted, producer lost).</summary>
     /// <param name="message">A human-readable message for readers.</param>
     /// <param name="context">The run.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>A task that completes when the failure is stored.</returns>
-    ValueTask OnRunFailedAsync(string message, AgentRunContext context, CancellationToken cancellationToken = default);
+    ValueTask OnRunFailedAsync(string message, AgentResponseCallbackContext context, CancellationToken cancellationToken = default);
 
     /// <summary>The run was cancelled.</summary>
     /// <param name="message">A human-readable message for readers.</param>
     /// <param name="context">The run.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>A task that completes when the cancellation is stored.</returns>
-    ValueTask OnRunCancelledAsync(string message, AgentRunContext context, CancellationToken cancellationToken = default);
+    ValueTask OnRunCancelledAsync(string message, AgentResponseCallbackContext context, CancellationToken cancellationToken = default);
 }

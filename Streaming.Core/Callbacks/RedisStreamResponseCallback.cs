@@ -31,11 +31,11 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
 
     /// <inheritdoc />
     /// <remarks>Claims the stream for the attempt (fencing out older attempts) and, after a crash, writes the <c>reset</c> entry.</remarks>
-    public async ValueTask OnRunStartedAsync(AgentRunContext context, CancellationToken cancellationToken = default)
+    public async ValueTask OnRunStartedAsync(AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
         => await GetWriter(context).BeginAsync(cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public async ValueTask OnStreamingResponseUpdateAsync(AgentResponseUpdate update, AgentRunContext context, CancellationToken cancellationToken = default)
+    public async ValueTask OnStreamingResponseUpdateAsync(AgentResponseUpdate update, AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
         var writer = GetWriter(context);
@@ -48,7 +48,7 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
     }
 
     /// <inheritdoc />
-    public ValueTask OnAgentResponseAsync(AgentResponse response, AgentRunContext context, CancellationToken cancellationToken = default)
+    public ValueTask OnAgentResponseAsync(AgentResponse response, AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(response);
         var usage = response.Usage is { } details ? AgentResponseUpdateMapper.UsageJson(details) : null;
@@ -56,14 +56,14 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
     }
 
     /// <inheritdoc />
-    public ValueTask OnRunFailedAsync(string message, AgentRunContext context, CancellationToken cancellationToken = default)
+    public ValueTask OnRunFailedAsync(string message, AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
         => CompleteAsync(context, AgentStreamEntry.ForError(string.IsNullOrWhiteSpace(message) ? "The run failed." : message), cancellationToken);
 
     /// <inheritdoc />
-    public ValueTask OnRunCancelledAsync(string message, AgentRunContext context, CancellationToken cancellationToken = default)
+    public ValueTask OnRunCancelledAsync(string message, AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
         => CompleteAsync(context, AgentStreamEntry.ForCancelled(string.IsNullOrWhiteSpace(message) ? "The run was cancelled." : message), cancellationToken);
 
-    private async ValueTask CompleteAsync(AgentRunContext context, AgentStreamEntry terminal, CancellationToken cancellationToken)
+    private async ValueTask CompleteAsync(AgentResponseCallbackContext context, AgentStreamEntry terminal, CancellationToken cancellationToken)
     {
         var writer = GetWriter(context);
         if (writer.IsFaulted && terminal.Kind != StreamEntryKind.Done)
@@ -85,7 +85,7 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
         }
     }
 
-    private RedisAgentStreamWriter GetWriter(AgentRunContext context)
+    private RedisAgentStreamWriter GetWriter(AgentResponseCallbackContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         return _writers.GetOrAdd((context.RunId, context.Attempt), static (key, state) => state.Handler.CreateWriter(key.RunId, key.Attempt, state.TraceParent), (Handler: _handler, context.TraceParent));

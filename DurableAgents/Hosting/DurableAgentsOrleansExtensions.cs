@@ -1,0 +1,97 @@
+using AgentStreaming.DurableAgents;
+using AgentStreaming.DurableAgents.Options;
+using AgentStreaming.Streaming.Options;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Storage;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Configures Orleans silos and clients for the durable agents on Redis.</summary>
+public static class DurableAgentsOrleansExtensions
+{
+    /// <summary>The Orleans cluster and service id the workers and clients share.</summary>
+    public const string DefaultClusterId = "agent-streaming";
+
+    /// <summary>
+    /// Configures a silo: Redis clustering (membership), Redis grain storage for conversations (System.Text.Json,
+    /// expiring with the conversation TTL), Redis reminders, and failure detection tuned so a killed worker is
+    /// declared dead within seconds.
+    /// </summary>
+    /// <param name="silo">The silo builder.</param>
+    /// <param name="connectionString">The Redis connection string (<c>host:port</c> or <c>redis://</c>).</param>
+    /// <param name="conversationTtl">How long a conversation's state lives after its last write (default 14 days).</param>
+    /// <param name="clusterId">The cluster (and service) id; workers and clients of one system share it.</param>
+    /// <returns>The silo builder.</returns>
+    public static ISiloBuilder UseDurableAgentsRedis(this ISiloBuilder silo, string connectionString, TimeSpan? conversationTtl = null, string clusterId = DefaultClusterId)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        var redis = RedisConnectionString.Parse(connectionString);
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = clusterId;
+            o.ServiceId = clusterId;
+        });
+        silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+        silo.AddRedisGrainStorage(DurableAgentNames.StorageProvider, (OptionsBuilder<Orleans.Persistence.RedisStorageOptions> builder) => builder.Configure<IServiceProvider>((o, provider) =>
+        {
+            o.ConfigurationOptions = redis.Clone();
+            o.EntryExpiry = conversationTtl ?? provider.GetService<IOptions<DurableAgentsOptions>>()?.Value.ConversationTtl ?? TimeSpan.FromDays(14);
+            o.GrainStorageSerializer = new SystemTextJsonGrainStorageSerializer(Options.Options.Create(new Orleans.Serialization.SystemTextJsonGrainStorageSerializerOptions()));
+        }));
+        silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            // Defaults take ~15 s to declare a killed silo dead; runs it hosted wait that long to be re-driven.
+            o.ProbeTimeout = TimeSpan.FromSeconds(1);
+            o.NumMissedProbesLimit = 2;
+            o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+            o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+        });
+        silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(30));
+        return silo;
+    }
+
+    /// <summary>
+    /// Configures an Orleans client: Redis clustering, and a connection deadline after which starting the client
+    /// fails with a clear error instead of retrying forever.
+    /// </summary>
+    /// <param name="client">The client builder.</param>
+    /// <param name="connectionString">The Redis connection string.</param>
+    /// <param name="clusterId">The cluster (and service) id the workers use.</param>
+    /// <returns>The client builder.</returns>
+    public static IClientBuilder UseDurableAgentsRedis(this IClientBuilder client, string connectionString, string clusterId = DefaultClusterId)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var redis = RedisConnectionString.Parse(connectionString);
+        client.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = clusterId;
+            o.ServiceId = clusterId;
+        });
+        client.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+        client.Services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
+        client.Services.AddSingleton<IClientConnectionRetryFilter, ConnectDeadlineFilter>();
+        return client;
+    }
+
+    private sealed class ConnectDeadlineFilter(IOptions<DurableAgentsClientOptions> options, TimeProvider? time = null) : IClientConnectionRetryFilter
+    {
+        private readonly TimeProvider _time = time ?? TimeProvider.System;
+        private DateTimeOffset? _firstFailure;
+
+        public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
+        {
+            var now = _time.GetUtcNow();
+            _firstFailure ??= now;
+            if (now - _firstFailure.Value >= options.Value.ConnectTimeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(500), _time, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+    }
+}

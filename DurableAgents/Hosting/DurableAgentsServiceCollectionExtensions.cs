@@ -1,0 +1,81 @@
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.DurableAgents.Options;
+using AgentStreaming.DurableAgents.Recovery;
+using Microsoft.Agents.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the durable agent runtime (worker side) and its client.</summary>
+public static class DurableAgentsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the worker side: the agents, the run recovery service and the Redis response streams. Use with a
+    /// silo configured by <c>UseDurableAgentsRedis</c>.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Registers agents and sets options.</param>
+    /// <returns>A builder to register more agents on.</returns>
+    public static DurableAgentsBuilder AddDurableAgents(this IServiceCollection services, Action<DurableAgentsOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<DurableAgentsOptions>()
+            .Configure<IServiceProvider>((o, provider) => provider.GetService<IConfiguration>()?.GetSection(DurableAgentsOptions.SectionName).Bind(o))
+            .Validate(o => o.MaxAttempts >= 1, "DurableAgents:MaxAttempts must be at least 1.")
+            .Validate(o => o.ConversationTtl > TimeSpan.Zero, "DurableAgents:ConversationTtl must be positive.")
+            .Validate(o => o.MaxMessageLength > 0, "DurableAgents:MaxMessageLength must be positive.")
+            .Validate(o => o.RunLeaseRenewInterval > TimeSpan.Zero && o.RunLeaseRenewInterval < o.RunLeaseDuration, "DurableAgents:RunLeaseRenewInterval must be positive and shorter than RunLeaseDuration.")
+            .Validate(o => o.RecoveryScanInterval > TimeSpan.Zero, "DurableAgents:RecoveryScanInterval must be positive.")
+            .ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.AddRedisAgentStreaming();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(provider => new RunLeaseStore(
+            provider.GetRequiredService<IConnectionMultiplexer>(),
+            provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+            provider.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<RunRecoveryService>();
+        services.TryAddSingleton(provider => new DurableAgentClient(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>()));
+        return new DurableAgentsBuilder(services);
+    }
+
+    /// <summary>Registers the client side: <see cref="DurableAgentClient"/> and the Redis stream reader. Use with an Orleans client configured by <c>UseDurableAgentsRedis</c>.</summary>
+    /// <param name="services">The services.</param>
+    /// <returns>The services.</returns>
+    public static IServiceCollection AddDurableAgentsClient(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddRedisAgentStreaming();
+        services.TryAddSingleton(provider => new DurableAgentClient(provider.GetRequiredService<IClusterClient>(), provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>()));
+        return services;
+    }
+}
+
+/// <summary>Registers agents on the durable runtime.</summary>
+public sealed class DurableAgentsBuilder
+{
+    internal DurableAgentsBuilder(IServiceCollection services) => Services = services;
+
+    /// <summary>The services.</summary>
+    public IServiceCollection Services { get; }
+
+    /// <summary>Registers an agent by name.</summary>
+    /// <param name="name">The name clients use, e.g. <c>TravelPlanner</c>.</param>
+    /// <param name="factory">Creates the agent for a run.</param>
+    /// <returns>This builder.</returns>
+    public DurableAgentsBuilder AddAgent(string name, Func<IServiceProvider, AIAgent> factory)
+    {
+        _ = AgentStreaming.DurableAgents.DurableAgentNames.ConversationKey(name, "x");
+        ArgumentNullException.ThrowIfNull(factory);
+        Services.Configure<DurableAgentsOptions>(o => o.AddAgent(name, factory));
+        return this;
+    }
+}

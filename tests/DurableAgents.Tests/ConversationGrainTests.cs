@@ -1,0 +1,288 @@
+using System.Diagnostics;
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.Streaming.Streams;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AgentStreaming.DurableAgents.Tests;
+
+public sealed class ConversationGrainTests(RedisFixture redis)
+{
+    [Fact]
+    public async Task RunAsync_FireAndForget_AnswersAtOnceAndTheStreamEndsWithDone()
+    {
+        var model = new ScriptedChatClient();
+        var gate = new TaskCompletionSource();
+        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+
+        var result = await agent.RunAsync("Plan a trip", session);
+
+        Assert.Equal("agent-stream:" + result.RunId, result.StreamKey);
+        Assert.Null(result.Text);
+        Assert.Equal(RunStatus.Queued, result.Handle.Status);
+        gate.SetResult();
+        var chunks = await ReadAllAsync(cluster.Client, result.RunId);
+        Assert.Equal("Answer to: Plan a trip", Text(chunks));
+        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+
+        var conversation = await agent.GetConversationAsync(session);
+        Assert.Equal(["user", "assistant"], conversation.History.Select(m => m.Role));
+        Assert.Equal("Answer to: Plan a trip", conversation.History[1].Text);
+        var run = Assert.Single(conversation.Runs);
+        Assert.Equal(RunStatus.Completed, run.Status);
+        Assert.Equal(1, run.Attempts);
+    }
+
+    [Fact]
+    public async Task RunAsync_WaitForResponse_ReturnsTheFinalResponse()
+    {
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
+        var agent = cluster.Client.GetAgent("TestAgent");
+
+        var result = await agent.RunAsync("Hello", agent.NewSession(), new DurableRunOptions { WaitForResponse = true });
+
+        Assert.Equal("Answer to: Hello", result.Text);
+        Assert.Equal(RunStatus.Completed, result.Run!.Status);
+    }
+
+    [Fact]
+    public async Task RunAsync_ManyRunsOfOneConversation_ExecuteOneAtATimeInOrder()
+    {
+        var model = new ScriptedChatClient();
+        var active = 0;
+        var maxActive = 0;
+        model.BeforeToken = async (i, ct) =>
+        {
+            if (i == 0)
+            {
+                var now = Interlocked.Increment(ref active);
+                maxActive = Math.Max(maxActive, now);
+            }
+
+            await Task.Yield();
+            if (i == 2)
+            {
+                Interlocked.Decrement(ref active);
+            }
+        };
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+
+        var runs = new List<DurableRunResult>();
+        for (var i = 0; i < 5; i++)
+        {
+            runs.Add(await agent.RunAsync($"turn {i}", session));
+        }
+
+        foreach (var run in runs)
+        {
+            Assert.Equal(StreamEntryKind.Done, (await ReadAllAsync(cluster.Client, run.RunId))[^1].Kind);
+        }
+
+        var conversation = await agent.GetConversationAsync(session);
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"Answer to: turn {i}"), conversation.History.Where(m => m.Role == "assistant").Select(m => m.Text));
+        Assert.Equal(1, maxActive);
+        // Every turn saw the answers of the turns before it.
+        Assert.Equal([1, 3, 5, 7, 9], model.Calls.Select(c => c.Count(m => m.Role != ChatRole.System)));
+    }
+
+    [Fact]
+    public async Task RunAsync_SameRunIdTwice_ReturnsTheSameRunOnce()
+    {
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+        var runId = StreamKeys.NewRunId();
+
+        var first = await agent.RunAsync("once", session, new DurableRunOptions { RunId = runId });
+        var second = await agent.RunAsync("once", session, new DurableRunOptions { RunId = runId });
+
+        Assert.Equal(first.RunId, second.RunId);
+        await ReadAllAsync(cluster.Client, runId);
+        var conversation = await agent.GetConversationAsync(session);
+        Assert.Single(conversation.Runs);
+        Assert.Equal(2, conversation.History.Count);
+    }
+
+    [Fact]
+    public async Task History_SurvivesAFullClusterRestart()
+    {
+        var model = new ScriptedChatClient();
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+        await agent.RunAsync("first", session, new DurableRunOptions { WaitForResponse = true });
+
+        await cluster.StopSiloAsync(cluster.Silos[0]);
+        await cluster.StartSiloAsync();
+        var conversation = await WaitForAsync(() => agent.GetConversationAsync(session));
+        Assert.Equal(["first", "Answer to: first"], conversation.History.Select(m => m.Text));
+
+        await agent.RunAsync("second", session, new DurableRunOptions { WaitForResponse = true });
+        Assert.Equal(["first", "Answer to: first", "second"], model.Calls[^1].Select(m => m.Text));
+    }
+
+    [Fact]
+    public async Task RunAsync_ModelFails_StreamEndsWithErrorAndRunIsFailed()
+    {
+        var model = new ScriptedChatClient { Failure = new InvalidOperationException("quota exceeded"), FailAfterTokens = 2 };
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+
+        var result = await agent.RunAsync("boom", session);
+        var chunks = await ReadAllAsync(cluster.Client, result.RunId);
+
+        Assert.Equal(StreamEntryKind.Error, chunks[^1].Kind);
+        Assert.Contains("quota exceeded", chunks[^1].Error, StringComparison.Ordinal);
+        Assert.Single(chunks, c => c.IsTerminal);
+        var run = await agent.GetRunAsync(session, result.RunId);
+        Assert.Equal(RunStatus.Failed, run!.Status);
+    }
+
+    [Fact]
+    public async Task RunAsync_UnknownAgent_FailsAtTheCallerNamingTheHostedAgents()
+    {
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
+        var agent = cluster.Client.GetAgent("NoSuchAgent");
+
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => agent.RunAsync("hi", agent.NewSession()));
+        Assert.Contains("Unknown agent 'NoSuchAgent'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("TestAgent", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public async Task RunAsync_EmptyMessage_IsRefused(string message)
+    {
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
+        var agent = cluster.Client.GetAgent("TestAgent");
+        await Assert.ThrowsAsync<ArgumentException>(() => agent.RunAsync(message, agent.NewSession()));
+    }
+
+    [Fact]
+    public async Task CancelAsync_RunningRun_StopsWithinASecondKeepingPartialTextMarkedCancelled()
+    {
+        var model = new ScriptedChatClient { FreeTokens = 2, Answer = _ => ["Day ", "one ", "never", "said"] };
+        var reachedGate = new TaskCompletionSource();
+        model.BeforeToken = async (_, ct) =>
+        {
+            reachedGate.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+        };
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+        var result = await agent.RunAsync("go", session);
+        await reachedGate.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        var stopwatch = Stopwatch.StartNew();
+        await agent.CancelAsync(session, result.RunId);
+        var chunks = await ReadAllAsync(cluster.Client, result.RunId);
+        stopwatch.Stop();
+
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"Took {stopwatch.Elapsed}.");
+        Assert.Equal(StreamEntryKind.Cancelled, chunks[^1].Kind);
+        Assert.Equal("Day one ", Text(chunks));
+        var conversation = await agent.GetConversationAsync(session);
+        var answer = conversation.History.Single(m => m.Role == "assistant");
+        Assert.True(answer.Cancelled);
+        Assert.Equal("Day one ", answer.Text);
+        Assert.Equal(RunStatus.Cancelled, conversation.Runs[0].Status);
+    }
+
+    [Fact]
+    public async Task CancelAsync_QueuedRun_EndsItAtOnceWithoutRunningIt()
+    {
+        var model = new ScriptedChatClient();
+        var gate = new TaskCompletionSource();
+        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+        var first = await agent.RunAsync("first", session);
+        var second = await agent.RunAsync("second", session);
+
+        var cancelled = await agent.CancelAsync(session, second.RunId);
+        Assert.Equal(RunStatus.Cancelled, cancelled!.Status);
+        Assert.Equal(StreamEntryKind.Cancelled, (await ReadAllAsync(cluster.Client, second.RunId))[^1].Kind);
+
+        gate.SetResult();
+        Assert.Equal(StreamEntryKind.Done, (await ReadAllAsync(cluster.Client, first.RunId))[^1].Kind);
+        Assert.DoesNotContain(model.Calls, c => c[^1].Text == "second");
+    }
+
+    [Fact]
+    public async Task ExpireIfIdleAsync_AfterTheTtl_DeletesTheConversation()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient(), services => services.AddSingleton<TimeProvider>(clock));
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+        await agent.RunAsync("remember me", session, new DurableRunOptions { WaitForResponse = true });
+        var grain = cluster.Silos[0].Services.GetRequiredService<IGrainFactory>().GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey("TestAgent", session.ConversationId));
+
+        clock.Advance(TimeSpan.FromDays(13));
+        Assert.False(await grain.ExpireIfIdleAsync());
+        Assert.Equal(2, (await agent.GetConversationAsync(session)).History.Count);
+
+        clock.Advance(TimeSpan.FromDays(2));
+        Assert.True(await grain.ExpireIfIdleAsync());
+        var conversation = await WaitForAsync(() => agent.GetConversationAsync(session));
+        Assert.Empty(conversation.History);
+        Assert.False(conversation.Exists);
+    }
+
+    internal static async Task<List<StreamChunk>> ReadAllAsync(DurableAgentClient client, string runId)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var chunks = new List<StreamChunk>();
+        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
+        {
+            chunks.Add(chunk);
+        }
+
+        return chunks;
+    }
+
+    internal static string Text(IEnumerable<StreamChunk> chunks)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var chunk in chunks)
+        {
+            if (chunk.Kind == StreamEntryKind.Reset)
+            {
+                text.Clear();
+            }
+            else if (chunk.Kind == StreamEntryKind.Text)
+            {
+                text.Append(chunk.Text);
+            }
+        }
+
+        return text.ToString();
+    }
+
+    internal static async Task<T> WaitForAsync<T>(Func<Task<T>> call)
+    {
+        // Right after a silo restart the client may still be reconnecting: retry with a deadline.
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception) when (deadline.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Net;
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.Testing;
+using Microsoft.Agents.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AgentStreaming.DurableAgents.Tests;
+
+/// <summary>Real Orleans silos (in this process, on free loopback ports) and a real client, on a real redis-server.</summary>
+internal sealed class OrleansCluster : IAsyncDisposable
+{
+    private readonly List<IHost> _silos = [];
+    private IHost? _client;
+
+    public OrleansCluster(RedisServer redis, ScriptedChatClient model, Action<IServiceCollection>? configureServices = null)
+    {
+        Redis = redis;
+        Model = model;
+        ConfigureServices = configureServices;
+        ClusterId = "test-" + Guid.NewGuid().ToString("N")[..12];
+    }
+
+    public RedisServer Redis { get; }
+
+    public ScriptedChatClient Model { get; }
+
+    public Action<IServiceCollection>? ConfigureServices { get; }
+
+    public string ClusterId { get; }
+
+    public IReadOnlyList<IHost> Silos => _silos;
+
+    public DurableAgentClient Client => (_client ?? throw new InvalidOperationException("No client.")).Services.GetRequiredService<DurableAgentClient>();
+
+    public static async Task<OrleansCluster> StartAsync(RedisServer redis, ScriptedChatClient model, Action<IServiceCollection>? configureServices = null)
+    {
+        var cluster = new OrleansCluster(redis, model, configureServices);
+        await cluster.StartSiloAsync();
+        await cluster.StartClientAsync();
+        return cluster;
+    }
+
+    public async Task<IHost> StartSiloAsync()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration["ConnectionStrings:redis"] = Redis.ConnectionString;
+        builder.UseOrleans(silo =>
+        {
+            silo.UseDurableAgentsRedis(Redis.ConnectionString, clusterId: ClusterId);
+            silo.ConfigureEndpoints(IPAddress.Loopback, FreePort.Next(), FreePort.Next());
+        });
+        builder.Services.AddDurableAgents(o =>
+        {
+            o.RunLeaseDuration = TimeSpan.FromSeconds(3);
+            o.RunLeaseRenewInterval = TimeSpan.FromSeconds(1);
+        }).AddAgent("TestAgent", _ => new ChatClientAgent(Model, "You answer.", "TestAgent"));
+        ConfigureServices?.Invoke(builder.Services);
+        var host = builder.Build();
+        await host.StartAsync();
+        _silos.Add(host);
+        return host;
+    }
+
+    public async Task StartClientAsync()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration["ConnectionStrings:redis"] = Redis.ConnectionString;
+        builder.Configuration["DurableAgents:Client:ConnectTimeout"] = "00:00:20";
+        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(Redis.ConnectionString, ClusterId));
+        builder.Services.AddDurableAgentsClient();
+        _client = builder.Build();
+        await _client.StartAsync();
+    }
+
+    public async Task StopSiloAsync(IHost silo)
+    {
+        await silo.StopAsync();
+        silo.Dispose();
+        _silos.Remove(silo);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is not null)
+        {
+            await _client.StopAsync();
+            _client.Dispose();
+        }
+
+        foreach (var silo in _silos.ToArray())
+        {
+            await StopSiloAsync(silo);
+        }
+    }
+}
