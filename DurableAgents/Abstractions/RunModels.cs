@@ -149,6 +149,9 @@ public sealed record ConversationSnapshot
     /// <summary>When the conversation was last used, if ever.</summary>
     [Id(4)] public DateTimeOffset? LastActivity { get; init; }
 
+    /// <summary>The worker process holding the conversation right now, as <c>machine/processId</c>.</summary>
+    [Id(5)] public string? HostedBy { get; init; }
+
     /// <summary>Whether the conversation exists (has any run).</summary>
     public bool Exists => Runs.Count > 0;
 }

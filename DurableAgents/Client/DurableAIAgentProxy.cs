@@ -49,7 +49,8 @@ public sealed class DurableAIAgentProxy
     public Task<RunInfo?> CancelAsync(DurableAgentSession session, string runId)
     {
         ArgumentNullException.ThrowIfNull(session);
-        return _client.Conversation(Name, session.ConversationId).CancelRunAsync(runId);
+        var grain = _client.Conversation(Name, session.ConversationId);
+        return _client.CallAsync(() => grain.CancelRunAsync(runId));
     }
 
     /// <summary>The conversation's history and runs.</summary>
@@ -58,7 +59,8 @@ public sealed class DurableAIAgentProxy
     public Task<ConversationSnapshot> GetConversationAsync(DurableAgentSession session)
     {
         ArgumentNullException.ThrowIfNull(session);
-        return _client.Conversation(Name, session.ConversationId).GetConversationAsync();
+        var grain = _client.Conversation(Name, session.ConversationId);
+        return _client.CallAsync(grain.GetConversationAsync);
     }
 
     /// <summary>One run of the conversation.</summary>
@@ -68,6 +70,7 @@ public sealed class DurableAIAgentProxy
     public Task<RunInfo?> GetRunAsync(DurableAgentSession session, string runId)
     {
         ArgumentNullException.ThrowIfNull(session);
-        return _client.Conversation(Name, session.ConversationId).GetRunAsync(runId);
+        var grain = _client.Conversation(Name, session.ConversationId);
+        return _client.CallAsync(() => grain.GetRunAsync(runId));
     }
 }

@@ -12,16 +12,19 @@ public sealed class DurableAgentClient
 {
     private readonly IGrainFactory _grains;
     private readonly IAgentStreamReader _streams;
+    private readonly TimeSpan _retryTimeout;
 
     /// <summary>Creates the client.</summary>
     /// <param name="grains">The Orleans cluster client (or a silo's grain factory).</param>
     /// <param name="streams">The Redis stream reader.</param>
-    public DurableAgentClient(IGrainFactory grains, IAgentStreamReader streams)
+    /// <param name="retryTimeout">How long calls are retried while no worker answers (a worker restarting, a gateway gone). Default 30 s.</param>
+    public DurableAgentClient(IGrainFactory grains, IAgentStreamReader streams, TimeSpan? retryTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(streams);
         _grains = grains;
         _streams = streams;
+        _retryTimeout = retryTimeout ?? TimeSpan.FromSeconds(30);
     }
 
     /// <summary>A proxy for an agent hosted by the workers.</summary>
@@ -49,8 +52,10 @@ public sealed class DurableAgentClient
         using var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity($"run_agent {agentName}", ActivityKind.Client);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, session.ConversationId);
-        var request = new RunRequest(message, options.RunId, Activity.Current?.Id);
-        var handle = await Conversation(agentName, session.ConversationId).RunAsync(request).WaitAsync(cancellationToken).ConfigureAwait(false);
+        // A run id chosen here makes retries after a lost answer idempotent: the worker returns the same run.
+        var request = new RunRequest(message, options.RunId ?? StreamKeys.NewRunId(), Activity.Current?.Id);
+        var grain = Conversation(agentName, session.ConversationId);
+        var handle = await CallAsync(() => grain.RunAsync(request), cancellationToken).ConfigureAwait(false);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, handle.RunId);
         if (!options.WaitForResponse)
         {
@@ -65,9 +70,43 @@ public sealed class DurableAgentClient
             }
         }
 
-        var run = await Conversation(agentName, session.ConversationId).GetRunAsync(handle.RunId).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var run = await CallAsync(() => grain.GetRunAsync(handle.RunId), cancellationToken).ConfigureAwait(false);
         return new DurableRunResult(handle with { Status = run?.Status ?? handle.Status }, run);
     }
+
+    /// <summary>
+    /// Calls a grain, retrying while no worker can take the call (connection refused, silo gone, gateway list
+    /// stale) until the retry deadline; then fails with a message saying what to do.
+    /// </summary>
+    internal async Task<T> CallAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                if (Stopwatch.GetElapsedTime(started) >= _retryTimeout)
+                {
+                    throw new DurableAgentsUnavailableException(
+                        $"No worker answered within {_retryTimeout.TotalSeconds:0} s. Check that at least one Worker is running and uses the same Redis and cluster id.", ex);
+                }
+
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception ex) => ex is Orleans.Runtime.Messaging.ConnectionFailedException
+        or SiloUnavailableException
+        or OrleansMessageRejectionException
+        or GatewayTooBusyException
+        or TimeoutException;
 }
 
 /// <summary>A conversation with an agent (the original sample's thread).</summary>

@@ -166,6 +166,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             History = [.. State.History],
             Runs = [.. State.Runs],
             LastActivity = State.LastActivity,
+            HostedBy = $"{Environment.MachineName}/{Environment.ProcessId}",
         });
 
     public Task<RunInfo?> GetRunAsync(string runId) => Task.FromResult(State.Runs.Find(r => r.RunId == runId));

@@ -71,6 +71,8 @@ public static class DurableAgentsOrleansExtensions
             o.ServiceId = clusterId;
         });
         client.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+        // Learn about restarted or added workers' gateways within seconds, not the default minute.
+        client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
         client.Services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
         client.Services.AddSingleton<IClientConnectionRetryFilter, ConnectDeadlineFilter>();
         return client;

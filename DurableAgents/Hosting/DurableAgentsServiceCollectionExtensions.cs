@@ -54,7 +54,11 @@ public static class DurableAgentsServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddRedisAgentStreaming();
-        services.TryAddSingleton(provider => new DurableAgentClient(provider.GetRequiredService<IClusterClient>(), provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>()));
+        services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
+        services.TryAddSingleton(provider => new DurableAgentClient(
+            provider.GetRequiredService<IClusterClient>(),
+            provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>(),
+            provider.GetRequiredService<IOptions<DurableAgentsClientOptions>>().Value.CallRetryTimeout));
         return services;
     }
 }

@@ -1,0 +1,46 @@
+using AgentStreaming.DurableAgents;
+using AgentStreaming.Worker;
+using AgentStreaming.Worker.Agents;
+using AgentStreaming.Worker.Models;
+using Microsoft.Extensions.AI;
+using Orleans.Dashboard;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.Logging.AddFilter("Polly", LogLevel.Warning);
+builder.Logging.AddFilter("Orleans.Runtime.SiloOptionsLogger", LogLevel.Warning);
+
+var redis = WorkerSettings.RedisConnectionString(builder.Configuration);
+var endpoints = WorkerSettings.SiloEndpoints(builder.Configuration);
+
+builder.UseOrleans(silo =>
+{
+    silo.UseDurableAgentsRedis(redis, clusterId: builder.Configuration["Orleans:ClusterId"] ?? DurableAgentsOrleansExtensions.DefaultClusterId);
+    silo.ConfigureEndpoints(endpoints.Advertised, endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: false);
+    silo.AddDashboard();
+});
+
+builder.Services.AddTravelPlannerChatClient(builder.Configuration);
+builder.Services.AddDurableAgents()
+    .AddAgent(TravelPlannerAgent.Name, sp => TravelPlannerAgent.Create(sp.GetRequiredService<IChatClient>(), sp.GetService<ILoggerFactory>(), sp));
+
+var app = builder.Build();
+
+app.MapOrleansDashboard("/dashboard");
+app.MapGet("/", (ChatModelSelection model) => Results.Ok(new
+{
+    service = "AgentStreaming.Worker",
+    agents = new[] { TravelPlannerAgent.Name },
+    model = model.Description,
+    siloPort = endpoints.SiloPort,
+    gatewayPort = endpoints.GatewayPort,
+    processId = Environment.ProcessId,
+}));
+
+app.Lifetime.ApplicationStarted.Register(() =>
+{
+    var model = app.Services.GetRequiredService<ChatModelSelection>();
+    var urls = string.Join(", ", app.Urls);
+    WorkerLog.Started(app.Logger, model.Description, endpoints.SiloPort, endpoints.GatewayPort, urls);
+});
+
+app.Run();

@@ -1,0 +1,69 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using AgentStreaming.Streaming.Options;
+
+namespace AgentStreaming.Worker;
+
+/// <summary>Settings the Worker reads before its host is built.</summary>
+internal static class WorkerSettings
+{
+    /// <summary>The Redis connection string from <c>ConnectionStrings:redis</c> or <c>REDIS_CONNECTION_STRING</c>; exits with a clear message when absent or malformed.</summary>
+    public static string RedisConnectionString(IConfiguration configuration)
+    {
+        var value = configuration.GetConnectionString("redis") ?? configuration["REDIS_CONNECTION_STRING"];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            Fail("No Redis connection string. Set ConnectionStrings__redis (e.g. 'localhost:6379') or REDIS_CONNECTION_STRING (e.g. 'redis://localhost:6379'), or start everything with the AppHost.");
+        }
+
+        if (!AgentStreaming.Streaming.Options.RedisConnectionString.TryParse(value, out _, out var error))
+        {
+            Fail($"The Redis connection string is not valid: {error}");
+        }
+
+        return value!;
+    }
+
+    /// <summary>
+    /// The silo-to-silo and client gateway ports (<c>Orleans:SiloPort</c>, <c>Orleans:GatewayPort</c>; free loopback
+    /// ports when not set, so several Workers can run on one machine) and the advertised address
+    /// (<c>Orleans:AdvertisedIP</c>, default loopback).
+    /// </summary>
+    public static (IPAddress Advertised, int SiloPort, int GatewayPort) SiloEndpoints(IConfiguration configuration)
+    {
+        var advertised = configuration["Orleans:AdvertisedIP"] is { Length: > 0 } ip
+            ? IPAddress.Parse(ip)
+            : IPAddress.Loopback;
+        return (advertised, Port(configuration, "Orleans:SiloPort"), Port(configuration, "Orleans:GatewayPort"));
+    }
+
+    private static int Port(IConfiguration configuration, string key)
+    {
+        if (configuration[key] is { Length: > 0 } text)
+        {
+            if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
+            {
+                return port;
+            }
+
+            Fail($"{key} must be a port number between 1 and 65535 (was '{text}').");
+        }
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static void Fail(string message)
+    {
+        Console.Error.WriteLine($"AgentStreaming.Worker: {message}");
+        Environment.Exit(2);
+    }
+}
+
+internal static partial class WorkerLog
+{
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Worker ready. Model: {Model}. Orleans silo port {SiloPort}, gateway port {GatewayPort}. HTTP: {Urls}.")]
+    public static partial void Started(ILogger logger, string model, int siloPort, int gatewayPort, string urls);
+}

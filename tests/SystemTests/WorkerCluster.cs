@@ -1,0 +1,93 @@
+using System.Globalization;
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AgentStreaming.SystemTests;
+
+/// <summary>Worker processes (the real executable) on a real redis-server, and an Orleans client in the test.</summary>
+internal sealed class WorkerCluster : IAsyncDisposable
+{
+    private readonly List<ServiceProcess> _workers = [];
+    private IHost? _client;
+
+    public WorkerCluster(RedisServer redis, double tokensPerSecond)
+    {
+        Redis = redis;
+        TokensPerSecond = tokensPerSecond;
+        ClusterId = "sys-" + Guid.NewGuid().ToString("N")[..12];
+    }
+
+    public RedisServer Redis { get; }
+
+    public double TokensPerSecond { get; }
+
+    public string ClusterId { get; }
+
+    public IReadOnlyList<ServiceProcess> Workers => _workers;
+
+    public DurableAgentClient Client => _client!.Services.GetRequiredService<DurableAgentClient>();
+
+    public async Task<ServiceProcess> StartWorkerAsync()
+    {
+        var port = FreePort.Next();
+        var worker = ServiceProcess.StartDotnet(
+            $"worker-{_workers.Count + 1}",
+            RepoPaths.ProjectOutput("Worker", "AgentStreaming.Worker.dll"),
+            [],
+            new Dictionary<string, string?>
+            {
+                ["ConnectionStrings__redis"] = Redis.ConnectionString,
+                ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
+                ["Orleans__ClusterId"] = ClusterId,
+                ["OfflineDemoModel__TokensPerSecond"] = TokensPerSecond.ToString(CultureInfo.InvariantCulture),
+                ["Logging__LogLevel__Default"] = "Warning",
+                ["Logging__LogLevel__AgentStreaming"] = "Information",
+                ["Logging__LogLevel__AgentStreaming.Worker"] = "Information",
+                ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+            });
+        _workers.Add(worker);
+        await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(60));
+        return worker;
+    }
+
+    public async Task StartClientAsync()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration["ConnectionStrings:redis"] = Redis.ConnectionString;
+        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(Redis.ConnectionString, ClusterId));
+        builder.Services.AddDurableAgentsClient();
+        _client = builder.Build();
+        await _client.StartAsync();
+    }
+
+    public ServiceProcess WorkerHosting(string hostedBy)
+    {
+        var pid = int.Parse(hostedBy[(hostedBy.LastIndexOf('/') + 1)..], CultureInfo.InvariantCulture);
+        return _workers.Single(w => w.Id == pid);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is not null)
+        {
+            try
+            {
+                await _client.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            _client.Dispose();
+        }
+
+        foreach (var worker in _workers)
+        {
+            await worker.DisposeAsync();
+        }
+    }
+}

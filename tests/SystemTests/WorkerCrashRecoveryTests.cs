@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using AgentStreaming.DurableAgents;
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.Streaming.Streams;
+
+namespace AgentStreaming.SystemTests;
+
+public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task KillingTheWorkerHostingARun_MidStream_AnotherWorkerCompletesItAsAttemptTwo()
+    {
+        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
+        await cluster.StartWorkerAsync();
+        await cluster.StartWorkerAsync();
+        await cluster.StartClientAsync();
+        var agent = cluster.Client.GetAgent("TravelPlanner");
+        var session = agent.NewSession();
+
+        var run = await agent.RunAsync("Plan a 3-day trip to Lisbon with food and museums", session);
+        var chunks = new List<StreamChunk>();
+        var tenTexts = new TaskCompletionSource();
+        var resetSeen = new TaskCompletionSource<long>();
+        var reading = Task.Run(async () =>
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await foreach (var chunk in cluster.Client.StreamAsync(run.RunId, cancellationToken: cts.Token))
+            {
+                lock (chunks)
+                {
+                    chunks.Add(chunk);
+                    if (chunks.Count(c => c.Kind == StreamEntryKind.Text) == 10)
+                    {
+                        tenTexts.TrySetResult();
+                    }
+                }
+
+                if (chunk.Kind == StreamEntryKind.Reset)
+                {
+                    resetSeen.TrySetResult(Stopwatch.GetTimestamp());
+                }
+            }
+        });
+        await tenTexts.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        var host = cluster.WorkerHosting((await agent.GetConversationAsync(session)).HostedBy!);
+        var killedAt = Stopwatch.GetTimestamp();
+        await host.KillAsync();
+        var recoveredAt = await resetSeen.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        output.WriteLine($"kill -9 → reset of attempt 2: {Stopwatch.GetElapsedTime(killedAt, recoveredAt).TotalSeconds:0.00} s");
+        await reading.WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+        var reset = chunks.FindIndex(c => c.Kind == StreamEntryKind.Reset);
+        Assert.All(chunks[..reset], c => Assert.Equal(1, c.Attempt));
+        Assert.All(chunks[(reset + 1)..], c => Assert.Equal(2, c.Attempt));
+        Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+        var conversation = await agent.GetConversationAsync(session);
+        var answer = Assert.Single(conversation.History, m => m.Role == "assistant" && m.RunId == run.RunId);
+        Assert.Equal(answer.Text, VisibleText(chunks));
+        Assert.Contains("Lisbon", answer.Text, StringComparison.Ordinal);
+        var info = Assert.Single(conversation.Runs);
+        Assert.Equal(RunStatus.Completed, info.Status);
+        Assert.Equal(2, info.Attempts);
+    }
+
+    [Fact]
+    public async Task KillingTheOnlyWorker_ThenStartingANewOne_CompletesTheRunningAndTheQueuedRun()
+    {
+        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
+        var first = await cluster.StartWorkerAsync();
+        await cluster.StartClientAsync();
+        var agent = cluster.Client.GetAgent("TravelPlanner");
+        var session = agent.NewSession();
+        var running = await agent.RunAsync("Plan a 2-day trip to Oslo", session);
+        var queued = await agent.RunAsync("Now make it 3 days", session);
+        await foreach (var chunk in cluster.Client.StreamAsync(running.RunId))
+        {
+            if (chunk.Kind == StreamEntryKind.Text)
+            {
+                break;
+            }
+        }
+
+        await first.KillAsync();
+        await cluster.StartWorkerAsync();
+
+        var runningChunks = await ReadAllAsync(cluster.Client, running.RunId);
+        var queuedChunks = await ReadAllAsync(cluster.Client, queued.RunId);
+        Assert.Equal(StreamEntryKind.Done, runningChunks[^1].Kind);
+        Assert.Equal(StreamEntryKind.Done, queuedChunks[^1].Kind);
+        var conversation = await agent.GetConversationAsync(session);
+        Assert.Equal([running.RunId, running.RunId, queued.RunId, queued.RunId], conversation.History.Select(m => m.RunId));
+        Assert.All(conversation.Runs, r => Assert.Equal(RunStatus.Completed, r.Status));
+    }
+
+    private static async Task<List<StreamChunk>> ReadAllAsync(DurableAgentClient client, string runId)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var chunks = new List<StreamChunk>();
+        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
+        {
+            chunks.Add(chunk);
+        }
+
+        return chunks;
+    }
+
+    private static string VisibleText(IEnumerable<StreamChunk> chunks)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var chunk in chunks)
+        {
+            if (chunk.Kind == StreamEntryKind.Reset)
+            {
+                text.Clear();
+            }
+            else if (chunk.Kind == StreamEntryKind.Text)
+            {
+                text.Append(chunk.Text);
+            }
+        }
+
+        return text.ToString();
+    }
+}
