@@ -6,6 +6,7 @@ using Microsoft.Extensions.AI;
 using Orleans.Dashboard;
 
 var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
 builder.Logging.AddFilter("Polly", LogLevel.Warning);
 builder.Logging.AddFilter("Orleans.Runtime.SiloOptionsLogger", LogLevel.Warning);
 
@@ -25,6 +26,7 @@ builder.Services.AddDurableAgents()
 
 var app = builder.Build();
 
+app.MapDefaultEndpoints();
 app.MapOrleansDashboard("/dashboard");
 app.MapGet("/", (ChatModelSelection model) => Results.Ok(new
 {

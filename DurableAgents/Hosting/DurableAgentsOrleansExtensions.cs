@@ -41,6 +41,7 @@ public static class DurableAgentsOrleansExtensions
             o.GrainStorageSerializer = new SystemTextJsonGrainStorageSerializer(Options.Options.Create(new Orleans.Serialization.SystemTextJsonGrainStorageSerializerOptions()));
         }));
         silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+        silo.AddActivityPropagation();
         silo.Configure<ClusterMembershipOptions>(o =>
         {
             // Defaults take ~15 s to declare a killed silo dead; runs it hosted wait that long to be re-driven.
@@ -71,6 +72,7 @@ public static class DurableAgentsOrleansExtensions
             o.ServiceId = clusterId;
         });
         client.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+        client.AddActivityPropagation();
         // Learn about restarted or added workers' gateways within seconds, not the default minute.
         client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
         client.Services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
