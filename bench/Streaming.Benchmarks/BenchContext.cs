@@ -1,0 +1,60 @@
+using AgentStreaming.Benchmarks.Reference;
+using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Streams;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Benchmarks;
+
+/// <summary>The connections of a run: one multiplexer for our code, one for the reference, one for bookkeeping.</summary>
+internal sealed class BenchContext(
+    IConnectionMultiplexer ours,
+    IConnectionMultiplexer reference,
+    IConnectionMultiplexer admin,
+    BenchSettings settings,
+    TextWriter log,
+    Action<RedisAgentStreamingOptions>? tune = null)
+{
+    public static readonly TimeSpan Ttl = TimeSpan.FromMinutes(10);
+
+    public IConnectionMultiplexer Ours { get; } = ours;
+
+    public IConnectionMultiplexer Reference { get; } = reference;
+
+    public IDatabase Admin { get; } = admin.GetDatabase();
+
+    public BenchSettings Settings { get; } = settings;
+
+    public TextWriter Log { get; } = log;
+
+    public OriginalSampleStreamHandler ReferenceHandler { get; } = new(reference, Ttl);
+
+    /// <summary>A handler with default options (each latency scenario gets its own shared tail).</summary>
+    public RedisStreamResponseHandler NewHandler()
+    {
+        var options = new RedisAgentStreamingOptions { StreamTtl = Ttl };
+        tune?.Invoke(options);
+        return new(Ours, Microsoft.Extensions.Options.Options.Create(options));
+    }
+
+    /// <summary>Unique ids per scenario, valid as run ids and as conversation ids.</summary>
+    public static string[] NewIds(int count)
+    {
+        var ids = new string[count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = StreamKeys.NewRunId();
+        }
+
+        return ids;
+    }
+
+    /// <summary>Removes a scenario's keys (stream and, for our writer, its meta hash) so Redis stays small.</summary>
+    public async Task DeleteAsync(IEnumerable<string> ids)
+    {
+        var keys = ids.SelectMany(id => new RedisKey[] { "agent-stream:" + id, "agent-stream:" + id + ":meta" }).ToArray();
+        foreach (var chunk in keys.Chunk(1000))
+        {
+            await Admin.KeyDeleteAsync(chunk).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Benchmarks;
+
+/// <summary>CPU seconds used by this process and by redis-server over a measured section.</summary>
+internal readonly record struct CpuUse(double ClientSeconds, double RedisSeconds, double WallSeconds, string Commands)
+{
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"client {ClientSeconds:0.00} s ({100 * ClientSeconds / WallSeconds:0}% of a core), redis {RedisSeconds:0.00} s ({100 * RedisSeconds / WallSeconds:0}%)");
+}
+
+internal sealed class CpuMeter
+{
+    private readonly IDatabase _database;
+    private TimeSpan _client;
+    private double _redis;
+    private long _started;
+
+    private CpuMeter(IDatabase database) => _database = database;
+
+    public static async Task<CpuMeter> StartAsync(IDatabase database)
+    {
+        var meter = new CpuMeter(database);
+        await ResetCommandStatsAsync(database).ConfigureAwait(false);
+        meter._redis = await RedisCpuSecondsAsync(database).ConfigureAwait(false);
+        using var process = Process.GetCurrentProcess();
+        meter._client = process.TotalProcessorTime;
+        meter._started = Stopwatch.GetTimestamp();
+        return meter;
+    }
+
+    public async Task<CpuUse> StopAsync()
+    {
+        var wall = Stopwatch.GetElapsedTime(_started).TotalSeconds;
+        using var process = Process.GetCurrentProcess();
+        var client = (process.TotalProcessorTime - _client).TotalSeconds;
+        var redis = await RedisCpuSecondsAsync(_database).ConfigureAwait(false) - _redis;
+        var commands = await CommandStatsAsync(_database, wall).ConfigureAwait(false);
+        return new CpuUse(client, redis, wall, commands);
+    }
+
+    public static async Task<string> InfoAsync(IDatabase database, string section)
+        => (string?)await database.ExecuteAsync("INFO", section).ConfigureAwait(false) ?? string.Empty;
+
+    public static string? InfoField(string info, string name)
+    {
+        foreach (var line in info.Split('\n'))
+        {
+            if (line.StartsWith(name + ":", StringComparison.Ordinal))
+            {
+                return line[(name.Length + 1)..].Trim();
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Clears Redis's per-command statistics (CONFIG RESETSTAT).</summary>
+    public static Task ResetCommandStatsAsync(IDatabase database) => database.ExecuteAsync("CONFIG", "RESETSTAT");
+
+    /// <summary>The busiest commands since the last reset: calls and server time per call (INFO commandstats).</summary>
+    public static async Task<string> CommandStatsAsync(IDatabase database, double wallSeconds)
+    {
+        var info = await InfoAsync(database, "commandstats").ConfigureAwait(false);
+        var rows = new List<(string Name, long Calls, double Usec, double PerCall)>();
+        foreach (var line in info.Split('\n'))
+        {
+            // cmdstat_xadd:calls=2001,usec=5000,usec_per_call=2.50,...
+            if (!line.StartsWith("cmdstat_", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            var name = line[8..colon];
+            long calls = 0;
+            double usec = 0, perCall = 0;
+            foreach (var pair in line[(colon + 1)..].Trim().Split(','))
+            {
+                var parts = pair.Split('=');
+                switch (parts[0])
+                {
+                    case "calls": calls = long.Parse(parts[1], CultureInfo.InvariantCulture); break;
+                    case "usec": usec = double.Parse(parts[1], CultureInfo.InvariantCulture); break;
+                    case "usec_per_call": perCall = double.Parse(parts[1], CultureInfo.InvariantCulture); break;
+                    default: break;
+                }
+            }
+
+            rows.Add((name, calls, usec, perCall));
+        }
+
+        return string.Join("; ", rows.OrderByDescending(r => r.Usec).Take(6).Select(r => string.Create(CultureInfo.InvariantCulture,
+            $"{r.Name} {r.Calls / wallSeconds:0}/s x {r.PerCall:0.0} us = {r.Usec / 1e6 / wallSeconds * 100:0}% of a core")));
+    }
+
+    private static async Task<double> RedisCpuSecondsAsync(IDatabase database)
+    {
+        var info = await InfoAsync(database, "cpu").ConfigureAwait(false);
+        double Field(string name) => double.Parse(InfoField(info, name) ?? "0", CultureInfo.InvariantCulture);
+        return Field("used_cpu_sys") + Field("used_cpu_user");
+    }
+}

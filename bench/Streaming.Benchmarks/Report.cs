@@ -1,0 +1,108 @@
+using System.Globalization;
+using System.Text;
+
+namespace AgentStreaming.Benchmarks;
+
+/// <summary>Renders the results as markdown: the target table, then what was run.</summary>
+internal static class Report
+{
+    public static string Render(
+        BenchSettings settings,
+        string machine,
+        TimeSpan elapsed,
+        ThroughputResult write1Ours,
+        ThroughputResult write1Ref,
+        ThroughputResult writeManyOurs,
+        ThroughputResult writeManyRef,
+        LatencyResult lat1Ours,
+        LatencyResult lat1Ref,
+        LatencyResult latManyOurs,
+        LatencyResult latManyRef,
+        ResumeResult resume,
+        LatencyResult floor,
+        LatencyResult mixed)
+    {
+        var sb = new StringBuilder();
+        void Line(string text) => sb.Append(text).Append('\n');
+
+        Line(F($"## Results ({settings.Name} run, {elapsed.TotalMinutes:0.0} min)"));
+        Line(string.Empty);
+        Line($"Machine: {machine}");
+        Line(string.Empty);
+        Line("| # | scenario | metric | ours | reference | ours / reference | target | met |");
+        Line("| --- | --- | --- | ---: | ---: | ---: | --- | --- |");
+
+        var ratio1 = write1Ours.Median / write1Ref.Median;
+        Line(F($"| 1 | write, 1 stream | chunks/s | {write1Ours.Median:N0} | {write1Ref.Median:N0} | {ratio1:0.0}× | ≥ 30× | {Met(ratio1 >= 30)} |"));
+        var ratioMany = writeManyOurs.Median / writeManyRef.Median;
+        Line(F($"| 1 | write, {writeManyOurs.Streams} streams | chunks/s (all streams) | {writeManyOurs.Median:N0} | {writeManyRef.Median:N0} | {ratioMany:0.0}× | ≥ 3× | {Met(ratioMany >= 3)} |"));
+
+        LatencyRows(sb, lat1Ours, lat1Ref, 2.0);
+        LatencyRows(sb, latManyOurs, latManyRef, 10.0);
+
+        var r50 = resume.Ours.Percentile(50);
+        var f50 = resume.Reference.Percentile(50);
+        Line(F($"| 3 | resume mid-stream ({resume.StreamLength:N0} entries, after entry {resume.StreamLength / 2:N0}) | time to first chunk p50 | {r50:0.000} ms | {f50:0.000} ms | {r50 / f50:0.00} | ≤ 1 ms | {Met(r50 <= 1.0)} |"));
+        Line(F($"| 3 | resume mid-stream | time to first chunk p99 | {resume.Ours.Percentile(99):0.000} ms | {resume.Reference.Percentile(99):0.000} ms | {resume.Ours.Percentile(99) / resume.Reference.Percentile(99):0.00} | — | |"));
+
+        Line(string.Empty);
+        Line("### What ran");
+        Line(string.Empty);
+        Line("| scenario | side | size | result | CPU over the measured section |");
+        Line("| --- | --- | --- | --- | --- |");
+        Line(ThroughputDetail("write, 1 stream", "ours", write1Ours));
+        Line(ThroughputDetail("write, 1 stream", "reference", write1Ref));
+        Line(ThroughputDetail($"write, {writeManyOurs.Streams} streams", "ours", writeManyOurs));
+        Line(ThroughputDetail($"write, {writeManyRef.Streams} streams", "reference", writeManyRef));
+        Line(LatencyDetail("ours", lat1Ours, settings.ChunksPerSecond));
+        Line(LatencyDetail("reference", lat1Ref, settings.ChunksPerSecond));
+        Line(LatencyDetail("ours", latManyOurs, settings.ChunksPerSecond));
+        Line(LatencyDetail("reference", latManyRef, settings.ChunksPerSecond));
+        Line(LatencyDetail("diagnostic: plain XADD → plain XREAD BLOCK (no library code)", floor, settings.ChunksPerSecond));
+        Line(LatencyDetail("diagnostic: reference writer → our reader", mixed, settings.ChunksPerSecond));
+        Line(F($"| resume | both, alternating | {resume.Repetitions} repetitions after 20 warm-up ones | ours p50/p99/max {resume.Ours.Percentile(50):0.000}/{resume.Ours.Percentile(99):0.000}/{resume.Ours.Max:0.000} ms; reference {resume.Reference.Percentile(50):0.000}/{resume.Reference.Percentile(99):0.000}/{resume.Reference.Max:0.000} ms | |"));
+        Line(string.Empty);
+        Line("### Where the time goes (delivery)");
+        Line(string.Empty);
+        Line("Legs split at the moment Redis stored the entry (the ms part of its id, so ±1 ms); Redis time per command from `INFO commandstats`; client queueing from a thread-pool probe.");
+        Line(string.Empty);
+        Line("| run | legs | client thread pool | Redis, busiest commands |");
+        Line("| --- | --- | --- | --- |");
+        foreach (var (name, result) in new[] { ("ours, 1 stream", lat1Ours), ("floor, 1 stream", floor), ("ours, 1,000 streams", latManyOurs), ("reference writer → our reader, 1,000 streams", mixed), ("reference, 1,000 streams", latManyRef) })
+        {
+            Line($"| {name} | {result.Legs} | {result.Pool} | {result.Cpu.Commands} |");
+        }
+
+        Line(string.Empty);
+        Line("### Redis time per command (write throughput)");
+        Line(string.Empty);
+        Line("| run | Redis, busiest commands |");
+        Line("| --- | --- |");
+        Line($"| ours, 1 stream | {write1Ours.Cpu.Commands} |");
+        Line($"| reference, 1 stream | {write1Ref.Cpu.Commands} |");
+        Line($"| ours, {writeManyOurs.Streams} streams | {writeManyOurs.Cpu.Commands} |");
+        Line($"| reference, {writeManyRef.Streams} streams | {writeManyRef.Cpu.Commands} |");
+        return sb.ToString();
+    }
+
+    private static void LatencyRows(StringBuilder sb, LatencyResult ours, LatencyResult reference, double p99Target)
+    {
+        var name = ours.Streams == 1 ? "delivery, 1 stream @ 50 chunks/s" : F($"delivery, {ours.Streams:N0} streams @ 50 chunks/s each");
+        var o50 = ours.Latency.Percentile(50);
+        var r50 = reference.Latency.Percentile(50);
+        var o99 = ours.Latency.Percentile(99);
+        var r99 = reference.Latency.Percentile(99);
+        sb.Append(F($"| 2 | {name} | latency p50 | {o50:0.000} ms | {r50:0.0} ms | {o50 / r50:0.0000} | — | |")).Append('\n');
+        sb.Append(F($"| 2 | {name} | latency p99 | {o99:0.000} ms | {r99:0.0} ms | {o99 / r99:0.0000} | ≤ {p99Target:0} ms | {Met(o99 <= p99Target)} |")).Append('\n');
+    }
+
+    private static string ThroughputDetail(string scenario, string side, ThroughputResult result)
+        => F($"| {scenario} | {side} | {result.Streams} × {result.ChunksPerStream:N0} chunks (+ done), {result.ChunksPerSecond.Length} repetition(s) | {string.Join(" / ", result.ChunksPerSecond.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))} chunks/s (median reported) | {result.Cpu} |");
+
+    private static string LatencyDetail(string side, LatencyResult result, int rate)
+        => F($"| delivery, {result.Streams:N0} stream{(result.Streams == 1 ? "" : "s")} | {side} | {result.Duration.TotalSeconds:0} s at {rate} chunks/s per stream | {result.Latency.Count:N0} samples, {result.DeliveredPerStreamPerSecond:0.0} chunks/s per stream delivered; p50/p99/p99.9/max {result.Latency.Percentile(50):0.000}/{result.Latency.Percentile(99):0.000}/{result.Latency.Percentile(99.9):0.000}/{result.Latency.Max:0.000} ms | {result.Cpu} |");
+
+    private static string Met(bool met) => met ? "yes" : "**no**";
+
+    private static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
