@@ -23,11 +23,15 @@ builder.UseOrleans(silo =>
 builder.Services.AddTravelPlannerChatClient(builder.Configuration);
 builder.Services.AddDurableAgents()
     .AddAgent(TravelPlannerAgent.Name, sp => TravelPlannerAgent.Create(sp.GetRequiredService<IChatClient>(), sp.GetService<ILoggerFactory>(), sp));
+builder.Services.AddAgentApi(builder.Configuration);
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapOrleansDashboard("/dashboard");
+app.UseDefaultFiles();
+app.UseStaticFiles();
+app.MapAgentApi();
 app.MapGet("/", (ChatModelSelection model) => Results.Ok(new
 {
     service = "AgentStreaming.Worker",

@@ -1,0 +1,454 @@
+using System.Globalization;
+using System.Text;
+using AgentStreaming.DurableAgents;
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.DurableAgents.Options;
+using AgentStreaming.Streaming.Streams;
+using AgentStreaming.Worker.Api;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>Maps the HTTP agent API.</summary>
+/// <remarks>
+/// <para>Routes (all under <c>/agents/{agent}</c>, the agent's name such as <c>TravelPlanner</c>):</para>
+/// <list type="bullet">
+/// <item><c>POST runs</c> — start a run (new conversation, or <c>conversationId</c> to continue one): <c>202</c> +
+/// <c>Location</c>; with <c>Prefer: wait</c> the final answer (<c>200</c>); with <c>Accept: text/event-stream</c> or
+/// <c>text/plain</c> the run is started and streamed in the same response.</item>
+/// <item><c>GET runs/{runId}</c> — the run's state; <c>POST runs/{runId}/cancel</c> — cancel it.</item>
+/// <item><c>GET runs/{runId}/stream</c> — SSE (default) or text/plain, resumable with <c>Last-Event-ID</c> or <c>?cursor=</c>.</item>
+/// <item><c>GET conversations/{conversationId}</c> — history and runs.</item>
+/// </list>
+/// <para>The OpenAPI document is at <c>/openapi/v1.json</c>.</para>
+/// </remarks>
+public static class AgentApiEndpoints
+{
+    /// <summary>
+    /// Adds the API's middleware (CORS when configured, rate limiting) and maps its endpoints, the OpenAPI document
+    /// and, when <c>AgentApi:EnableFaultInjection</c> is on, the test-only fault endpoint.
+    /// </summary>
+    /// <param name="app">The application.</param>
+    /// <returns>The route group of the API (<c>/agents/{agent}</c>).</returns>
+    public static RouteGroupBuilder MapAgentApi(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<AgentApiOptions>>().Value;
+        var cors = options.CorsOrigins.Count > 0;
+        if (cors)
+        {
+            app.UseCors();
+        }
+
+        app.UseRateLimiter();
+
+        var api = app.MapGroup("/agents/{agent}")
+            .AddEndpointFilter<ApiKeyFilter>()
+            .WithTags("Agents");
+        if (cors)
+        {
+            api.RequireCors(AgentApiServiceCollectionExtensions.CorsPolicy);
+        }
+
+        api.MapPost("/runs", StartRunAsync)
+            .RequireRateLimiting(AgentApiServiceCollectionExtensions.RunCreationPolicy)
+            .WithName("StartRun")
+            .WithSummary("Starts a run of the agent on a message (fire-and-forget, Prefer: wait, or start-and-stream).")
+            .Accepts<StartRunRequest>("application/json", "text/plain")
+            .Produces<RunView>(StatusCodes.Status202Accepted)
+            .Produces<RunView>(StatusCodes.Status200OK)
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream", "text/plain")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+
+        api.MapGet("/runs/{runId}", GetRunAsync)
+            .WithName("GetRun")
+            .WithSummary("The run's state (and response once it ended).")
+            .Produces<RunView>()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        api.MapGet("/runs/{runId}/stream", StreamRunAsync)
+            .WithName("StreamRun")
+            .WithSummary("Streams the run's response: SSE (id = entry id, event = entry type) or text/plain; resumes after Last-Event-ID or ?cursor=.")
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream", "text/plain")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status410Gone);
+
+        api.MapPost("/runs/{runId}/cancel", CancelRunAsync)
+            .WithName("CancelRun")
+            .WithSummary("Cancels the run: 202 when the cancellation was requested, 200 when it had already ended.")
+            .Produces<RunView>(StatusCodes.Status202Accepted)
+            .Produces<RunView>()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        api.MapGet("/conversations/{conversationId}", GetConversationAsync)
+            .WithName("GetConversation")
+            .WithSummary("The conversation's history and runs with their states.")
+            .Produces<ConversationView>()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        var openApi = app.MapGroup(string.Empty).AddEndpointFilter<ApiKeyFilter>();
+        openApi.MapOpenApi();
+        if (cors)
+        {
+            openApi.RequireCors(AgentApiServiceCollectionExtensions.CorsPolicy);
+        }
+
+        if (options.EnableFaultInjection)
+        {
+            app.MapPost("/_testing/abort-next-stream", (int afterEvents, StreamFaults faults) =>
+            {
+                faults.ArmAbortAfter(afterEvents);
+                return Results.NoContent();
+            }).ExcludeFromDescription();
+        }
+
+        return api;
+    }
+
+    private static async Task<IResult> StartRunAsync(
+        HttpContext context,
+        string agent,
+        DurableAgentClient client,
+        RunIndex index,
+        RunStreamer streamer,
+        IOptions<AgentApiOptions> apiOptions,
+        IOptions<DurableAgentsOptions> agentOptions,
+        ILogger<RunStreamer> logger)
+    {
+        if (!agentOptions.Value.Agents.ContainsKey(agent))
+        {
+            return UnknownAgent(agent, agentOptions.Value);
+        }
+
+        var maxLength = Math.Min(apiOptions.Value.MaxMessageLength, agentOptions.Value.MaxMessageLength);
+        var (request, problem) = await ReadRequestAsync(context, maxLength).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var message = request!.Message;
+        if (string.IsNullOrWhiteSpace(message))
+        {
+            return AgentApiProblems.BadRequest("Empty message", "Send the message as JSON {\"message\": \"...\"} or as a text/plain body.");
+        }
+
+        if (message.Length > maxLength)
+        {
+            return AgentApiProblems.TooLarge($"The message has {message.Length} characters; the limit is {maxLength}.");
+        }
+
+        var proxy = client.GetAgent(agent);
+        DurableAgentSession session;
+        if (request.ConversationId is { Length: > 0 } conversationId)
+        {
+            if (!StreamKeys.IsValidRunId(conversationId))
+            {
+                return AgentApiProblems.BadRequest("Malformed conversation id", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.', as returned when the conversation started.");
+            }
+
+            // Only conversations this API started can be continued: clients cannot pick (guessable) ids of their own.
+            session = proxy.GetSession(conversationId);
+            var snapshot = await proxy.GetConversationAsync(session).ConfigureAwait(false);
+            if (!snapshot.Exists)
+            {
+                return AgentApiProblems.NotFound("Unknown conversation", $"Agent '{agent}' has no conversation '{conversationId}'. Omit conversationId to start a new one.");
+            }
+        }
+        else
+        {
+            session = proxy.NewSession();
+        }
+
+        var format = RunStreamer.Negotiate(context.Request, sseByDefault: false);
+        var wait = format is null ? PreferredWait(context.Request, apiOptions.Value.MaxWait) : null;
+        DurableRunResult started;
+        try
+        {
+            started = await proxy.RunAsync(message, session, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (DurableAgentsUnavailableException ex)
+        {
+            return AgentApiProblems.Unavailable(ex.Message);
+        }
+        catch (ArgumentException ex)
+        {
+            return AgentApiProblems.BadRequest("Run refused", ex.Message);
+        }
+
+        var runId = started.RunId;
+        var location = new RunLocation(agent, session.ConversationId);
+        await index.RecordAsync(runId, location, agentOptions.Value.ConversationTtl).ConfigureAwait(false);
+        AgentApiDiagnostics.RunsStarted.Add(1);
+        var mode = format switch
+        {
+            StreamFormat.ServerSentEvents => "start-and-stream (SSE)",
+            StreamFormat.PlainText => "start-and-stream (text)",
+            _ => wait is null ? "accepted" : "wait",
+        };
+        AgentApiLog.RunAccepted(logger, runId, agent, session.ConversationId, message.Length, mode);
+        AgentApiLog.RunMessage(logger, runId, message);
+
+        var accepted = RunView.From(agent, session.ConversationId, runId, started.Handle.Status);
+        context.Response.Headers.Location = accepted.Links.Self;
+        if (format is { } streamFormat)
+        {
+            await streamer.StreamAsync(context, streamFormat, runId, location, cursor: null, prelude: accepted).ConfigureAwait(false);
+            return Results.Empty;
+        }
+
+        if (wait is { } timeout)
+        {
+            var finished = await WaitForEndAsync(client, runId, timeout, context.RequestAborted).ConfigureAwait(false);
+            context.Response.Headers["Preference-Applied"] = "wait=" + ((int)timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+            if (finished)
+            {
+                var run = await proxy.GetRunAsync(session, runId).ConfigureAwait(false);
+                return Results.Json(RunView.From(agent, session.ConversationId, runId, run?.Status ?? RunStatus.Completed, run), AgentApiJson.Options, statusCode: StatusCodes.Status200OK);
+            }
+        }
+
+        return Results.Json(accepted, AgentApiJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    private static async Task<IResult> GetRunAsync(string agent, string runId, DurableAgentClient client, RunIndex index)
+    {
+        if (await FindRunAsync(agent, runId, index).ConfigureAwait(false) is not { } location)
+        {
+            return UnknownRun(agent, runId);
+        }
+
+        var run = await client.GetAgent(agent).GetRunAsync(new DurableAgentSession(location.ConversationId), runId).ConfigureAwait(false);
+        return run is null
+            ? UnknownRun(agent, runId)
+            : Results.Json(RunView.From(agent, location.ConversationId, runId, run.Status, run), AgentApiJson.Options);
+    }
+
+    private static async Task<IResult> CancelRunAsync(string agent, string runId, DurableAgentClient client, RunIndex index, ILogger<RunStreamer> logger)
+    {
+        if (await FindRunAsync(agent, runId, index).ConfigureAwait(false) is not { } location)
+        {
+            return UnknownRun(agent, runId);
+        }
+
+        var run = await client.GetAgent(agent).CancelAsync(new DurableAgentSession(location.ConversationId), runId).ConfigureAwait(false);
+        if (run is null)
+        {
+            return UnknownRun(agent, runId);
+        }
+
+        var view = RunView.From(agent, location.ConversationId, runId, run.Status, run);
+        AgentApiLog.CancelRequested(logger, runId, view.Status);
+        var endedBefore = run.Status.IsFinal() && !run.CancelRequested;
+        return Results.Json(view, AgentApiJson.Options, statusCode: endedBefore ? StatusCodes.Status200OK : StatusCodes.Status202Accepted);
+    }
+
+    private static async Task<IResult> GetConversationAsync(string agent, string conversationId, DurableAgentClient client, IOptions<DurableAgentsOptions> agentOptions)
+    {
+        if (!agentOptions.Value.Agents.ContainsKey(agent))
+        {
+            return UnknownAgent(agent, agentOptions.Value);
+        }
+
+        if (!StreamKeys.IsValidRunId(conversationId))
+        {
+            return AgentApiProblems.NotFound("Unknown conversation", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.'.");
+        }
+
+        var snapshot = await client.GetAgent(agent).GetConversationAsync(new DurableAgentSession(conversationId)).ConfigureAwait(false);
+        return snapshot.Exists
+            ? Results.Json(ConversationView.From(snapshot), AgentApiJson.Options)
+            : AgentApiProblems.NotFound("Unknown conversation", $"Agent '{agent}' has no conversation '{conversationId}'.");
+    }
+
+    private static async Task<IResult> StreamRunAsync(
+        HttpContext context,
+        string agent,
+        string runId,
+        string? cursor,
+        RunIndex index,
+        RunStreamer streamer,
+        RedisStreamResponseHandler streams,
+        DurableAgentClient client)
+    {
+        if (!StreamKeys.IsValidRunId(runId))
+        {
+            return UnknownRun(agent, runId);
+        }
+
+        // On reconnection the browser sends Last-Event-ID, which is newer than the ?cursor= of the first connection.
+        string? after = null;
+        if (context.Request.Headers["Last-Event-ID"] is [{ Length: > 0 } lastEventId])
+        {
+            if (!StreamCursor.TryParse(lastEventId, out _))
+            {
+                return AgentApiProblems.BadRequest("Malformed Last-Event-ID", $"The Last-Event-ID header '{Clip(lastEventId)}' is not a stream entry id such as '1734649123456-0'.");
+            }
+
+            after = lastEventId;
+        }
+        else if (!string.IsNullOrEmpty(cursor))
+        {
+            if (!StreamCursor.TryParse(cursor, out _))
+            {
+                return AgentApiProblems.BadRequest("Malformed cursor", $"The cursor query parameter '{Clip(cursor)}' is not a stream entry id such as '1734649123456-0'; omit it to read from the start.");
+            }
+
+            after = cursor;
+        }
+
+        var location = await index.FindAsync(runId).ConfigureAwait(false);
+        if (location is { } l && !string.Equals(l.AgentName, agent, StringComparison.Ordinal))
+        {
+            return UnknownRun(agent, runId);
+        }
+
+        if (!await streams.StreamExistsAsync(runId).ConfigureAwait(false))
+        {
+            if (location is not { } known)
+            {
+                // Never accepted here and no stream: answer at once instead of waiting for a stream that will not come.
+                return UnknownRun(agent, runId);
+            }
+
+            var run = await client.GetAgent(agent).GetRunAsync(new DurableAgentSession(known.ConversationId), runId).ConfigureAwait(false);
+            if (run is null || run.Status.IsFinal())
+            {
+                return AgentApiProblems.Gone(runId);
+            }
+        }
+
+        if (after is not null && await streamer.EndedAtOrBeforeAsync(runId, StreamCursor.Parse(after)).ConfigureAwait(false))
+        {
+            // Nothing follows the terminal entry; 204 also tells an EventSource to stop reconnecting.
+            context.Response.Headers["X-Run-Id"] = runId;
+            return Results.NoContent();
+        }
+
+        var format = RunStreamer.Negotiate(context.Request, sseByDefault: true)!.Value;
+        await streamer.StreamAsync(context, format, runId, location, after).ConfigureAwait(false);
+        return Results.Empty;
+    }
+
+    private static async Task<(StartRunRequest? Request, IResult? Problem)> ReadRequestAsync(HttpContext context, int maxLength)
+    {
+        // Worst case in JSON: six bytes per character (\uXXXX), plus room for the other fields.
+        var maxBytes = ((long)maxLength * 6) + 4096;
+        if (context.Request.ContentLength > maxBytes)
+        {
+            return (null, AgentApiProblems.TooLarge($"The request body has {context.Request.ContentLength} bytes; a message may have at most {maxLength} characters."));
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
+        {
+            sizeLimit.MaxRequestBodySize = maxBytes;
+        }
+
+        try
+        {
+            if (context.Request.HasJsonContentType())
+            {
+                var body = await context.Request.ReadFromJsonAsync<StartRunRequest>(AgentApiJson.Options, context.RequestAborted).ConfigureAwait(false);
+                return body is null
+                    ? (null, AgentApiProblems.BadRequest("Missing body", "Send {\"message\": \"...\"}."))
+                    : (body, null);
+            }
+
+            if (context.Request.ContentType is { } contentType && contentType.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase))
+            {
+                using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+                var text = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+                return (new StartRunRequest(text, context.Request.Query["conversationId"].FirstOrDefault()), null);
+            }
+
+            return (null, AgentApiProblems.Problem(
+                StatusCodes.Status415UnsupportedMediaType,
+                "Unsupported body",
+                "Send application/json {\"message\": \"...\", \"conversationId\": \"...\"} or a text/plain message (conversationId in the query)."));
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, AgentApiProblems.TooLarge($"The request body is over {maxBytes} bytes; a message may have at most {maxLength} characters."));
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            return (null, AgentApiProblems.BadRequest("Malformed JSON", "The body is not valid JSON of the form {\"message\": \"...\"}: " + ex.Message));
+        }
+    }
+
+    /// <summary>Parses <c>Prefer: wait</c> or <c>Prefer: wait=N</c> (RFC 7240): how long to wait for the answer.</summary>
+    private static TimeSpan? PreferredWait(HttpRequest request, TimeSpan max)
+    {
+        foreach (var header in request.Headers["Prefer"])
+        {
+            foreach (var part in (header ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var preference = part.Split(';', 2)[0].Trim();
+                if (preference.Equals("wait", StringComparison.OrdinalIgnoreCase))
+                {
+                    return max;
+                }
+
+                if (preference.StartsWith("wait=", StringComparison.OrdinalIgnoreCase)
+                    && int.TryParse(preference.AsSpan(5).Trim('"'), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+                {
+                    var wanted = TimeSpan.FromSeconds(seconds);
+                    return wanted < max ? wanted : max;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static async Task<bool> WaitForEndAsync(DurableAgentClient client, string runId, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            await foreach (var chunk in client.StreamAsync(runId, cancellationToken: deadline.Token).ConfigureAwait(false))
+            {
+                if (chunk.IsTerminal)
+                {
+                    return true;
+                }
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (AgentStreamNotFoundException)
+        {
+            // Still queued behind earlier runs: answer 202, the client reads the stream later.
+            return false;
+        }
+    }
+
+    private static async Task<RunLocation?> FindRunAsync(string agent, string runId, RunIndex index)
+        => StreamKeys.IsValidRunId(runId) && await index.FindAsync(runId).ConfigureAwait(false) is { } location && location.AgentName == agent
+            ? location
+            : null;
+
+    private static IResult UnknownRun(string agent, string runId)
+        => AgentApiProblems.NotFound("Unknown run", $"Agent '{Clip(agent)}' has no run '{Clip(runId)}'. Use the run id returned when the run was started.");
+
+    private static IResult UnknownAgent(string agent, DurableAgentsOptions options)
+        => AgentApiProblems.NotFound("Unknown agent", $"No agent '{Clip(agent)}'. Agents: {string.Join(", ", options.Agents.Keys)}.");
+
+    private static string Clip(string value)
+    {
+        var clipped = value.Length > 64 ? value[..64] + "…" : value;
+        return string.Concat(clipped.Select(c => char.IsControl(c) ? '?' : c));
+    }
+}

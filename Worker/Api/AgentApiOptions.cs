@@ -1,0 +1,100 @@
+using Microsoft.Extensions.Options;
+
+namespace AgentStreaming.Worker.Api;
+
+/// <summary>Options of the HTTP agent API and the web chat. Bound from the <c>AgentApi</c> section.</summary>
+public sealed class AgentApiOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "AgentApi";
+
+    /// <summary>
+    /// When set, every API endpoint (and the OpenAPI document) requires this key, sent as the <c>X-Api-Key</c> header,
+    /// as <c>Authorization: Bearer …</c>, or as the <c>agent_api_key</c> cookie (which the chat page sets, because
+    /// <c>EventSource</c> cannot send headers). Compared in constant time. Default: none (the API is open).
+    /// </summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>The longest accepted message, in characters; longer ones get 413. Default 32,768.</summary>
+    public int MaxMessageLength { get; set; } = 32_768;
+
+    /// <summary>How often an idle stream response sends a comment line so proxies keep the connection. Default 15 s.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The reconnection delay suggested to SSE clients with the <c>retry:</c> field. Default 1 s.</summary>
+    public TimeSpan RetryHint { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest a <c>Prefer: wait</c> request waits for the answer before it answers 202 instead. Default 120 s.</summary>
+    public TimeSpan MaxWait { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Runs one client (remote address) may start per <see cref="RateLimitWindow"/>. Default 30; 0 turns the limit off.</summary>
+    public int RunsPerWindow { get; set; } = 30;
+
+    /// <summary>The window of the run creation rate limit. Default 1 minute.</summary>
+    public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Origins allowed to call the API from other sites' pages (CORS). Default: none (CORS closed).</summary>
+    public IList<string> CorsOrigins { get; } = [];
+
+    /// <summary>The Redis key prefix of the run index (<c>{prefix}{runId}</c> → agent and conversation). Default <c>agent-run:</c>.</summary>
+    public string RunIndexKeyPrefix { get; set; } = "agent-run:";
+
+    /// <summary>
+    /// Test-only: maps <c>POST /_testing/abort-next-stream</c>, which makes the next stream response abort its
+    /// connection after a number of events. Never turn this on in production. Default off.
+    /// </summary>
+    public bool EnableFaultInjection { get; set; }
+}
+
+/// <summary>Validates <see cref="AgentApiOptions"/> when the host starts.</summary>
+internal sealed class AgentApiOptionsValidator : IValidateOptions<AgentApiOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AgentApiOptions options)
+    {
+        var failures = new List<string>();
+        if (options.ApiKey is { } key && key.Length is > 0 and < 16)
+        {
+            failures.Add("AgentApi:ApiKey must be at least 16 characters when set.");
+        }
+
+        if (options.MaxMessageLength <= 0)
+        {
+            failures.Add("AgentApi:MaxMessageLength must be positive.");
+        }
+
+        if (options.HeartbeatInterval <= TimeSpan.Zero)
+        {
+            failures.Add("AgentApi:HeartbeatInterval must be positive.");
+        }
+
+        if (options.RetryHint < TimeSpan.Zero)
+        {
+            failures.Add("AgentApi:RetryHint must not be negative.");
+        }
+
+        if (options.MaxWait <= TimeSpan.Zero)
+        {
+            failures.Add("AgentApi:MaxWait must be positive.");
+        }
+
+        if (options.RunsPerWindow < 0 || options.RateLimitWindow <= TimeSpan.Zero)
+        {
+            failures.Add("AgentApi:RunsPerWindow must not be negative and AgentApi:RateLimitWindow must be positive.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.RunIndexKeyPrefix))
+        {
+            failures.Add("AgentApi:RunIndexKeyPrefix must not be empty.");
+        }
+
+        foreach (var origin in options.CorsOrigins)
+        {
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
+            {
+                failures.Add($"AgentApi:CorsOrigins entries must be origins such as 'https://example.com' (was '{origin}').");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

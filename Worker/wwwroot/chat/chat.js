@@ -1,0 +1,224 @@
+// The TravelPlanner chat: starts runs with POST /agents/{agent}/runs and reads each run's stream with EventSource.
+// A dropped connection is resumed by the browser itself: it reconnects after the server's `retry:` hint and sends
+// Last-Event-ID, and the server continues after that entry, so text is neither lost nor repeated.
+(function () {
+  'use strict';
+
+  const agent = 'TravelPlanner';
+  const keyCookie = 'agent_api_key';
+  const el = (id) => document.getElementById(id);
+  const messages = el('messages');
+  const statusLine = el('status');
+  const input = el('message');
+  const sendButton = el('send');
+  const cancelButton = el('cancel');
+  const keyForm = el('key-form');
+
+  let conversationId = null;
+  let current = null; // { runId, links, source, view, text, reconnects }
+
+  function setStatus(text) {
+    statusLine.textContent = text;
+  }
+
+  function bubble(role) {
+    const div = document.createElement('div');
+    div.className = 'message ' + role;
+    messages.appendChild(div);
+    div.scrollIntoView({ block: 'end' });
+    return div;
+  }
+
+  function assistantView() {
+    const root = bubble('assistant');
+    const chips = document.createElement('div');
+    chips.className = 'chips';
+    const notes = document.createElement('div');
+    const content = document.createElement('div');
+    content.className = 'content';
+    content.dataset.testid = 'answer';
+    root.append(chips, notes, content);
+    return { root, chips, notes, content, pending: false };
+  }
+
+  function note(view, text, cls) {
+    const p = document.createElement('p');
+    p.className = cls || 'note';
+    p.textContent = text;
+    view.notes.appendChild(p);
+  }
+
+  function render(run) {
+    // Re-render at most once per frame however fast the tokens come.
+    if (run.view.pending) {
+      return;
+    }
+    run.view.pending = true;
+    requestAnimationFrame(() => {
+      run.view.pending = false;
+      run.view.content.replaceChildren(window.AgentMarkdown.render(run.text));
+      run.view.content.dataset.raw = run.text;
+    });
+  }
+
+  function parseJson(text) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return null;
+    }
+  }
+
+  function finish(run, state) {
+    if (run.source) {
+      run.source.close();
+    }
+    run.view.root.dataset.state = state;
+    // Render synchronously so the final text is in the page when the state says it is over.
+    run.view.content.replaceChildren(window.AgentMarkdown.render(run.text));
+    run.view.content.dataset.raw = run.text;
+    if (current === run) {
+      current = null;
+      cancelButton.disabled = true;
+      sendButton.disabled = false;
+    }
+    setStatus(state);
+  }
+
+  function openStream(run) {
+    const source = new EventSource(run.links.stream);
+    run.source = source;
+    let opened = 0;
+    source.onopen = () => {
+      opened++;
+      if (opened > 1) {
+        run.reconnects++;
+        run.view.root.dataset.reconnects = String(run.reconnects);
+      }
+      setStatus('streaming');
+    };
+    source.addEventListener('text', (e) => {
+      run.text += e.data;
+      render(run);
+    });
+    source.addEventListener('reset', (e) => {
+      const attempt = (parseJson(e.data) || {}).attempt;
+      run.text = '';
+      run.view.chips.replaceChildren();
+      note(run.view, 'The agent restarted its answer' + (attempt ? ' (attempt ' + attempt + ')' : '') + '.');
+      render(run);
+    });
+    source.addEventListener('tool_call', (e) => {
+      const call = parseJson(e.data) || {};
+      const chip = document.createElement('span');
+      chip.className = 'chip';
+      chip.textContent = '🔧 ' + (call.name || call.tool || 'tool');
+      chip.dataset.callId = call.callId || call.id || '';
+      run.view.chips.appendChild(chip);
+    });
+    source.addEventListener('tool_result', (e) => {
+      const result = parseJson(e.data) || {};
+      const id = result.callId || result.id || '';
+      const chips = Array.from(run.view.chips.children);
+      const chip = chips.find((c) => id && c.dataset.callId === id) || chips.find((c) => !c.classList.contains('done'));
+      if (chip) {
+        chip.classList.add('done');
+      }
+    });
+    source.addEventListener('done', () => finish(run, 'done'));
+    source.addEventListener('cancelled', (e) => {
+      note(run.view, e.data || 'Cancelled.');
+      finish(run, 'cancelled');
+    });
+    source.addEventListener('expired', (e) => {
+      note(run.view, e.data, 'note error');
+      finish(run, 'expired');
+    });
+    // "error" is both a stream entry type (a MessageEvent with data) and EventSource's own connection error event.
+    source.addEventListener('error', (e) => {
+      if (e instanceof MessageEvent) {
+        note(run.view, e.data || 'The run failed.', 'note error');
+        finish(run, 'error');
+      } else if (source.readyState === EventSource.CLOSED) {
+        // The server answered with a status that ends the stream (204 after the end, 401, 404, 410).
+        finish(run, run.text ? 'closed' : 'unavailable');
+      } else {
+        setStatus('reconnecting…');
+      }
+    });
+  }
+
+  async function send(message) {
+    const view = (() => {
+      const user = bubble('user');
+      user.textContent = message;
+      return assistantView();
+    })();
+    sendButton.disabled = true;
+    setStatus('starting');
+    let response;
+    try {
+      response = await fetch('/agents/' + agent + '/runs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
+        body: JSON.stringify({ message, conversationId }),
+      });
+    } catch (err) {
+      note(view, 'Could not reach the server: ' + err, 'note error');
+      sendButton.disabled = false;
+      setStatus('offline');
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      if (response.status === 401) {
+        keyForm.hidden = false;
+      }
+      note(view, (body.title || response.status) + (body.detail ? ': ' + body.detail : ''), 'note error');
+      view.root.dataset.state = 'refused';
+      sendButton.disabled = false;
+      setStatus('refused (' + response.status + ')');
+      return;
+    }
+    conversationId = body.conversationId;
+    view.root.dataset.runId = body.runId;
+    const run = { runId: body.runId, links: body.links, source: null, view, text: '', reconnects: 0 };
+    current = run;
+    cancelButton.disabled = false;
+    openStream(run);
+  }
+
+  el('composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const message = input.value.trim();
+    if (message && !current) {
+      input.value = '';
+      send(message);
+    }
+  });
+
+  cancelButton.addEventListener('click', async () => {
+    if (current) {
+      cancelButton.disabled = true;
+      setStatus('cancelling');
+      await fetch(current.links.cancel, { method: 'POST' }).catch(() => undefined);
+    }
+  });
+
+  el('new-conversation').addEventListener('click', () => {
+    if (!current) {
+      conversationId = null;
+      messages.replaceChildren();
+      setStatus('idle');
+    }
+  });
+
+  keyForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    // A cookie, because EventSource cannot send headers; SameSite=Strict keeps other sites from using it.
+    const key = el('api-key').value;
+    document.cookie = keyCookie + '=' + encodeURIComponent(key) + '; path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');
+    keyForm.hidden = true;
+    setStatus('key saved');
+  });
+})();

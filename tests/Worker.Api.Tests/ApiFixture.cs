@@ -1,0 +1,146 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Streams;
+using AgentStreaming.Testing;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+[assembly: AssemblyFixture(typeof(AgentStreaming.Worker.Api.Tests.ApiFixture))]
+
+// One Worker serves every test; the fault endpoint arms "the next stream", so tests run one at a time.
+[assembly: CollectionBehavior(CollectionBehavior.CollectionPerAssembly)]
+
+namespace AgentStreaming.Worker.Api.Tests;
+
+/// <summary>
+/// One real redis-server and one real Worker process (Kestrel on a free loopback port, its own Orleans cluster id,
+/// fault injection on) for the assembly; a second Worker with an API key and a small rate limit starts on first use.
+/// </summary>
+public sealed class ApiFixture : IAsyncLifetime
+{
+    public const string ApiKey = "test-key-0123456789abcdef";
+    public const int KeyedRunsPerWindow = 3;
+    private readonly SemaphoreSlim _keyedGate = new(1, 1);
+    private readonly List<ServiceProcess> _workers = [];
+    private RedisServer? _redis;
+    private ConnectionMultiplexer? _multiplexer;
+    private RedisStreamResponseHandler? _streams;
+    private Uri? _keyedBaseAddress;
+
+    public RedisServer Redis => _redis ?? throw new InvalidOperationException("Not started.");
+
+    public IConnectionMultiplexer Multiplexer => _multiplexer ?? throw new InvalidOperationException("Not started.");
+
+    /// <summary>Writes run streams directly, to control their content.</summary>
+    public RedisStreamResponseHandler Streams => _streams ?? throw new InvalidOperationException("Not started.");
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public ServiceProcess Worker => _workers[0];
+
+    public string ClusterId { get; } = "api-" + Guid.NewGuid().ToString("N")[..12];
+
+    public async ValueTask InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        _multiplexer = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString);
+        _streams = new RedisStreamResponseHandler(_multiplexer, Options.Create(new RedisAgentStreamingOptions { ConnectionString = _redis.ConnectionString }));
+        BaseAddress = await StartWorkerAsync("worker", new Dictionary<string, string?>
+        {
+            ["AgentApi__EnableFaultInjection"] = "true",
+            ["AgentApi__HeartbeatInterval"] = "00:00:00.300",
+            ["AgentApi__RetryHint"] = "00:00:00.200",
+            ["AgentApi__RunsPerWindow"] = "0",
+            ["AgentApi__MaxMessageLength"] = "2000",
+        });
+    }
+
+    /// <summary>The Worker that requires <see cref="ApiKey"/> and allows <see cref="KeyedRunsPerWindow"/> runs per client per hour.</summary>
+    public async Task<Uri> KeyedWorkerAsync()
+    {
+        await _keyedGate.WaitAsync();
+        try
+        {
+            return _keyedBaseAddress ??= await StartWorkerAsync("keyed-worker", new Dictionary<string, string?>
+            {
+                ["AgentApi__ApiKey"] = ApiKey,
+                ["AgentApi__RunsPerWindow"] = KeyedRunsPerWindow.ToString(CultureInfo.InvariantCulture),
+                ["AgentApi__RateLimitWindow"] = "01:00:00",
+            });
+        }
+        finally
+        {
+            _keyedGate.Release();
+        }
+    }
+
+    /// <summary>An HTTP client whose connections come from <paramref name="sourceAddress"/> (a loopback address), so it counts as its own client for rate limits.</summary>
+    public static HttpClient Client(Uri baseAddress, string sourceAddress = "127.0.0.1")
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(IPAddress.Parse(sourceAddress), 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    private async Task<Uri> StartWorkerAsync(string name, Dictionary<string, string?> settings)
+    {
+        var port = FreePort.Next();
+        var environment = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__redis"] = Redis.ConnectionString,
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
+            ["Orleans__ClusterId"] = ClusterId + "-" + name,
+            ["OfflineDemoModel__TokensPerSecond"] = "300",
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__AgentStreaming.Worker"] = "Information",
+        };
+        foreach (var (key, value) in settings)
+        {
+            environment[key] = value;
+        }
+
+        var worker = ServiceProcess.StartDotnet(name, RepoPaths.ProjectOutput("Worker", "AgentStreaming.Worker.dll"), [], environment);
+        _workers.Add(worker);
+        await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(90));
+        return new Uri($"http://127.0.0.1:{port}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var worker in _workers)
+        {
+            await worker.DisposeAsync();
+        }
+
+        if (_streams is not null)
+        {
+            await _streams.DisposeAsync();
+        }
+
+        _multiplexer?.Dispose();
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+
+        _keyedGate.Dispose();
+    }
+}

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace AgentStreaming.Worker.Api.Tests;
+
+/// <summary><c>curl -N</c> (the real binary) against the running Worker.</summary>
+public sealed class CurlTests(ApiFixture fixture)
+{
+    [Fact]
+    public async Task CurlN_TextPlainStream_EqualsThePersistedResponse()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var started = await TestRuns.StartAsync(http, "Plan 3 days in Lisbon for food and museums");
+        var runId = started.GetProperty("runId").GetString()!;
+        var headers = Path.GetTempFileName();
+
+        var output = await CurlAsync("-sS", "-N", "-D", headers, "-H", "Accept: text/plain", new Uri(fixture.BaseAddress, started.GetProperty("links").GetProperty("stream").GetString()).ToString());
+
+        var run = await TestRuns.WaitForEndAsync(http, runId);
+        Assert.Equal(run.GetProperty("response").GetString(), output);
+        var head = await File.ReadAllTextAsync(headers);
+        Assert.Contains("content-type: text/plain; charset=utf-8", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("x-run-id: " + runId, head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("x-conversation-id: " + started.GetProperty("conversationId").GetString(), head, StringComparison.OrdinalIgnoreCase);
+        File.Delete(headers);
+    }
+
+    [Fact]
+    public async Task CurlN_StartAndStreamPlainText_EqualsThePersistedResponse()
+    {
+        var headers = Path.GetTempFileName();
+
+        var output = await CurlAsync("-sS", "-N", "-D", headers, "-H", "Accept: text/plain", "-H", "Content-Type: text/plain", "--data-binary", "Plan 2 days in Vienna", new Uri(fixture.BaseAddress, $"/agents/{TestRuns.Agent}/runs").ToString());
+
+        var runId = File.ReadAllLines(headers).Single(l => l.StartsWith("x-run-id:", StringComparison.OrdinalIgnoreCase))["x-run-id:".Length..].Trim();
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var run = await TestRuns.WaitForEndAsync(http, runId);
+        Assert.Equal(run.GetProperty("response").GetString(), output);
+        Assert.Contains("Vienna", output, StringComparison.Ordinal);
+        File.Delete(headers);
+    }
+
+    private static async Task<string> CurlAsync(params string[] arguments)
+    {
+        var info = new ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.Environment["LC_ALL"] = "C.UTF-8";
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var curl = Process.Start(info)!;
+        var output = curl.StandardOutput.ReadToEndAsync();
+        var error = curl.StandardError.ReadToEndAsync();
+        await curl.WaitForExitAsync(TestRuns.Deadline());
+        Assert.True(curl.ExitCode == 0, $"curl exited with {curl.ExitCode}: {await error}");
+        return await output;
+    }
+}

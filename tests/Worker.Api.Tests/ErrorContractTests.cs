@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using AgentStreaming.Streaming.Streams;
+
+namespace AgentStreaming.Worker.Api.Tests;
+
+/// <summary>Every error status of the API, each with a problem-details body.</summary>
+public sealed class ErrorContractTests(ApiFixture fixture)
+{
+    private static async Task<JsonElement> ProblemAsync(HttpResponseMessage response, HttpStatusCode status)
+    {
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((int)status, problem.GetProperty("status").GetInt32());
+        return problem;
+    }
+
+    [Fact]
+    public async Task Stream_MalformedCursor_Answers400NamingTheCursor()
+    {
+        var runId = await TestRuns.WriteRunAsync(fixture.Streams, [AgentStreamEntry.ForText("x")]);
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var response = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}/stream?cursor=yesterday");
+
+        var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("Malformed cursor", problem.GetProperty("title").GetString());
+        Assert.Contains("yesterday", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stream_MalformedLastEventId_Answers400NamingTheHeader()
+    {
+        var runId = await TestRuns.WriteRunAsync(fixture.Streams, [AgentStreamEntry.ForText("x")]);
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/agents/{TestRuns.Agent}/runs/{runId}/stream");
+        request.Headers.Add("Last-Event-ID", "12-x");
+
+        using var response = await http.SendAsync(request);
+
+        var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("Malformed Last-Event-ID", problem.GetProperty("title").GetString());
+    }
+
+    [Fact]
+    public async Task Stream_UnknownRun_Answers404AtOnce()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var watch = Stopwatch.StartNew();
+
+        using var response = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{StreamKeys.NewRunId()}/stream");
+
+        await ProblemAsync(response, HttpStatusCode.NotFound);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"404 took {watch.Elapsed} (the reader's not-found wait is 30 s).");
+    }
+
+    [Fact]
+    public async Task GetRunAndCancel_UnknownRun_Answer404()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var runId = StreamKeys.NewRunId();
+
+        using var get = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}");
+        using var cancel = await http.PostAsync($"/agents/{TestRuns.Agent}/runs/{runId}/cancel", null);
+        using var conversation = await http.GetAsync($"/agents/{TestRuns.Agent}/conversations/{StreamKeys.NewRunId()}");
+
+        await ProblemAsync(get, HttpStatusCode.NotFound);
+        await ProblemAsync(cancel, HttpStatusCode.NotFound);
+        await ProblemAsync(conversation, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Stream_ExpiredStreamOfAKnownRun_Answers410()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var started = await TestRuns.StartAsync(http, "Plan 1 day in Ghent");
+        var runId = started.GetProperty("runId").GetString()!;
+        await TestRuns.WaitForEndAsync(http, runId);
+        // What expiry does: the stream and its metadata are gone.
+        await fixture.Multiplexer.GetDatabase().KeyDeleteAsync(["agent-stream:" + runId, "agent-stream:" + runId + ":meta"]);
+
+        using var response = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}/stream");
+
+        await ProblemAsync(response, HttpStatusCode.Gone);
+    }
+
+    [Fact]
+    public async Task StartRun_MessageOverTheLimit_Answers413()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var response = await http.PostAsJsonAsync($"/agents/{TestRuns.Agent}/runs", new { message = new string('a', 2001) });
+        using var huge = await http.PostAsync($"/agents/{TestRuns.Agent}/runs", new StringContent(new string('b', 100_000), Encoding.UTF8, "text/plain"));
+
+        await ProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+        await ProblemAsync(huge, HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [Fact]
+    public async Task StartRun_EmptyMessageOrBadJson_Answers400()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var empty = await http.PostAsJsonAsync($"/agents/{TestRuns.Agent}/runs", new { message = "  " });
+        using var broken = await http.PostAsync($"/agents/{TestRuns.Agent}/runs", new StringContent("{\"message\":", Encoding.UTF8, "application/json"));
+
+        await ProblemAsync(empty, HttpStatusCode.BadRequest);
+        await ProblemAsync(broken, HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task StartRun_UnknownAgentOrConversation_Answers404()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var agent = await http.PostAsJsonAsync("/agents/NoSuchAgent/runs", new { message = "hi" });
+        using var conversation = await http.PostAsJsonAsync($"/agents/{TestRuns.Agent}/runs", new { message = "hi", conversationId = "guessed" });
+
+        await ProblemAsync(agent, HttpStatusCode.NotFound);
+        await ProblemAsync(conversation, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Cors_IsClosedByDefault()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        using var request = new HttpRequestMessage(HttpMethod.Options, $"/agents/{TestRuns.Agent}/runs");
+        request.Headers.Add("Origin", "https://evil.example");
+        request.Headers.Add("Access-Control-Request-Method", "POST");
+
+        using var response = await http.SendAsync(request);
+
+        Assert.False(response.Headers.Contains("Access-Control-Allow-Origin"));
+    }
+}
