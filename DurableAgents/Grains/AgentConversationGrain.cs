@@ -31,6 +31,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     private readonly DurableAgentsOptions _options;
     private readonly IAgentResponseCallback _callback;
     private readonly RunLeaseStore _leases;
+    private readonly ConversationIndex _index;
     private readonly TimeProvider _time;
     private readonly ILogger<AgentConversationGrain> _logger;
     private string _agentName = string.Empty;
@@ -46,6 +47,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         IOptions<DurableAgentsOptions> options,
         IAgentResponseCallback callback,
         RunLeaseStore leases,
+        ConversationIndex index,
         TimeProvider time,
         ILogger<AgentConversationGrain> logger)
     {
@@ -53,6 +55,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         _options = options.Value;
         _callback = callback;
         _leases = leases;
+        _index = index;
         _time = time;
         _logger = logger;
     }
@@ -120,7 +123,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         State.LastActivity = now;
         TrimRuns();
         await _state.WriteStateAsync();
-        await _leases.RenewAsync(Key, _options.RunLeaseDuration);
+        await Task.WhenAll(_leases.RenewAsync(Key, _options.RunLeaseDuration), _index.TouchAsync(Key, now));
         DurableAgentsDiagnostics.RunsAcceptedCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         DurableAgentsLog.RunAccepted(_logger, _agentName, _conversationId, runId);
         DurableAgentsLog.RunMessage(_logger, runId, request.Message);
@@ -193,6 +196,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         }
 
         await _state.ClearStateAsync();
+        await _index.RemoveAsync(Key);
         try
         {
             var reminder = await this.GetReminder(ExpiryReminder);
@@ -433,6 +437,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         run = Update(run with { Status = status, CompletedAt = now, ResponseText = responseText, Error = error });
         State.LastActivity = now;
         await _state.WriteStateAsync();
+        await _index.TouchAsync(Key, now);
         DurableAgentsLog.RunEnded(_logger, run.RunId, status);
         DurableAgentsDiagnostics.RunsCounter.Add(1, Tag(DurableAgentsDiagnostics.Tags.Outcome, status.ToString().ToLowerInvariant()));
         return run;

@@ -42,6 +42,9 @@ public static class DurableAgentsServiceCollectionExtensions
             provider.GetRequiredService<IConnectionMultiplexer>(),
             provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
             provider.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(provider => new ConversationIndex(
+            provider.GetRequiredService<IConnectionMultiplexer>(),
+            provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         services.AddHostedService<RunRecoveryService>();
         services.TryAddSingleton(provider => new DurableAgentClient(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>()));
         return new DurableAgentsBuilder(services);

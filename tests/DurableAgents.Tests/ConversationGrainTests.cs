@@ -92,6 +92,23 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task ConversationIndex_ListsConversationsMostRecentFirst()
+    {
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var older = agent.NewSession();
+        var newer = agent.NewSession();
+        await agent.RunAsync("one", older, new DurableRunOptions { WaitForResponse = true });
+        await agent.RunAsync("two", newer, new DurableRunOptions { WaitForResponse = true });
+
+        var index = cluster.Silos[0].Services.GetRequiredService<AgentStreaming.DurableAgents.Recovery.ConversationIndex>();
+        var listed = await index.ListAsync();
+
+        Assert.Equal([newer.ConversationId, older.ConversationId], listed.Select(e => e.ConversationId));
+        Assert.All(listed, e => Assert.Equal("TestAgent", e.AgentName));
+    }
+
+    [Fact]
     public async Task RunAsync_SameRunIdTwice_ReturnsTheSameRunOnce()
     {
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
