@@ -1,0 +1,196 @@
+using System.Net;
+using AgentStreaming.Client.Commands;
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.DurableAgents.Options;
+using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Streams;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Client.Hosting;
+
+/// <summary>
+/// Builds and starts the client's Generic Host: the Redis connection (checked first, so "Redis is unreachable" and
+/// "no Worker" are told apart), the stream reader, and — unless only an existing run is read — the Orleans client.
+/// </summary>
+internal static class ClientHost
+{
+    /// <summary>How long the client tries to reach Redis at start.</summary>
+    public static readonly TimeSpan RedisConnectTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long <c>--run</c> waits for a stream that does not exist (yet) unless configured.</summary>
+    public static readonly TimeSpan ReplayNotFoundTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Builds and starts the host.</summary>
+    /// <param name="settings">The command line.</param>
+    /// <param name="cancellationToken">Aborts the start (Ctrl+C).</param>
+    /// <returns>The started services.</returns>
+    /// <exception cref="ClientException">Bad configuration, Redis unreachable, or no Worker within the deadline.</exception>
+    public static async Task<ClientServices> StartAsync(ClientSettings settings, CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        // OpenTelemetry and health checks join here once ServiceDefaults exists: builder.AddServiceDefaults();
+        ConfigureLogging(builder);
+        builder.Services.AddSingleton<IHostLifetime, ClientHostLifetime>();
+
+        var redis = RedisConnection(settings, builder.Configuration);
+        builder.Configuration["ConnectionStrings:redis"] = redis;
+        var multiplexer = await ConnectRedisAsync(redis, cancellationToken);
+        try
+        {
+            builder.Services.AddSingleton<IConnectionMultiplexer>(multiplexer);
+            if (settings.Mode == ClientMode.Replay)
+            {
+                if (builder.Configuration[$"{RedisAgentStreamingOptions.SectionName}:{nameof(RedisAgentStreamingOptions.NotFoundTimeout)}"] is null)
+                {
+                    builder.Configuration[$"{RedisAgentStreamingOptions.SectionName}:{nameof(RedisAgentStreamingOptions.NotFoundTimeout)}"] = ReplayNotFoundTimeout.ToString();
+                }
+
+                builder.Services.AddRedisAgentStreaming();
+            }
+            else
+            {
+                var clusterId = settings.ClusterId ?? builder.Configuration["Orleans:ClusterId"] ?? DurableAgentsOrleansExtensions.DefaultClusterId;
+                builder.UseOrleansClient(client => client.UseDurableAgentsRedis(redis, clusterId));
+                builder.Services.AddDurableAgentsClient();
+            }
+
+            var host = builder.Build();
+            await StartHostAsync(host, settings, builder.Configuration, cancellationToken);
+            return new ClientServices(host, multiplexer);
+        }
+        catch
+        {
+            await multiplexer.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static void ConfigureLogging(HostApplicationBuilder builder)
+    {
+        // The console belongs to the conversation: logs go to stderr, and only problems by default
+        // (Logging__LogLevel__Default=Information etc. to see more).
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Error);
+        builder.Logging.AddFilter("Orleans", LogLevel.Critical);
+        builder.Logging.AddFilter("Microsoft.Orleans", LogLevel.Critical);
+        // A failed start is explained by the client itself (no Worker, bad configuration), not by a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Critical);
+    }
+
+    private static string RedisConnection(ClientSettings settings, ConfigurationManager configuration)
+    {
+        var (value, source) = settings.Redis is { } fromArgs
+            ? (fromArgs, "--redis")
+            : configuration.GetConnectionString("redis") is { } fromConnectionStrings
+                ? (fromConnectionStrings, "ConnectionStrings:redis")
+                : (configuration["REDIS_CONNECTION_STRING"], "REDIS_CONNECTION_STRING");
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            throw new ClientException(ExitCodes.BadArguments,
+                "No Redis connection string. Pass --redis localhost:6379, or set ConnectionStrings__redis (e.g. 'localhost:6379') or REDIS_CONNECTION_STRING (e.g. 'redis://localhost:6379'), or start the client from the AppHost.");
+        }
+
+        if (!RedisConnectionString.TryParse(value, out _, out var error))
+        {
+            throw new ClientException(ExitCodes.BadArguments, $"The Redis connection string from {source} is not valid: {error}");
+        }
+
+        return value;
+    }
+
+    private static async Task<IConnectionMultiplexer> ConnectRedisAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var options = RedisConnectionString.Parse(connectionString);
+        options.ClientName ??= "agent-streaming-client";
+        options.ConnectTimeout = (int)RedisConnectTimeout.TotalMilliseconds;
+        options.AbortOnConnectFail = false;
+        var where = string.Join(", ", options.EndPoints.Select(Describe));
+        var multiplexer = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken);
+        if (!multiplexer.IsConnected)
+        {
+            await multiplexer.DisposeAsync();
+            throw new ClientException(ExitCodes.RedisUnreachable,
+                $"Redis at {where} is unreachable (tried for up to {RedisConnectTimeout.TotalSeconds:0} s). Start Redis (or the AppHost), or point --redis / ConnectionStrings__redis / REDIS_CONNECTION_STRING at a running server.");
+        }
+
+        return multiplexer;
+    }
+
+    private static async Task StartHostAsync(IHost host, ClientSettings settings, ConfigurationManager configuration, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await host.StartAsync(cancellationToken);
+        }
+        catch (OptionsValidationException ex)
+        {
+            host.Dispose();
+            throw new ClientException(ExitCodes.BadArguments, "Invalid configuration: " + string.Join(" ", ex.Failures), ex);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && settings.Mode != ClientMode.Replay)
+        {
+            host.Dispose();
+            var timeout = configuration.GetSection(DurableAgentsClientOptions.SectionName).Get<DurableAgentsClientOptions>()?.ConnectTimeout
+                ?? new DurableAgentsClientOptions().ConnectTimeout;
+            var clusterId = settings.ClusterId ?? configuration["Orleans:ClusterId"] ?? DurableAgentsOrleansExtensions.DefaultClusterId;
+            throw new ClientException(ExitCodes.NoWorker,
+                $"No Worker answered within {timeout.TotalSeconds:0.#} s (cluster id '{clusterId}'). Start a Worker (or the AppHost) with the same Redis and cluster id, " +
+                "or raise DurableAgents__Client__ConnectTimeout.", ex);
+        }
+    }
+
+    private static string Describe(EndPoint endPoint) => endPoint switch
+    {
+        DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
+        _ => endPoint.ToString() ?? "?",
+    };
+}
+
+/// <summary>The started host and what the commands use from it.</summary>
+/// <param name="host">The host.</param>
+/// <param name="redis">The Redis connection the client opened (and so disposes).</param>
+internal sealed class ClientServices(IHost host, IConnectionMultiplexer redis) : IAsyncDisposable
+{
+    /// <summary>Reads run streams.</summary>
+    public IAgentStreamReader Streams => host.Services.GetRequiredService<IAgentStreamReader>();
+
+    /// <summary>Starts, cancels and inspects runs (not in <c>--run</c> mode).</summary>
+    public DurableAgentClient Agents => host.Services.GetRequiredService<DurableAgentClient>();
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        using (var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            try
+            {
+                await host.StopAsync(stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // A Worker gone mid-shutdown; nothing to wait for.
+            }
+        }
+
+        host.Dispose();
+        await redis.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// A host lifetime that leaves Ctrl+C and SIGTERM alone: the client handles Ctrl+C itself (it detaches a live view)
+/// and stops the host when its command ends.
+/// </summary>
+internal sealed class ClientHostLifetime : IHostLifetime
+{
+    /// <inheritdoc />
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

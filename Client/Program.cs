@@ -1,0 +1,3 @@
+using AgentStreaming.Client.Commands;
+
+return await ClientCommandLine.InvokeAsync(args);
