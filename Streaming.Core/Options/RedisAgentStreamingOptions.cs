@@ -26,9 +26,9 @@ public sealed class RedisAgentStreamingOptions
     /// <summary>How long a run stream lives after its last write. Default 10 minutes.</summary>
     public TimeSpan StreamTtl { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Most entries the writer sends in one Redis command. Default 256.</summary>
+    /// <summary>Most entries the writer sends in one Redis command. Default 1024.</summary>
     [Range(1, 4096)]
-    public int MaxBatchSize { get; set; } = 256;
+    public int MaxBatchSize { get; set; } = 1024;
 
     /// <summary>Entries a writer may hold unsent before <c>AppendAsync</c> waits for Redis. Default 8192.</summary>
     [Range(1, 1_000_000)]

@@ -40,6 +40,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly RedisStreamTail _tail;
+    private const int FirstPageSize = 32;
 
     /// <summary>Creates the handler.</summary>
     /// <param name="multiplexer">The shared Redis connection (not disposed by the handler).</param>
@@ -109,12 +110,16 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         var knownToExist = false;
         var notFoundDeadline = _time.GetUtcNow() + _options.NotFoundTimeout;
 
+        // The first page is small so a resumed reader gets its first entry fast; later pages grow to ReadBatchSize.
+        var page = Math.Min(FirstPageSize, _options.ReadBatchSize);
         while (true)
         {
             // Catch up with XRANGE until the reader is at the end of what is stored.
             while (true)
             {
-                var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, "(" + last.ToString(), "+", _options.ReadBatchSize), cancellationToken).ConfigureAwait(false);
+                var count = page;
+                var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, "(" + last.ToString(), "+", count), cancellationToken).ConfigureAwait(false);
+                page = Math.Min(page * 4, _options.ReadBatchSize);
                 foreach (var entry in entries)
                 {
                     var chunk = StreamChunkParser.Parse(entry);
@@ -128,7 +133,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                     }
                 }
 
-                if (entries.Length < _options.ReadBatchSize)
+                if (entries.Length < count)
                 {
                     break;
                 }

@@ -28,23 +28,32 @@ internal static class RedisStreamScripts
         local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
         local last = ''
         if attempt > current and seq > 0 then
-          last = redis.call('XADD', KEYS[1], '*', 'text', '', 'sequence', string.format('%d', seq), 'timestamp', now,
-            'type', 'reset', 'attempt', string.format('%d', attempt))
+          last = redis.call('XADD', KEYS[1], '*', 'text', '', 'sequence', seq, 'timestamp', now,
+            'type', 'reset', 'attempt', ARGV[2])
           seq = seq + 1
         end
         local i = 4
         local terminal = false
+        local a = ARGV[2]
+        local key = KEYS[1]
         for e = 1, n do
           local kind = ARGV[i]
+          local text = ARGV[i + 1]
           local extra = tonumber(ARGV[i + 2])
-          local args = { 'XADD', KEYS[1], '*', 'text', ARGV[i + 1], 'sequence', string.format('%d', seq), 'timestamp', now,
-            'type', kind, 'attempt', string.format('%d', attempt) }
-          i = i + 3
-          for f = 1, extra * 2 do
-            args[#args + 1] = ARGV[i]
-            i = i + 1
+          -- Direct calls per shape: building an argument table and unpacking it costs more than the XADD itself.
+          if extra == 0 then
+            last = redis.call('XADD', key, '*', 'text', text, 'sequence', seq, 'timestamp', now, 'type', kind, 'attempt', a)
+          elseif extra == 1 then
+            last = redis.call('XADD', key, '*', 'text', text, 'sequence', seq, 'timestamp', now, 'type', kind, 'attempt', a,
+              ARGV[i + 3], ARGV[i + 4])
+          elseif extra == 2 then
+            last = redis.call('XADD', key, '*', 'text', text, 'sequence', seq, 'timestamp', now, 'type', kind, 'attempt', a,
+              ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+          else
+            last = redis.call('XADD', key, '*', 'text', text, 'sequence', seq, 'timestamp', now, 'type', kind, 'attempt', a,
+              ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
           end
-          last = redis.call(unpack(args))
+          i = i + 3 + extra * 2
           seq = seq + 1
           if kind == 'done' or kind == 'error' or kind == 'cancelled' then
             terminal = true
