@@ -33,7 +33,7 @@ internal static class ClientHost
     public static async Task<ClientServices> StartAsync(ClientSettings settings, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder();
-        // OpenTelemetry and health checks join here once ServiceDefaults exists: builder.AddServiceDefaults();
+        builder.AddServiceDefaults();
         ConfigureLogging(builder);
         builder.Services.AddSingleton<IHostLifetime, ClientHostLifetime>();
 

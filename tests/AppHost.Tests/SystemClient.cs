@@ -1,0 +1,42 @@
+using AgentStreaming.DurableAgents.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AgentStreaming.AppHost.Tests;
+
+/// <summary>An Orleans client in the test, connected to the Workers an AppHost started.</summary>
+internal sealed class SystemClient : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private SystemClient(IHost host) => _host = host;
+
+    public DurableAgentClient Client => _host.Services.GetRequiredService<DurableAgentClient>();
+
+    public static async Task<SystemClient> ConnectAsync(string redis)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration["ConnectionStrings:redis"] = redis;
+        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(redis));
+        builder.Services.AddDurableAgentsClient();
+        var host = builder.Build();
+        await host.StartAsync();
+        return new SystemClient(host);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _host.StopAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _host.Dispose();
+    }
+}
