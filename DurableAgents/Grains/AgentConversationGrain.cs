@@ -122,8 +122,9 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         State.Runs.Add(run);
         State.LastActivity = now;
         TrimRuns();
-        await _state.WriteStateAsync();
-        await Task.WhenAll(_leases.RenewAsync(Key, _options.RunLeaseDuration), _index.TouchAsync(Key, now));
+        // One round trip: the state write, the recovery claim and the index entry go out together. A claim without
+        // a stored run is harmless (recovery finds nothing unfinished and drops it); the answer waits for all three.
+        await Task.WhenAll(_state.WriteStateAsync(), _leases.RenewAsync(Key, _options.RunLeaseDuration), _index.TouchAsync(Key, now));
         DurableAgentsDiagnostics.RunsAcceptedCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         DurableAgentsLog.RunAccepted(_logger, _agentName, _conversationId, runId);
         DurableAgentsLog.RunMessage(_logger, runId, request.Message);
