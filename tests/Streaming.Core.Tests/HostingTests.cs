@@ -1,0 +1,128 @@
+using AgentStreaming.Streaming.Callbacks;
+using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Streams;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Streaming.Tests;
+
+public sealed class HostingTests(RedisFixture redis)
+{
+    [Theory]
+    [InlineData("ConnectionStrings:redis", "host:port")]
+    [InlineData("REDIS_CONNECTION_STRING", "host:port")]
+    [InlineData("REDIS_CONNECTION_STRING", "redis://")]
+    public async Task AddRedisAgentStreaming_BindsTheConnectionStringInBothForms_AndStreamsWork(string key, string form)
+    {
+        var value = form == "redis://" ? $"redis://127.0.0.1:{redis.Server.Port}" : $"127.0.0.1:{redis.Server.Port}";
+        using var host = BuildHost(new() { [key] = value, ["REDIS_STREAM_TTL_MINUTES"] = "2" });
+        await host.StartAsync();
+
+        var options = host.Services.GetRequiredService<IOptions<RedisAgentStreamingOptions>>().Value;
+        Assert.Equal(TimeSpan.FromMinutes(2), options.StreamTtl);
+        var handler = host.Services.GetRequiredService<RedisStreamResponseHandler>();
+        Assert.Same(handler, host.Services.GetRequiredService<IAgentStreamReader>());
+        Assert.IsType<RedisStreamResponseCallback>(host.Services.GetRequiredService<IAgentResponseCallback>());
+
+        var runId = TestStreams.NewRunId();
+        await handler.WriteAsync(runId, ["hello"]);
+        Assert.Equal("hello", StreamText.Visible(await handler.ReadAllAsync(runId)));
+        var ttl = await redis.Database.KeyTimeToLiveAsync(handler.Keys.Stream(runId));
+        Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(1.9), TimeSpan.FromMinutes(2));
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task AddRedisAgentStreaming_NoConnectionString_FailsAtStartNamingWhatToSet()
+    {
+        using var host = BuildHost([]);
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("ConnectionStrings:redis", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("REDIS_CONNECTION_STRING", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("REDIS_CONNECTION_STRING", "http://localhost:6379", "redis://")]
+    [InlineData("REDIS_CONNECTION_STRING", "redis://localhost:6379/notanumber", "database number")]
+    public async Task AddRedisAgentStreaming_MalformedConnectionString_FailsAtStart(string key, string value, string expected)
+    {
+        using var host = BuildHost(new() { [key] = value });
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddRedisAgentStreaming_BadTtl_FailsAtStart()
+    {
+        using var host = BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", ["REDIS_STREAM_TTL_MINUTES"] = "soon" });
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("REDIS_STREAM_TTL_MINUTES", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddRedisAgentStreaming_WithARegisteredMultiplexer_UsesItAndDoesNotDisposeIt()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSingleton(redis.Multiplexer);
+        builder.Services.AddRedisAgentStreaming();
+        using (var host = builder.Build())
+        {
+            await host.StartAsync();
+            var handler = host.Services.GetRequiredService<RedisStreamResponseHandler>();
+            var runId = TestStreams.NewRunId();
+            await handler.WriteAsync(runId, ["shared"]);
+            await host.StopAsync();
+        }
+
+        Assert.True(redis.Multiplexer.IsConnected);
+        Assert.True(await redis.Database.PingAsync() >= TimeSpan.Zero);
+    }
+
+    private static IHost BuildHost(Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddRedisAgentStreaming();
+        return builder.Build();
+    }
+}
+
+public sealed class RedisConnectionStringTests
+{
+    [Theory]
+    [InlineData("localhost:6379", "localhost", 6379, null, null, false)]
+    [InlineData("redis://localhost:6380", "localhost", 6380, null, null, false)]
+    [InlineData("redis://localhost", "localhost", 6379, null, null, false)]
+    [InlineData("redis://:s3cret@cache.example:6379/2", "cache.example", 6379, "s3cret", 2, false)]
+    [InlineData("rediss://user:p%40ss@cache.example:6380", "cache.example", 6380, "p@ss", null, true)]
+    public void TryParse_SupportedForms_GiveTheEndpointAndCredentials(string value, string host, int port, string? password, int? database, bool ssl)
+    {
+        Assert.True(RedisConnectionString.TryParse(value, out var options, out var error), error);
+        var endpoint = Assert.IsType<System.Net.DnsEndPoint>(Assert.Single(options.EndPoints));
+        Assert.Equal(host, endpoint.Host);
+        Assert.Equal(port, endpoint.Port);
+        Assert.Equal(password, options.Password);
+        Assert.Equal(database, options.DefaultDatabase);
+        Assert.Equal(ssl, options.Ssl);
+        Assert.False(options.AbortOnConnectFail);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("http://localhost:6379")]
+    [InlineData("redis://")]
+    [InlineData("redis://host/db")]
+    public void TryParse_Malformed_ExplainsWithoutEchoingSecrets(string value)
+    {
+        Assert.False(RedisConnectionString.TryParse(value, out _, out var error));
+        Assert.False(string.IsNullOrWhiteSpace(error));
+    }
+
+    [Fact]
+    public void Parse_Malformed_ThrowsArgumentException()
+        => Assert.Throws<ArgumentException>(() => RedisConnectionString.Parse("ftp://x"));
+}
