@@ -3,7 +3,10 @@ using AgentStreaming.AppHost.Otlp;
 
 namespace AgentStreaming.AppHost.Dashboard;
 
-/// <summary>The dashboard's JSON API: resources (with restart/stop/start), console logs, traces, logs and metrics.</summary>
+/// <summary>
+/// The dashboard's JSON API: resources (with restart/stop/start), console logs, traces, logs and metrics, agent
+/// conversations and the live feeds (<see cref="DashboardLive"/>).
+/// </summary>
 internal static class DashboardApi
 {
     public static IEndpointRouteBuilder MapDashboardApi(this IEndpointRouteBuilder web)
@@ -32,8 +35,30 @@ internal static class DashboardApi
             await instance.StopAsync(TimeSpan.FromSeconds(10));
             return Results.Ok(instance.Snapshot());
         });
-        api.MapGet("/traces", (TelemetryStore store) => store.Spans()
+        api.MapPost("/resources/{name}/start", async (DistributedApplication app, string name) =>
+        {
+            if (Find(app, name) is not { } instance)
+            {
+                return NotFound(name);
+            }
+
+            await app.StartResourceAsync(name);
+            return Results.Ok(instance.Snapshot());
+        });
+        api.MapGet("/info", (DistributedApplication app, DashboardRedis redis) => new
+        {
+            dashboard = app.DashboardUrl,
+            otlp = app.OtlpEndpoint,
+            environment = app.EnvironmentName,
+            serviceId = redis.ServiceId,
+            limits = app.Telemetry.Limits,
+        });
+        api.MapGet("/traces", (TelemetryStore store, string? search, string? service, bool? errors) => store.Spans()
             .GroupBy(s => s.TraceId)
+            .Where(g => search is null || g.Key.Equals(search, StringComparison.OrdinalIgnoreCase)
+                || g.Any(s => s.Name.Contains(search, StringComparison.OrdinalIgnoreCase) || s.Attributes.Values.Any(v => v.Contains(search, StringComparison.OrdinalIgnoreCase))))
+            .Where(g => service is null || g.Any(s => s.Service == service))
+            .Where(g => errors is not true || g.Any(s => s.Status == "Error"))
             .Select(g =>
             {
                 var root = g.FirstOrDefault(s => s.ParentSpanId is null || g.All(p => p.SpanId != s.ParentSpanId)) ?? g.First();
@@ -61,7 +86,13 @@ internal static class DashboardApi
         api.MapGet("/metrics", (TelemetryStore store, string? name) => store.Metrics()
             .Where(m => name is null || m.Name == name)
             .Select(m => new { m.Name, m.Unit, m.Description, m.Type, m.Service, m.Attributes, points = m.Points }));
-        api.MapGet("/telemetry/stats", (TelemetryStore store) => new { spans = store.Spans().Count, logs = store.Logs().Count, series = store.Metrics().Count, rejected = store.Rejected, store.Version });
+        api.MapGet("/metrics/names", (TelemetryStore store) => store.Metrics()
+            .GroupBy(m => m.Name)
+            .Select(g => new { name = g.Key, unit = g.First().Unit, description = g.First().Description, type = g.First().Type, series = g.Count(), services = g.Select(m => m.Service).Distinct().Order(StringComparer.Ordinal).ToArray() })
+            .OrderBy(m => m.name, StringComparer.Ordinal));
+        api.MapGet("/telemetry/stats", (TelemetryStore store) => DashboardLive.Stats(store));
+        DashboardLive.Map(api);
+        DashboardAgentApi.Map(api);
         return web;
     }
 
