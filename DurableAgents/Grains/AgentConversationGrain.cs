@@ -168,12 +168,17 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             AgentName = _agentName,
             ConversationId = _conversationId,
             History = [.. State.History],
-            Runs = [.. State.Runs],
+            Runs = [.. State.Runs.Select(WithResponse)],
             LastActivity = State.LastActivity,
             HostedBy = $"{Environment.MachineName}/{Environment.ProcessId}",
         });
 
-    public Task<RunInfo?> GetRunAsync(string runId) => Task.FromResult(State.Runs.Find(r => r.RunId == runId));
+    public Task<RunInfo?> GetRunAsync(string runId) => Task.FromResult(State.Runs.Find(r => r.RunId == runId) is { } run ? WithResponse(run) : null);
+
+    private RunInfo WithResponse(RunInfo run)
+        => run.ResponseText is not null || !run.Status.IsFinal()
+            ? run
+            : run with { ResponseText = State.History.FindLast(m => m.RunId == run.RunId && m.Role == "assistant")?.Text ?? string.Empty };
 
     public Task ResumeAsync()
     {
@@ -435,7 +440,10 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             });
         }
 
-        run = Update(run with { Status = status, CompletedAt = now, ResponseText = responseText, Error = error });
+        // The answer of a completed or cancelled run lives in the history; storing it in the run too would double
+        // the state every write rewrites. Only a failed run (no history entry) keeps its partial text here.
+        var stored = Update(run with { Status = status, CompletedAt = now, ResponseText = status == RunStatus.Failed ? responseText : null, Error = error });
+        run = stored with { ResponseText = responseText };
         State.LastActivity = now;
         await _state.WriteStateAsync();
         await _index.TouchAsync(Key, now);
