@@ -141,7 +141,7 @@ public sealed class TelemetryStore
         var count = 0;
         foreach (var resourceMetrics in request.ResourceMetrics)
         {
-            var (service, _) = ServiceOf(resourceMetrics.Resource?.Attributes);
+            var (service, instance) = ServiceOf(resourceMetrics.Resource?.Attributes);
             foreach (var scopeMetrics in resourceMetrics.ScopeMetrics)
             {
                 foreach (var metric in scopeMetrics.Metrics)
@@ -151,14 +151,14 @@ public sealed class TelemetryStore
                         case Proto.Metrics.Metric.DataOneofCase.Gauge:
                             foreach (var point in metric.Gauge.DataPoints)
                             {
-                                count += AddPoint(metric, "gauge", service, point.Attributes, new MetricPoint(FromNanos(point.TimeUnixNano), Number(point)));
+                                count += AddPoint(metric, "gauge", service, instance, point.Attributes, new MetricPoint(FromNanos(point.TimeUnixNano), Number(point)));
                             }
 
                             break;
                         case Proto.Metrics.Metric.DataOneofCase.Sum:
                             foreach (var point in metric.Sum.DataPoints)
                             {
-                                count += AddPoint(metric, metric.Sum.IsMonotonic ? "counter" : "updowncounter", service, point.Attributes, new MetricPoint(FromNanos(point.TimeUnixNano), Number(point)));
+                                count += AddPoint(metric, metric.Sum.IsMonotonic ? "counter" : "updowncounter", service, instance, point.Attributes, new MetricPoint(FromNanos(point.TimeUnixNano), Number(point)));
                             }
 
                             break;
@@ -166,7 +166,7 @@ public sealed class TelemetryStore
                             foreach (var point in metric.Histogram.DataPoints)
                             {
                                 var mean = point.Count == 0 ? 0 : (point.HasSum ? point.Sum : 0) / point.Count;
-                                count += AddPoint(metric, "histogram", service, point.Attributes, new MetricPoint(FromNanos(point.TimeUnixNano), mean, (long)point.Count, point.HasSum ? point.Sum : null));
+                                count += AddPoint(metric, "histogram", service, instance, point.Attributes, new MetricPoint(FromNanos(point.TimeUnixNano), mean, (long)point.Count, point.HasSum ? point.Sum : null));
                             }
 
                             break;
@@ -216,9 +216,15 @@ public sealed class TelemetryStore
     /// <returns>The series.</returns>
     public IReadOnlyList<MetricSeries> Metrics() => [.. _series.Values];
 
-    private int AddPoint(Proto.Metrics.Metric metric, string type, string service, RepeatedField<KeyValue> attributes, MetricPoint point)
+    private int AddPoint(Proto.Metrics.Metric metric, string type, string service, string? instance, RepeatedField<KeyValue> attributes, MetricPoint point)
     {
         var attrs = Attributes(attributes);
+        if (instance is not null)
+        {
+            // Cumulative values of two replicas must not interleave in one series.
+            attrs["service.instance.id"] = instance;
+        }
+
         var key = service + "|" + metric.Name + "|" + string.Join(',', attrs.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => a.Key + "=" + a.Value));
         if (!_series.TryGetValue(key, out var series))
         {
