@@ -29,12 +29,15 @@ public static class AppHostTopology
 
         if (config.GetValue("Client:Enabled", true))
         {
-            builder.AddProject("client", "Client", "AgentStreaming.Client.dll")
+            var client = builder.AddProject("client", "Client", "AgentStreaming.Client.dll")
                 .WithReference(redis)
                 .WaitFor(worker)
                 .WithArgs("--prompt", config["Client:Prompt"] ?? DemoPrompt)
-                .AsJob()
-                .WithConsoleEcho();
+                .AsJob();
+            if (config.GetValue("Client:EchoConsole", true))
+            {
+                client.WithConsoleEcho();
+            }
         }
     }
 }

@@ -23,6 +23,8 @@ public sealed class DistributedApplicationTestingBuilder
             ["Redis:Port"] = "0",
             ["Redis:DataDirectory"] = Path.Combine(_dataDirectory, "redis"),
             ["Environment"] = "Testing",
+            // The demo Client's answer stays in its console log instead of the test's output.
+            ["Client:EchoConsole"] = "false",
         };
     }
 

@@ -42,7 +42,7 @@ public sealed class ClientFixture : IAsyncLifetime
     }
 
     /// <summary>Starts a Worker process of a cluster and waits until it is ready.</summary>
-    public async Task<ServiceProcess> StartWorkerAsync(string clusterId, string name)
+    public async Task<ServiceProcess> StartWorkerAsync(string clusterId, string name, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var worker = ServiceProcess.StartDotnet(
             name,
@@ -57,7 +57,7 @@ public sealed class ClientFixture : IAsyncLifetime
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["Logging__LogLevel__AgentStreaming"] = "Information",
                 ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
-            });
+            }.Concat(environment ?? new Dictionary<string, string?>()).ToDictionary());
         try
         {
             await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(90));

@@ -193,6 +193,38 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
     }
 
     [Fact]
+    public async Task ConversationAndWait_ASecondTurn_ContinuesTheConversationAndPrintsItsAnswer()
+    {
+        await using var first = await ClientProcess.RunToEndAsync(["--prompt", "Plan a 2-day trip to Seville"], fixture.ClientEnvironment(), Deadline);
+        Assert.Equal(0, first.ExitCode);
+        var (_, conversationId) = RunAndConversation(first.Stderr);
+
+        await using var second = await ClientProcess.RunToEndAsync(["--prompt", "Now make it 4 days", "--conversation", conversationId, "--wait"], fixture.ClientEnvironment(), Deadline);
+
+        Assert.Equal(0, second.ExitCode);
+        var (runId, sameConversation) = RunAndConversation(second.Stderr);
+        Assert.Equal(conversationId, sameConversation);
+        var answer = await fixture.PersistedAnswerAsync(conversationId, runId);
+        Assert.Equal(WithFinalNewline(answer), second.Stdout);
+        Assert.Contains("Seville", answer, StringComparison.Ordinal);
+        var agent = fixture.Agents.GetAgent("TravelPlanner");
+        Assert.Equal(4, (await agent.GetConversationAsync(agent.GetSession(conversationId))).History.Count);
+    }
+
+    [Fact]
+    public async Task ModelFailure_ExitsWithOne_AndShowsTheRunsError()
+    {
+        var clusterId = "failing-" + Guid.NewGuid().ToString("N")[..8];
+        await using var worker = await fixture.StartWorkerAsync(clusterId, "failing-worker", new Dictionary<string, string?> { ["OfflineDemoModel__FailAfterTokens"] = "5" });
+
+        await using var client = await ClientProcess.RunToEndAsync(["--prompt", "Plan a 2-day trip to Bergen"], fixture.ClientEnvironment(clusterId), Deadline);
+
+        Assert.Equal(1, client.ExitCode);
+        Assert.Contains("The agent failed", client.Stderr, StringComparison.Ordinal);
+        Assert.Matches("^run [0-9a-f]{32}", client.Stderr);
+    }
+
+    [Fact]
     public async Task MalformedCursor_ExitsWithTwo_AndSaysWhatACursorIs()
     {
         await using var client = await ClientProcess.RunToEndAsync(["--run", "0123456789abcdef", "--cursor", "not-a-cursor"], fixture.ClientEnvironment(), Deadline);
