@@ -16,6 +16,7 @@ public sealed class ResourceInstance : IDisposable
     private Process? _process;
     private CancellationTokenSource? _lifetime;
     private bool _stopRequested;
+    private int _generation;
 
     internal ResourceInstance(
         string name,
@@ -142,6 +143,7 @@ public sealed class ResourceInstance : IDisposable
             }
 
             _stopRequested = false;
+            _generation++;
             _lifetime?.Dispose();
             _lifetime = new CancellationTokenSource();
             if (_healthy.Task.IsCompleted)
@@ -194,12 +196,19 @@ public sealed class ResourceInstance : IDisposable
         }
 
         process.StandardInput.Close();
-        var token = _lifetime!.Token;
+        int generation;
+        CancellationToken token;
+        lock (_gate)
+        {
+            generation = _generation;
+            token = _lifetime!.Token;
+        }
+
         _ = PumpAsync(process.StandardOutput.BaseStream, isError: false);
         _ = PumpAsync(process.StandardError.BaseStream, isError: true);
         SetState(ResourceState.Running);
         _ = ProbeHealthAsync(token);
-        _ = SuperviseAsync(process, runChild, token);
+        _ = SuperviseAsync(process, generation, runChild, token);
         return Task.CompletedTask;
     }
 
@@ -259,20 +268,23 @@ public sealed class ResourceInstance : IDisposable
         }
     }
 
-    private async Task SuperviseAsync(Process process, string runChild, CancellationToken token)
+    private async Task SuperviseAsync(Process process, int generation, string runChild, CancellationToken token)
     {
         await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-        bool stopRequested;
+        Console.Add($"[apphost] {Name} exited with code {process.ExitCode}.", isError: process.ExitCode != 0);
         lock (_gate)
         {
-            ExitCode = process.ExitCode;
-            stopRequested = _stopRequested;
-        }
+            // A restart already started a newer process: this exit is that process's business no more.
+            if (generation != _generation)
+            {
+                return;
+            }
 
-        Console.Add($"[apphost] {Name} exited with code {process.ExitCode}.", isError: process.ExitCode != 0);
-        if (stopRequested)
-        {
-            return;
+            ExitCode = process.ExitCode;
+            if (_stopRequested)
+            {
+                return;
+            }
         }
 
         if (RestartPolicy == RestartPolicy.OnFailure && process.ExitCode != 0)
