@@ -31,8 +31,9 @@ public sealed class RedisAgentStreamWriter
     private readonly int _maxPending;
     private readonly ILogger _logger;
     private readonly object _gate = new();
+    private readonly string _writerId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
     private List<AgentStreamEntry> _queue = [];
-    private List<AgentStreamEntry> _spare = [];
+    private long _batchIndex;
     private string? _traceParent;
     private Task _pump = Task.CompletedTask;
     private bool _pumping;
@@ -221,58 +222,93 @@ public sealed class RedisAgentStreamWriter
     {
         // Leave the caller's stack at once so AppendAsync never waits on Redis.
         await Task.Yield();
-        var first = true;
+        var claim = true; // the first pass writes even without entries: BeginAsync's claim
+        (Task Write, int Count)? inFlight = null;
         while (true)
         {
-            List<AgentStreamEntry> batch;
+            List<AgentStreamEntry>? batch = null;
             lock (_gate)
             {
-                if (_queue.Count == 0 && !first)
+                if (_queue.Count > 0 || claim)
+                {
+                    if (_queue.Count <= _maxBatchSize)
+                    {
+                        batch = _queue;
+                        _queue = [];
+                    }
+                    else
+                    {
+                        batch = _queue.GetRange(0, _maxBatchSize);
+                        _queue.RemoveRange(0, _maxBatchSize);
+                    }
+                }
+                else if (inFlight is null)
                 {
                     _pumping = false;
                     return;
                 }
-
-                batch = _queue;
-                _queue = _spare;
-                _spare = batch;
             }
 
-            first = false;
-            try
+            claim = false;
+            var write = batch is null ? null : WriteBatchAsync(batch);
+            if (inFlight is { } previous)
             {
-                for (var offset = 0; offset < batch.Count || (offset == 0 && batch.Count == 0); offset += _maxBatchSize)
+                // Two batches at most are in flight, so Redis runs one while the next is prepared. The script refuses a
+                // batch whose predecessor did not apply, so a failed batch can never leave a gap before a later one.
+                if (!await CompletesAsync(previous.Write, previous.Count).ConfigureAwait(false))
                 {
-                    await WriteBatchAsync(batch, offset, Math.Min(_maxBatchSize, batch.Count - offset)).ConfigureAwait(false);
-                    if (batch.Count == 0)
+                    if (write is not null)
                     {
-                        break;
+                        await ObserveAsync(write).ConfigureAwait(false);
                     }
+
+                    return;
                 }
             }
-            catch (Exception ex)
-            {
-                var fault = ToWriteException(ex);
-                StreamingLog.WriteFailed(_logger, _runId, batch.Count, fault.Failure, ex);
-                lock (_gate)
-                {
-                    _fault = fault;
-                    _queue.Clear();
-                    _pumping = false;
-                }
 
-                batch.Clear();
-                return;
-            }
-
-            batch.Clear();
+            inFlight = write is null ? null : (write, batch!.Count);
         }
     }
 
-    private async Task WriteBatchAsync(List<AgentStreamEntry> batch, int offset, int count)
+    private async Task<bool> CompletesAsync(Task write, int count)
     {
-        var values = new List<RedisValue>(3 + (count * 5)) { _ttlMilliseconds, _attempt, count };
-        for (var i = offset; i < offset + count; i++)
+        try
+        {
+            await write.ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            var fault = ToWriteException(ex);
+            StreamingLog.WriteFailed(_logger, _runId, count, fault.Failure, ex);
+            lock (_gate)
+            {
+                _fault = fault;
+                _queue.Clear();
+                _pumping = false;
+            }
+
+            return false;
+        }
+    }
+
+    private static async Task ObserveAsync(Task write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // Refused or failed after an earlier batch failed; that first failure is what the producer sees.
+        }
+    }
+
+    private async Task WriteBatchAsync(List<AgentStreamEntry> batch)
+    {
+        var count = batch.Count;
+        var values = new List<RedisValue>(5 + (count * 5)) { _ttlMilliseconds, _attempt, count, _writerId, ++_batchIndex };
+        for (var i = 0; i < count; i++)
         {
             var entry = batch[i];
             values.Add(entry.Kind.ToWireName());
@@ -340,7 +376,7 @@ public sealed class RedisAgentStreamWriter
         }
 
         StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        for (var i = offset; i < offset + count; i++)
+        for (var i = 0; i < count; i++)
         {
             StreamingDiagnostics.EntriesWrittenCounter.Add(1, new KeyValuePair<string, object?>(StreamingDiagnostics.EntryTypeTag, batch[i].Kind.ToWireName()));
         }
@@ -354,6 +390,12 @@ public sealed class RedisAgentStreamWriter
             {
                 return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Fenced,
                     $"Attempt {_attempt} of run '{_runId}' may no longer write: a newer attempt has taken over the stream.", ex);
+            }
+
+            if (server.Message.Contains(RedisStreamScripts.OrderPrefix, StringComparison.Ordinal))
+            {
+                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
+                    $"Writing to the stream of run '{_runId}' stopped: an earlier batch of this writer was not stored.", ex);
             }
 
             if (server.Message.Contains(RedisStreamScripts.TerminatedPrefix, StringComparison.Ordinal))

@@ -8,14 +8,17 @@ internal static class RedisStreamScripts
     /// recorded one, or any write after the terminal entry, is refused), writes a <c>reset</c> entry when a newer
     /// attempt takes over a stream that already has entries, assigns the sequence numbers server-side (so they
     /// survive writer crashes and never repeat), stamps the server time, and refreshes both keys' TTL.
-    /// KEYS: stream, meta. ARGV: ttlMs, attempt, n, then per entry: type, text, extraPairCount, field, value….
+    /// Batches of one writer must apply in order (at most two are in flight): a batch whose predecessor was not stored
+    /// is refused, so a failure never leaves a gap.
+    /// KEYS: stream, meta. ARGV: ttlMs, attempt, n, writerId, batchIndex (1-based), then per entry: type, text,
+    /// extraPairCount, field, value….
     /// Returns { lastEntryId or "", nextSequence }.
     /// </summary>
     public const string Append = """
         local ttl = tonumber(ARGV[1])
         local attempt = tonumber(ARGV[2])
         local n = tonumber(ARGV[3])
-        local meta = redis.call('HMGET', KEYS[2], 'attempt', 'seq', 'terminal')
+        local meta = redis.call('HMGET', KEYS[2], 'attempt', 'seq', 'terminal', 'writer', 'batch')
         local current = tonumber(meta[1]) or 0
         local seq = tonumber(meta[2]) or 0
         if meta[3] then
@@ -23,6 +26,15 @@ internal static class RedisStreamScripts
         end
         if attempt < current then
           return redis.error_reply('AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current)
+        end
+        local writer = ARGV[4]
+        local batch = tonumber(ARGV[5])
+        if meta[4] == writer then
+          if tonumber(meta[5]) ~= batch - 1 then
+            return redis.error_reply('AGENTSTREAM_ORDER batch ' .. batch .. ' follows a batch that was not stored')
+          end
+        elseif batch ~= 1 then
+          return redis.error_reply('AGENTSTREAM_ORDER batch ' .. batch .. ' of a writer that no longer owns the stream')
         end
         local t = redis.call('TIME')
         local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
@@ -32,7 +44,7 @@ internal static class RedisStreamScripts
             'type', 'reset', 'attempt', ARGV[2])
           seq = seq + 1
         end
-        local i = 4
+        local i = 6
         local terminal = false
         local a = ARGV[2]
         local key = KEYS[1]
@@ -60,9 +72,9 @@ internal static class RedisStreamScripts
           end
         end
         if terminal then
-          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'terminal', '1')
+          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch, 'terminal', '1')
         else
-          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq)
+          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch)
         end
         redis.call('PEXPIRE', KEYS[2], ttl)
         redis.call('PEXPIRE', KEYS[1], ttl)
@@ -72,4 +84,6 @@ internal static class RedisStreamScripts
     public const string FencedPrefix = "AGENTSTREAM_FENCED";
 
     public const string TerminatedPrefix = "AGENTSTREAM_TERMINATED";
+
+    public const string OrderPrefix = "AGENTSTREAM_ORDER";
 }

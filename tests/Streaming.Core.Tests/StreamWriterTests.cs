@@ -1,3 +1,4 @@
+using AgentStreaming.Testing;
 using AgentStreaming.Streaming.Streams;
 using StackExchange.Redis;
 
@@ -99,7 +100,7 @@ public sealed class StreamWriterTests(RedisFixture redis)
             chunks.Select(c => c.Kind));
         Assert.Equal([1, 1, 2, 2, 2], chunks.Select(c => c.Attempt));
         Assert.Equal([0L, 1, 2, 3, 4], chunks.Select(c => c.Sequence));
-        Assert.Equal("Day 1: Temples", StreamText.Visible(chunks));
+        Assert.Equal("Day 1: Temples", StreamTranscript.Visible(chunks));
     }
 
     [Fact]
@@ -113,6 +114,28 @@ public sealed class StreamWriterTests(RedisFixture redis)
         var chunks = await handler.ReadAllAsync(runId);
         Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Done], chunks.Select(c => c.Kind));
         Assert.All(chunks, c => Assert.Equal(2, c.Attempt));
+    }
+
+    [Fact]
+    public async Task Batches_OutOfOrder_AreRefusedSoNoGapIsEverWritten_AndAFreshWriterCanTakeOver()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        await writer.AppendAsync(AgentStreamEntry.ForText("first "));
+        await writer.FlushAsync();
+
+        // As if this writer's previous batch had not been stored (it failed while the next one was in flight).
+        await redis.Database.HashSetAsync(handler.Keys.Meta(runId), "batch", 99);
+        await writer.AppendAsync(AgentStreamEntry.ForText("after a gap"));
+        var refused = await Assert.ThrowsAsync<AgentStreamWriteException>(() => writer.FlushAsync());
+        Assert.Contains("earlier batch", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(1, await redis.Database.StreamLengthAsync(handler.Keys.Stream(runId)));
+
+        await handler.CreateWriter(runId).CompleteAsync(AgentStreamEntry.ForError("The run failed."));
+        var chunks = await handler.ReadAllAsync(runId);
+        Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Error], chunks.Select(c => c.Kind));
+        Assert.Equal([0L, 1], chunks.Select(c => c.Sequence));
     }
 
     [Fact]
