@@ -43,33 +43,7 @@ public sealed class ClientFixture : IAsyncLifetime
 
     /// <summary>Starts a Worker process of a cluster and waits until it is ready.</summary>
     public async Task<ServiceProcess> StartWorkerAsync(string clusterId, string name, IReadOnlyDictionary<string, string?>? environment = null)
-    {
-        var worker = ServiceProcess.StartDotnet(
-            name,
-            RepoPaths.ProjectOutput("Worker", "AgentStreaming.Worker.dll"),
-            [],
-            new Dictionary<string, string?>
-            {
-                ["ConnectionStrings__redis"] = Redis.ConnectionString,
-                ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{FreePort.Next()}",
-                ["Orleans__ClusterId"] = clusterId,
-                ["OfflineDemoModel__TokensPerSecond"] = TokensPerSecond.ToString(CultureInfo.InvariantCulture),
-                ["Logging__LogLevel__Default"] = "Warning",
-                ["Logging__LogLevel__AgentStreaming"] = "Information",
-                ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
-            }.Concat(environment ?? new Dictionary<string, string?>()).ToDictionary());
-        try
-        {
-            await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(90));
-        }
-        catch
-        {
-            await worker.DisposeAsync();
-            throw;
-        }
-
-        return worker;
-    }
+        => (await WorkerProcess.StartAsync(Redis, clusterId, name, TokensPerSecond, environment)).Process;
 
     /// <summary>The environment the Client runs with: this fixture's Redis and cluster.</summary>
     public Dictionary<string, string?> ClientEnvironment(string? clusterId = null) => new()

@@ -268,23 +268,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         return chunks;
     }
 
-    internal static string Text(IEnumerable<StreamChunk> chunks)
-    {
-        var text = new System.Text.StringBuilder();
-        foreach (var chunk in chunks)
-        {
-            if (chunk.Kind == StreamEntryKind.Reset)
-            {
-                text.Clear();
-            }
-            else if (chunk.Kind == StreamEntryKind.Text)
-            {
-                text.Append(chunk.Text);
-            }
-        }
-
-        return text.ToString();
-    }
+    internal static string Text(IEnumerable<StreamChunk> chunks) => AgentStreaming.Testing.StreamTranscript.Visible(chunks);
 
     internal static async Task<T> WaitForAsync<T>(Func<Task<T>> call)
     {

@@ -1,3 +1,4 @@
+using AgentStreaming.Testing;
 using AgentStreaming.Streaming.Callbacks;
 using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
@@ -29,7 +30,7 @@ public sealed class HostingTests(RedisFixture redis)
 
         var runId = TestStreams.NewRunId();
         await handler.WriteAsync(runId, ["hello"]);
-        Assert.Equal("hello", StreamText.Visible(await handler.ReadAllAsync(runId)));
+        Assert.Equal("hello", StreamTranscript.Visible(await handler.ReadAllAsync(runId)));
         var ttl = await redis.Database.KeyTimeToLiveAsync(handler.Keys.Stream(runId));
         Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(1.9), TimeSpan.FromMinutes(2));
         await host.StopAsync();

@@ -1,3 +1,4 @@
+using AgentStreaming.Testing;
 using System.Text.Json;
 using AgentStreaming.Streaming.Callbacks;
 using AgentStreaming.Streaming.Streams;
@@ -38,7 +39,7 @@ public sealed class ResponseCallbackTests(RedisFixture redis)
         Assert.Contains("Sunny", result.RootElement.GetProperty("result").GetString(), StringComparison.Ordinal);
         using var usage = JsonDocument.Parse(chunks[4].Data!);
         Assert.Equal(46, usage.RootElement.GetProperty("totalTokens").GetInt32());
-        Assert.Equal("# Day 1\nTemples", StreamText.Visible(chunks));
+        Assert.Equal("# Day 1\nTemples", StreamTranscript.Visible(chunks));
         Assert.Equal(0, callback.ActiveRuns);
     }
 

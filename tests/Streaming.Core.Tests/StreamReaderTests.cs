@@ -33,14 +33,14 @@ public sealed class StreamReaderTests(RedisFixture redis)
 
             var all = await handler.ReadAllAsync(runId);
             Assert.Equal(texts.Count + 1, all.Count);
-            Assert.Equal(string.Concat(texts), StreamText.Visible(all));
+            Assert.Equal(string.Concat(texts), StreamTranscript.Visible(all));
             Assert.True(all[^1].IsTerminal);
 
             for (var i = 0; i < all.Count; i++)
             {
                 var rest = await handler.ReadAllAsync(runId, all[i].EntryId);
                 Assert.Equal(all.Skip(i + 1), rest);
-                Assert.Equal(string.Concat(texts.Skip(i + 1)), StreamText.Visible(rest));
+                Assert.Equal(string.Concat(texts.Skip(i + 1)), StreamTranscript.Visible(rest));
             }
         }, iter: 40, threads: 1);
     }
@@ -67,7 +67,7 @@ public sealed class StreamReaderTests(RedisFixture redis)
         await writer.CompleteAsync(AgentStreamEntry.ForDone());
         var chunks = await reading;
 
-        Assert.Equal(string.Concat(texts), StreamText.Visible(chunks));
+        Assert.Equal(string.Concat(texts), StreamTranscript.Visible(chunks));
         Assert.Equal(Enumerable.Range(0, 201).Select(i => (long)i), chunks.Select(c => c.Sequence));
         Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
         Assert.Equal(0, handler.LiveReaderCount);
@@ -102,7 +102,7 @@ public sealed class StreamReaderTests(RedisFixture redis)
             seen.Add(enumerator.Current);
         }
 
-        Assert.Equal(expected, StreamText.Visible(seen));
+        Assert.Equal(expected, StreamTranscript.Visible(seen));
         Assert.Equal(seen.Count, seen.Select(c => c.EntryId).Distinct().Count());
     }
 
@@ -132,7 +132,7 @@ public sealed class StreamReaderTests(RedisFixture redis)
         var chunks = await reading;
         var reset = Assert.Single(chunks, c => c.Kind == StreamEntryKind.Reset);
         Assert.Equal(2, reset.Attempt);
-        Assert.Equal("complete answer", StreamText.Visible(chunks));
+        Assert.Equal("complete answer", StreamTranscript.Visible(chunks));
     }
 
     [Theory]
@@ -184,7 +184,7 @@ public sealed class StreamReaderTests(RedisFixture redis)
         var reading = handler.ReadAllAsync(runId);
         await WaitUntilAsync(() => handler.LiveReaderCount > 0);
         await handler.WriteAsync(runId, ["late start"]);
-        Assert.Equal("late start", StreamText.Visible(await reading));
+        Assert.Equal("late start", StreamTranscript.Visible(await reading));
     }
 
     [Fact]
@@ -237,7 +237,7 @@ public sealed class StreamReaderTests(RedisFixture redis)
 
         var chunks = await handler.ReadAllAsync(runId);
         Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Text, StreamEntryKind.Done], chunks.Select(c => c.Kind));
-        Assert.Equal("Hello world", StreamText.Visible(chunks));
+        Assert.Equal("Hello world", StreamTranscript.Visible(chunks));
         Assert.All(chunks, c => Assert.Equal(1, c.Attempt));
         Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1734649123456), chunks[0].Timestamp);
     }
@@ -259,7 +259,7 @@ public sealed class StreamReaderTests(RedisFixture redis)
 
         for (var i = 0; i < Readers; i++)
         {
-            Assert.Equal(runIds[i][..8] + " a b c", StreamText.Visible(results[i]));
+            Assert.Equal(runIds[i][..8] + " a b c", StreamTranscript.Visible(results[i]));
             Assert.Equal(StreamEntryKind.Done, results[i][^1].Kind);
         }
 
@@ -313,7 +313,7 @@ public sealed class StreamReaderTests(RedisFixture redis)
         await reading.WaitAsync(TimeSpan.FromSeconds(60));
 
         var expected = string.Concat(Enumerable.Range(0, 10).Select(i => $"before{i} ")) + string.Concat(Enumerable.Range(0, 10).Select(i => $"after{i} "));
-        Assert.Equal(expected, StreamText.Visible(seen));
+        Assert.Equal(expected, StreamTranscript.Visible(seen));
         Assert.Equal(Enumerable.Range(0, 21).Select(i => (long)i), seen.Select(c => c.Sequence));
     }
 

@@ -32,25 +32,9 @@ internal sealed class WorkerCluster : IAsyncDisposable
 
     public async Task<ServiceProcess> StartWorkerAsync()
     {
-        var port = FreePort.Next();
-        var worker = ServiceProcess.StartDotnet(
-            $"worker-{_workers.Count + 1}",
-            RepoPaths.ProjectOutput("Worker", "AgentStreaming.Worker.dll"),
-            [],
-            new Dictionary<string, string?>
-            {
-                ["ConnectionStrings__redis"] = Redis.ConnectionString,
-                ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
-                ["Orleans__ClusterId"] = ClusterId,
-                ["OfflineDemoModel__TokensPerSecond"] = TokensPerSecond.ToString(CultureInfo.InvariantCulture),
-                ["Logging__LogLevel__Default"] = "Warning",
-                ["Logging__LogLevel__AgentStreaming"] = "Information",
-                ["Logging__LogLevel__AgentStreaming.Worker"] = "Information",
-                ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
-            });
-        _workers.Add(worker);
-        await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(60));
-        return worker;
+        var worker = await WorkerProcess.StartAsync(Redis, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond);
+        _workers.Add(worker.Process);
+        return worker.Process;
     }
 
     public async Task StartClientAsync()

@@ -57,7 +57,7 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
         var conversation = await agent.GetConversationAsync(session);
         var answer = Assert.Single(conversation.History, m => m.Role == "assistant" && m.RunId == run.RunId);
-        Assert.Equal(answer.Text, VisibleText(chunks));
+        Assert.Equal(answer.Text, AgentStreaming.Testing.StreamTranscript.Visible(chunks));
         Assert.Contains("Lisbon", answer.Text, StringComparison.Ordinal);
         var info = Assert.Single(conversation.Runs);
         Assert.Equal(RunStatus.Completed, info.Status);
@@ -104,23 +104,5 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         }
 
         return chunks;
-    }
-
-    private static string VisibleText(IEnumerable<StreamChunk> chunks)
-    {
-        var text = new System.Text.StringBuilder();
-        foreach (var chunk in chunks)
-        {
-            if (chunk.Kind == StreamEntryKind.Reset)
-            {
-                text.Clear();
-            }
-            else if (chunk.Kind == StreamEntryKind.Text)
-            {
-                text.Append(chunk.Text);
-            }
-        }
-
-        return text.ToString();
     }
 }

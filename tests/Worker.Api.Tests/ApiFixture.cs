@@ -102,25 +102,9 @@ public sealed class ApiFixture : IAsyncLifetime
 
     private async Task<Uri> StartWorkerAsync(string name, Dictionary<string, string?> settings)
     {
-        var port = FreePort.Next();
-        var environment = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__redis"] = Redis.ConnectionString,
-            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
-            ["Orleans__ClusterId"] = ClusterId + "-" + name,
-            ["OfflineDemoModel__TokensPerSecond"] = "300",
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["Logging__LogLevel__AgentStreaming.Worker"] = "Information",
-        };
-        foreach (var (key, value) in settings)
-        {
-            environment[key] = value;
-        }
-
-        var worker = ServiceProcess.StartDotnet(name, RepoPaths.ProjectOutput("Worker", "AgentStreaming.Worker.dll"), [], environment);
-        _workers.Add(worker);
-        await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(90));
-        return new Uri($"http://127.0.0.1:{port}");
+        var worker = await WorkerProcess.StartAsync(Redis, ClusterId + "-" + name, name, tokensPerSecond: 300, settings);
+        _workers.Add(worker.Process);
+        return worker.Url;
     }
 
     public async ValueTask DisposeAsync()

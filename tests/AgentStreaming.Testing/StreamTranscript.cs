@@ -1,12 +1,16 @@
 using AgentStreaming.Streaming.Streams;
 
-namespace AgentStreaming.Streaming.Tests;
+namespace AgentStreaming.Testing;
 
-/// <summary>What a reader shows: text of the latest attempt (a reset drops what came before).</summary>
-internal static class StreamText
+/// <summary>What a reader of a run's stream shows.</summary>
+public static class StreamTranscript
 {
+    /// <summary>The text of the latest attempt: text entries concatenated, a <c>reset</c> dropping what came before.</summary>
+    /// <param name="chunks">The entries, in order.</param>
+    /// <returns>The visible text.</returns>
     public static string Visible(IEnumerable<StreamChunk> chunks)
     {
+        ArgumentNullException.ThrowIfNull(chunks);
         var text = new System.Text.StringBuilder();
         foreach (var chunk in chunks)
         {

@@ -1,0 +1,70 @@
+using System.Globalization;
+
+namespace AgentStreaming.Testing;
+
+/// <summary>A real Worker process (the built <c>AgentStreaming.Worker.dll</c>) on a free loopback port, ready when returned.</summary>
+public sealed class WorkerProcess : IAsyncDisposable
+{
+    private WorkerProcess(ServiceProcess process, Uri url)
+    {
+        Process = process;
+        Url = url;
+    }
+
+    /// <summary>The process.</summary>
+    public ServiceProcess Process { get; }
+
+    /// <summary>Its HTTP base address.</summary>
+    public Uri Url { get; }
+
+    /// <summary>Starts a Worker of a cluster and waits until it logs that it is ready.</summary>
+    /// <param name="redis">The redis-server it uses.</param>
+    /// <param name="clusterId">Its Orleans cluster id (Workers and clients of one test share one).</param>
+    /// <param name="name">A name for messages.</param>
+    /// <param name="tokensPerSecond">The offline model's pace (0 = no pacing).</param>
+    /// <param name="settings">More environment variables (they win over the defaults).</param>
+    /// <param name="timeout">How long to wait for it to be ready (default 90 s).</param>
+    /// <returns>The ready Worker.</returns>
+    public static async Task<WorkerProcess> StartAsync(
+        RedisServer redis,
+        string clusterId,
+        string name,
+        double tokensPerSecond,
+        IReadOnlyDictionary<string, string?>? settings = null,
+        TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(redis);
+        var url = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{FreePort.Next()}"));
+        var environment = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__redis"] = redis.ConnectionString,
+            ["ASPNETCORE_URLS"] = url.ToString().TrimEnd('/'),
+            ["Orleans__ClusterId"] = clusterId,
+            ["OfflineDemoModel__TokensPerSecond"] = tokensPerSecond.ToString(CultureInfo.InvariantCulture),
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__AgentStreaming"] = "Information",
+            ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            environment[key] = value;
+        }
+
+        var process = ServiceProcess.StartDotnet(name, RepoPaths.ProjectOutput("Worker", "AgentStreaming.Worker.dll"), [], environment);
+        try
+        {
+            await process.WaitForOutputAsync("Worker ready", timeout ?? TimeSpan.FromSeconds(90)).ConfigureAwait(false);
+        }
+        catch
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return new WorkerProcess(process, url);
+    }
+
+    /// <summary>Kills the process if it still runs.</summary>
+    /// <returns>A task that completes when it is gone.</returns>
+    public ValueTask DisposeAsync() => Process.DisposeAsync();
+}
