@@ -32,6 +32,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     private readonly IAgentResponseCallback _callback;
     private readonly RunLeaseStore _leases;
     private readonly ConversationIndex _index;
+    private readonly RunIndex _runs;
     private readonly TimeProvider _time;
     private readonly ILogger<AgentConversationGrain> _logger;
     private string _agentName = string.Empty;
@@ -48,6 +49,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         IAgentResponseCallback callback,
         RunLeaseStore leases,
         ConversationIndex index,
+        RunIndex runs,
         TimeProvider time,
         ILogger<AgentConversationGrain> logger)
     {
@@ -56,6 +58,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         _callback = callback;
         _leases = leases;
         _index = index;
+        _runs = runs;
         _time = time;
         _logger = logger;
     }
@@ -122,9 +125,13 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         State.Runs.Add(run);
         State.LastActivity = now;
         TrimRuns();
-        // One round trip: the state write, the recovery claim and the index entry go out together. A claim without
+        // One round trip: the state write, the recovery claim and the index entries go out together. A claim without
         // a stored run is harmless (recovery finds nothing unfinished and drops it); the answer waits for all three.
-        await Task.WhenAll(_state.WriteStateAsync(), _leases.RenewAsync(Key, _options.RunLeaseDuration), _index.TouchAsync(Key, now));
+        await Task.WhenAll(
+            _state.WriteStateAsync(),
+            _leases.RenewAsync(Key, _options.RunLeaseDuration),
+            _index.TouchAsync(Key, now),
+            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId), _options.ConversationTtl));
         DurableAgentsDiagnostics.RunsAcceptedCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         DurableAgentsLog.RunAccepted(_logger, _agentName, _conversationId, runId);
         DurableAgentsLog.RunMessage(_logger, runId, request.Message);

@@ -45,6 +45,7 @@ public static class DurableAgentsServiceCollectionExtensions
         services.TryAddSingleton(provider => new ConversationIndex(
             provider.GetRequiredService<IConnectionMultiplexer>(),
             provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+        services.TryAddSingleton(provider => new RunIndex(provider.GetRequiredService<IConnectionMultiplexer>()));
         services.AddHostedService<RunRecoveryService>();
         services.TryAddSingleton(provider => new DurableAgentClient(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>()));
         return new DurableAgentsBuilder(services);
@@ -58,6 +59,7 @@ public static class DurableAgentsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddRedisAgentStreaming();
         services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
+        services.TryAddSingleton(provider => new RunIndex(provider.GetRequiredService<IConnectionMultiplexer>()));
         services.TryAddSingleton(provider => new DurableAgentClient(
             provider.GetRequiredService<IClusterClient>(),
             provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>(),

@@ -1,3 +1,4 @@
+using AgentStreaming.DurableAgents.Recovery;
 using System.Globalization;
 using System.Text;
 using AgentStreaming.DurableAgents;
@@ -116,7 +117,6 @@ public static class AgentApiEndpoints
         HttpContext context,
         string agent,
         DurableAgentClient client,
-        RunIndex index,
         RunStreamer streamer,
         IOptions<AgentApiOptions> apiOptions,
         IOptions<DurableAgentsOptions> agentOptions,
@@ -184,8 +184,8 @@ public static class AgentApiEndpoints
         }
 
         var runId = started.RunId;
+        // The conversation grain recorded the run in the run index (agent-run:{runId}) when it accepted it.
         var location = new RunLocation(agent, session.ConversationId);
-        await index.RecordAsync(runId, location, agentOptions.Value.ConversationTtl).ConfigureAwait(false);
         AgentApiDiagnostics.RunsStarted.Add(1);
         var mode = format switch
         {

@@ -36,8 +36,6 @@ public sealed class AgentApiOptions
     /// <summary>Origins allowed to call the API from other sites' pages (CORS). Default: none (CORS closed).</summary>
     public IList<string> CorsOrigins { get; } = [];
 
-    /// <summary>The Redis key prefix of the run index (<c>{prefix}{runId}</c> → agent and conversation). Default <c>agent-run:</c>.</summary>
-    public string RunIndexKeyPrefix { get; set; } = "agent-run:";
 
     /// <summary>
     /// Test-only: maps <c>POST /_testing/abort-next-stream</c>, which makes the next stream response abort its
@@ -82,10 +80,6 @@ internal sealed class AgentApiOptionsValidator : IValidateOptions<AgentApiOption
             failures.Add("AgentApi:RunsPerWindow must not be negative and AgentApi:RateLimitWindow must be positive.");
         }
 
-        if (string.IsNullOrWhiteSpace(options.RunIndexKeyPrefix))
-        {
-            failures.Add("AgentApi:RunIndexKeyPrefix must not be empty.");
-        }
 
         foreach (var origin in options.CorsOrigins)
         {

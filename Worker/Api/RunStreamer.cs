@@ -1,3 +1,4 @@
+using AgentStreaming.DurableAgents.Recovery;
 using System.Text;
 using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;

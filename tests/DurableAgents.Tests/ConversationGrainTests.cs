@@ -109,6 +109,20 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task RunAsync_RecordsTheRunInTheRunIndex_WhoeverStartedIt()
+    {
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+
+        var run = await agent.RunAsync("find me", session);
+
+        var runs = cluster.Silos[0].Services.GetRequiredService<AgentStreaming.DurableAgents.Recovery.RunIndex>();
+        Assert.Equal(new AgentStreaming.DurableAgents.Recovery.RunLocation("TestAgent", session.ConversationId), await runs.FindAsync(run.RunId));
+        Assert.Null(await runs.FindAsync(StreamKeys.NewRunId()));
+    }
+
+    [Fact]
     public async Task RunAsync_SameRunIdTwice_ReturnsTheSameRunOnce()
     {
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());

@@ -1,0 +1,59 @@
+using AgentStreaming.Streaming.Streams;
+using StackExchange.Redis;
+
+namespace AgentStreaming.DurableAgents.Recovery;
+
+/// <summary>Where a run belongs: its agent and conversation.</summary>
+/// <param name="AgentName">The agent.</param>
+/// <param name="ConversationId">The conversation.</param>
+public readonly record struct RunLocation(string AgentName, string ConversationId);
+
+/// <summary>
+/// A small Redis index of every accepted run, <c>agent-run:{runId}</c> → agent and conversation, kept as long as
+/// conversations live. It lets APIs find a run's conversation from the run id alone, and tell a run that never
+/// existed (answered at once) from one whose stream expired.
+/// </summary>
+/// <remarks>
+/// A hash per run: <c>HSET key agent … conversation …</c> + <c>PEXPIRE</c> in one transaction; read with <c>HMGET</c>.
+/// The conversation grain records a run in the same round trip that persists it, whoever started it.
+/// </remarks>
+public sealed class RunIndex
+{
+    /// <summary>The key prefix of run entries.</summary>
+    public const string KeyPrefix = "agent-run:";
+
+    private const string AgentField = "agent";
+    private const string ConversationField = "conversation";
+    private readonly IConnectionMultiplexer _redis;
+
+    /// <summary>Creates the index.</summary>
+    /// <param name="redis">The shared Redis connection.</param>
+    public RunIndex(IConnectionMultiplexer redis) => _redis = redis;
+
+    /// <summary>Records a run.</summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="location">Its agent and conversation.</param>
+    /// <param name="ttl">How long the entry lives (the conversation's time-to-live).</param>
+    /// <returns>A task that completes when Redis has it.</returns>
+    public async Task RecordAsync(string runId, RunLocation location, TimeSpan ttl)
+    {
+        var key = Key(runId);
+        var transaction = _redis.GetDatabase().CreateTransaction();
+        _ = transaction.HashSetAsync(key, [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId)]);
+        _ = transaction.KeyExpireAsync(key, ttl);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Finds a run, or <see langword="null"/> when it was never accepted (or its conversation expired).</summary>
+    /// <param name="runId">The run.</param>
+    /// <returns>Its location.</returns>
+    public async Task<RunLocation?> FindAsync(string runId)
+    {
+        var values = await _redis.GetDatabase().HashGetAsync(Key(runId), [AgentField, ConversationField]).ConfigureAwait(false);
+        return values is [{ HasValue: true } agent, { HasValue: true } conversation]
+            ? new RunLocation(agent.ToString(), conversation.ToString())
+            : null;
+    }
+
+    private static RedisKey Key(string runId) => KeyPrefix + StreamKeys.ValidateRunId(runId);
+}
