@@ -14,7 +14,7 @@ internal static class AppHostConsole
         Console.WriteLine($"  dashboard  {app.DashboardUrl}");
         foreach (var instance in app.Instances)
         {
-            var where = string.Join("  ", instance.Endpoints.Select(e => e.Key == "http" ? $"{e.Value} (chat /, Orleans dashboard /dashboard)" : $"{e.Key} {e.Value}"));
+            var where = string.Join("  ", instance.Endpoints.Select(e => e.Key == "http" ? $"{e.Value} (web chat /chat/, Orleans dashboard /dashboard)" : $"{e.Key} {e.Value}"));
             Console.WriteLine($"  {instance.Name,-10} {instance.State,-9} {where}");
             instance.StateChanged += changed => Console.WriteLine($"[apphost] {changed.Name}: {changed.State}{(changed.State is ResourceState.Exited or ResourceState.Restarting ? $" (exit code {changed.ExitCode})" : string.Empty)}");
         }

@@ -358,10 +358,12 @@ public sealed class ResourceInstance : IDisposable
             while ((read = await stream.ReadAsync(bytes).ConfigureAwait(false)) > 0)
             {
                 var count = decoder.GetChars(bytes, 0, read, chars, 0);
-                if (EchoConsole && !isError)
+                if (EchoConsole)
                 {
-                    await System.Console.Out.WriteAsync(chars.AsMemory(0, count)).ConfigureAwait(false);
-                    await System.Console.Out.FlushAsync().ConfigureAwait(false);
+                    // The client's answer on stdout, its run id, tool calls and summary on stderr: the user wants both.
+                    var target = isError ? System.Console.Error : System.Console.Out;
+                    await target.WriteAsync(chars.AsMemory(0, count)).ConfigureAwait(false);
+                    await target.FlushAsync().ConfigureAwait(false);
                 }
 
                 for (var i = 0; i < count; i++)
