@@ -220,8 +220,8 @@ public sealed class RedisAgentStreamWriter
 
     private async Task PumpAsync()
     {
-        // Leave the caller's stack at once so AppendAsync never waits on Redis.
-        await Task.Yield();
+        // Runs synchronously up to the first send (building the batch and handing it to the multiplexer, which
+        // never blocks on the network), then continues on Redis's answer: no thread-pool hop per chunk.
         var claim = true; // the first pass writes even without entries: BeginAsync's claim
         (Task Write, int Count)? inFlight = null;
         while (true)

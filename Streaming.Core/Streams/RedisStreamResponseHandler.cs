@@ -110,6 +110,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         var knownToExist = false;
         var notFoundDeadline = _time.GetUtcNow() + _options.NotFoundTimeout;
 
+        using var idle = new IdleWait(_time, cancellationToken);
+
         // The first page is small so a resumed reader gets its first entry fast; later pages grow to ReadBatchSize.
         var page = Math.Min(FirstPageSize, _options.ReadBatchSize);
         while (true)
@@ -179,16 +181,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                     wait = remaining < wait ? remaining : wait;
                 }
 
-                bool more;
-                try
-                {
-                    more = wait > TimeSpan.Zero
-                        && await reader.WaitToReadAsync(cancellationToken).AsTask().WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                    more = false;
-                }
+                var more = wait > TimeSpan.Zero && await idle.WaitToReadAsync(reader, wait).ConfigureAwait(false);
 
                 if (more || reader.TryPeek(out _))
                 {
@@ -270,6 +263,52 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                 await Task.Delay(backoff, _time, cancellationToken).ConfigureAwait(false);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits for a reader's next entry with an idle deadline, re-arming one timer per reader instead of allocating a
+    /// task and a timer per wait (readers wait once per entry, thousands of times a second in all).
+    /// </summary>
+    private sealed class IdleWait : IDisposable
+    {
+        private readonly TimeProvider _time;
+        private readonly CancellationToken _cancellationToken;
+        private CancellationTokenSource? _deadline;
+        private CancellationTokenRegistration _link;
+
+        public IdleWait(TimeProvider time, CancellationToken cancellationToken)
+        {
+            _time = time;
+            _cancellationToken = cancellationToken;
+        }
+
+        /// <summary>Whether an entry is available before <paramref name="timeout"/>; <see langword="false"/> when idle.</summary>
+        public async ValueTask<bool> WaitToReadAsync(System.Threading.Channels.ChannelReader<StreamChunk> reader, TimeSpan timeout)
+        {
+            if (_deadline is null || _deadline.IsCancellationRequested)
+            {
+                _link.Dispose();
+                _deadline?.Dispose();
+                _deadline = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+                _link = _cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _deadline);
+            }
+
+            _deadline.CancelAfter(timeout);
+            try
+            {
+                return await reader.WaitToReadAsync(_deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!_cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+
+        public void Dispose()
+        {
+            _link.Dispose();
+            _deadline?.Dispose();
         }
     }
 
