@@ -55,9 +55,4 @@ public sealed class RunLeaseStore
             ClaimScript, [_key], [now.ToUnixTimeMilliseconds(), (now + duration).ToUnixTimeMilliseconds(), max]).ConfigureAwait(false);
         return ((RedisResult[])result!).Select(r => r.ToString()).ToArray();
     }
-
-    /// <summary>The conversations currently claimed.</summary>
-    /// <returns>Their keys.</returns>
-    public async Task<IReadOnlyList<string>> ListAsync()
-        => (await _multiplexer.GetDatabase().SortedSetRangeByRankAsync(_key).ConfigureAwait(false)).Select(v => v.ToString()).ToArray();
 }
