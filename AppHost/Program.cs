@@ -1,18 +1,32 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using AgentStreaming.AppHost;
-using AgentStreaming.AppHost.Hosting;
+using AgentStreaming.AppHost.Lifetime;
 
 var builder = DistributedApplication.CreateBuilder(args);
-AppHostTopology.Configure(builder);
+builder.Services.AddHostedService<LauncherExitWatcher>();
 
-try
+// An existing Redis when ConnectionStrings:redis is set; otherwise a local redis-server with its data in .apphost/redis.
+var redis = builder.Configuration.GetConnectionString("redis") is { Length: > 0 }
+    ? builder.AddConnectionString("redis")
+    : builder.AddRedisServer("redis", AppHostSettings.RedisDataDirectory(builder), AppHostSettings.RedisPort(builder)).AsConnectionString();
+
+var worker = builder.AddProject<Projects.Worker>("worker")
+    .WithReference(redis)
+    .WaitFor(redis)
+    .WithHttpEndpoint()
+    .WithReplicas(AppHostSettings.WorkerReplicas(builder))
+    .WithHttpHealthCheck("/health")
+    .WithAgentPages(builder)
+    .WithDemoRunCommand();
+
+if (AppHostSettings.DemoClientEnabled(builder))
 {
-    await using var app = builder.Build();
-    await AppHostConsole.RunAsync(app);
-}
-catch (AppHostException ex)
-{
-    Console.Error.WriteLine($"AppHost: {ex.Message}");
-    return 1;
+    builder.AddProject<Projects.Client>("client")
+        .WithReference(redis)
+        .WithReference(worker)
+        .WaitFor(worker)
+        .WithArgs("--prompt", AppHostSettings.DemoPrompt(builder));
 }
 
-return 0;
+builder.Build().Run();

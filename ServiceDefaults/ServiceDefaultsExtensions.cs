@@ -6,17 +6,18 @@ using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
-using StackExchange.Redis;
 
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// The defaults every AgentStreaming service shares: OpenTelemetry tracing, metrics and logging (exported over
-/// OTLP whenever <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), health checks and HttpClient resilience.
+/// The defaults every AgentStreaming service shares, in the shape of Aspire's service defaults: OpenTelemetry
+/// tracing, metrics and logging (exported over OTLP whenever <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, which the
+/// AppHost does, so everything shows in the Aspire dashboard), health checks, service discovery and HttpClient
+/// resilience.
 /// </summary>
 public static class ServiceDefaultsExtensions
 {
-    /// <summary>The readiness endpoint: every health check, Redis included.</summary>
+    /// <summary>The readiness endpoint: every health check (Redis included, through <c>AddRedisClient</c>).</summary>
     public const string HealthEndpoint = "/health";
 
     /// <summary>The liveness endpoint: only checks tagged <c>live</c>.</summary>
@@ -41,12 +42,9 @@ public static class ServiceDefaultsExtensions
         "Microsoft.Orleans",
         "*Microsoft.Agents.AI",
         "Experimental.Microsoft.Extensions.AI",
-        "System.Net.Http",
-        "Microsoft.AspNetCore.Hosting",
-        "Microsoft.AspNetCore.Server.Kestrel",
     ];
 
-    /// <summary>Adds OpenTelemetry, health checks (Redis included when a multiplexer is registered) and HttpClient resilience.</summary>
+    /// <summary>Adds OpenTelemetry, the default health checks, service discovery and HttpClient resilience.</summary>
     /// <typeparam name="TBuilder">The host builder type.</typeparam>
     /// <param name="builder">The host builder.</param>
     /// <returns>The builder.</returns>
@@ -56,7 +54,13 @@ public static class ServiceDefaultsExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
-        builder.Services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
+        builder.Services.AddServiceDiscovery();
+        builder.Services.ConfigureHttpClientDefaults(http =>
+        {
+            http.AddStandardResilienceHandler();
+            // "http://worker" resolves to the Worker's endpoint the AppHost passed as services__worker__http__0.
+            http.AddServiceDiscovery();
+        });
         return builder;
     }
 
@@ -74,7 +78,7 @@ public static class ServiceDefaultsExtensions
             logging.IncludeScopes = true;
         });
 
-        var telemetry = builder.Services.AddOpenTelemetry()
+        builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics =>
             {
                 metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddRuntimeInstrumentation();
@@ -85,21 +89,18 @@ public static class ServiceDefaultsExtensions
             })
             .WithTracing(tracing =>
             {
-                tracing.AddSource([.. TraceSources])
+                tracing.AddSource(builder.Environment.ApplicationName)
+                    .AddSource([.. TraceSources])
                     .AddAspNetCoreInstrumentation(o => o.Filter = context =>
                         !context.Request.Path.StartsWithSegments(HealthEndpoint) && !context.Request.Path.StartsWithSegments(AliveEndpoint))
                     .AddHttpClientInstrumentation();
             });
 
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            telemetry.UseOtlpExporter();
-        }
-
+        builder.AddOpenTelemetryExporters();
         return builder;
     }
 
-    /// <summary>Adds the <c>self</c> liveness check and, when Redis is used, a readiness check that pings it.</summary>
+    /// <summary>Adds the <c>self</c> liveness check. Redis adds its own readiness check through <c>AddRedisClient</c>.</summary>
     /// <typeparam name="TBuilder">The host builder type.</typeparam>
     /// <param name="builder">The host builder.</param>
     /// <returns>The builder.</returns>
@@ -108,12 +109,11 @@ public static class ServiceDefaultsExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddHealthChecks()
-            .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"])
-            .AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
+            .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         return builder;
     }
 
-    /// <summary>Maps <c>/health</c> (ready: all checks) and <c>/alive</c> (live checks only).</summary>
+    /// <summary>Maps <c>/health</c> (ready: every check) and <c>/alive</c> (live checks only).</summary>
     /// <param name="app">The web application.</param>
     /// <returns>The application.</returns>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
@@ -124,24 +124,14 @@ public static class ServiceDefaultsExtensions
         return app;
     }
 
-    private sealed class RedisHealthCheck(IServiceProvider services) : IHealthCheck
+    private static TBuilder AddOpenTelemetryExporters<TBuilder>(this TBuilder builder)
+        where TBuilder : IHostApplicationBuilder
     {
-        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            if (services.GetService<IConnectionMultiplexer>() is not { } redis)
-            {
-                return HealthCheckResult.Healthy("Redis is not used by this service.");
-            }
-
-            try
-            {
-                var latency = await redis.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
-                return HealthCheckResult.Healthy($"Redis answered PING in {latency.TotalMilliseconds:0.0} ms.");
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                return HealthCheckResult.Unhealthy("Redis does not answer PING.", ex);
-            }
+            builder.Services.AddOpenTelemetry().UseOtlpExporter();
         }
+
+        return builder;
     }
 }

@@ -11,6 +11,8 @@ builder.Logging.AddFilter("Polly", LogLevel.Warning);
 builder.Logging.AddFilter("Orleans.Runtime.SiloOptionsLogger", LogLevel.Warning);
 
 var redis = WorkerSettings.RedisConnectionString(builder.Configuration);
+// One multiplexer for the streams, the API and the health check, with Aspire's Redis tracing.
+builder.AddRedisClient("redis", settings => settings.ConnectionString = redis);
 var endpoints = WorkerSettings.SiloEndpoints(builder.Configuration);
 
 builder.UseOrleans(silo =>
@@ -24,6 +26,7 @@ builder.Services.AddTravelPlannerChatClient(builder.Configuration);
 builder.Services.AddDurableAgents()
     .AddAgent(TravelPlannerAgent.Name, sp => TravelPlannerAgent.Create(sp.GetRequiredService<IChatClient>(), sp.GetService<ILoggerFactory>(), sp));
 builder.Services.AddAgentApi(builder.Configuration);
+builder.Services.AddAgentPages();
 
 var app = builder.Build();
 
@@ -32,6 +35,7 @@ app.MapOrleansDashboard("/dashboard");
 app.UseDefaultFiles();
 app.UseStaticFiles();
 app.MapAgentApi();
+app.MapAgentPages();
 app.MapGet("/", (ChatModelSelection model) => Results.Ok(new
 {
     service = "AgentStreaming.Worker",

@@ -8,7 +8,10 @@ namespace AgentStreaming.Worker;
 /// <summary>Settings the Worker reads before its host is built.</summary>
 internal static class WorkerSettings
 {
-    /// <summary>The Redis connection string from <c>ConnectionStrings:redis</c> or <c>REDIS_CONNECTION_STRING</c>; exits with a clear message when absent or malformed.</summary>
+    /// <summary>
+    /// The Redis connection string from <c>ConnectionStrings:redis</c> or <c>REDIS_CONNECTION_STRING</c>, in
+    /// StackExchange.Redis form (a <c>redis://</c> URL is converted); exits with a clear message when absent or malformed.
+    /// </summary>
     public static string RedisConnectionString(IConfiguration configuration)
     {
         var value = configuration.GetConnectionString("redis") ?? configuration["REDIS_CONNECTION_STRING"];
@@ -17,12 +20,12 @@ internal static class WorkerSettings
             Fail("No Redis connection string. Set ConnectionStrings__redis (e.g. 'localhost:6379') or REDIS_CONNECTION_STRING (e.g. 'redis://localhost:6379'), or start everything with the AppHost.");
         }
 
-        if (!AgentStreaming.Streaming.Options.RedisConnectionString.TryParse(value, out _, out var error))
+        if (!AgentStreaming.Streaming.Options.RedisConnectionString.TryParse(value, out var options, out var error))
         {
             Fail($"The Redis connection string is not valid: {error}");
         }
 
-        return value!;
+        return options!.ToString(includePassword: true);
     }
 
     /// <summary>

@@ -26,6 +26,11 @@ internal static class OneShotCommand
         try
         {
             var outcome = await Turn.RunAsync(services, agent, session, settings.Prompt!, settings.Wait, renderer, ClientApp.ResumeCommand, started: null, detach.Token);
+            if (await services.WorkerPageAsync($"/agents/?conversation={session.ConversationId}") is { } page)
+            {
+                renderer.Notice($"conversation {session.ConversationId} on the agents page: {page}");
+            }
+
             return RunWatcher.ExitCode(outcome);
         }
         finally

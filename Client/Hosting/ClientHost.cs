@@ -39,33 +39,40 @@ internal static class ClientHost
 
         var redis = RedisConnection(settings, builder.Configuration);
         builder.Configuration["ConnectionStrings:redis"] = redis;
-        var multiplexer = await ConnectRedisAsync(redis, cancellationToken);
+        // Aspire's Redis client: one multiplexer in DI, with Redis spans in the run's trace.
+        builder.AddRedisClient("redis", redisSettings => redisSettings.ConnectionString = redis, options =>
+        {
+            options.ClientName ??= "agent-streaming-client";
+            options.ConnectTimeout = (int)RedisConnectTimeout.TotalMilliseconds;
+            options.AbortOnConnectFail = false;
+        });
+        if (settings.Mode == ClientMode.Replay)
+        {
+            if (builder.Configuration[$"{RedisAgentStreamingOptions.SectionName}:{nameof(RedisAgentStreamingOptions.NotFoundTimeout)}"] is null)
+            {
+                builder.Configuration[$"{RedisAgentStreamingOptions.SectionName}:{nameof(RedisAgentStreamingOptions.NotFoundTimeout)}"] = ReplayNotFoundTimeout.ToString();
+            }
+
+            builder.Services.AddRedisAgentStreaming();
+        }
+        else
+        {
+            var clusterId = settings.ClusterId ?? builder.Configuration["Orleans:ClusterId"] ?? DurableAgentsOrleansExtensions.DefaultClusterId;
+            builder.UseOrleansClient(client => client.UseDurableAgentsRedis(redis, clusterId));
+            builder.Services.AddDurableAgentsClient();
+        }
+
+        var host = builder.Build();
         try
         {
-            builder.Services.AddSingleton<IConnectionMultiplexer>(multiplexer);
-            if (settings.Mode == ClientMode.Replay)
-            {
-                if (builder.Configuration[$"{RedisAgentStreamingOptions.SectionName}:{nameof(RedisAgentStreamingOptions.NotFoundTimeout)}"] is null)
-                {
-                    builder.Configuration[$"{RedisAgentStreamingOptions.SectionName}:{nameof(RedisAgentStreamingOptions.NotFoundTimeout)}"] = ReplayNotFoundTimeout.ToString();
-                }
-
-                builder.Services.AddRedisAgentStreaming();
-            }
-            else
-            {
-                var clusterId = settings.ClusterId ?? builder.Configuration["Orleans:ClusterId"] ?? DurableAgentsOrleansExtensions.DefaultClusterId;
-                builder.UseOrleansClient(client => client.UseDurableAgentsRedis(redis, clusterId));
-                builder.Services.AddDurableAgentsClient();
-            }
-
-            var host = builder.Build();
+            // Redis first, so that "Redis is unreachable" and "no Worker" are told apart.
+            await EnsureRedisReachableAsync(host, redis, cancellationToken);
             await StartHostAsync(host, settings, builder.Configuration, cancellationToken);
-            return new ClientServices(host, multiplexer);
+            return new ClientServices(host);
         }
         catch
         {
-            await multiplexer.DisposeAsync();
+            host.Dispose();
             throw;
         }
     }
@@ -95,30 +102,25 @@ internal static class ClientHost
                 "No Redis connection string. Pass --redis localhost:6379, or set ConnectionStrings__redis (e.g. 'localhost:6379') or REDIS_CONNECTION_STRING (e.g. 'redis://localhost:6379'), or start the client from the AppHost.");
         }
 
-        if (!RedisConnectionString.TryParse(value, out _, out var error))
+        if (!RedisConnectionString.TryParse(value, out var options, out var error))
         {
             throw new ClientException(ExitCodes.BadArguments, $"The Redis connection string from {source} is not valid: {error}");
         }
 
-        return value;
+        // StackExchange.Redis's own form, which Aspire's Redis client reads (a redis:// URL is converted).
+        return options.ToString(includePassword: true);
     }
 
-    private static async Task<IConnectionMultiplexer> ConnectRedisAsync(string connectionString, CancellationToken cancellationToken)
+    private static async Task EnsureRedisReachableAsync(IHost host, string connectionString, CancellationToken cancellationToken)
     {
-        var options = RedisConnectionString.Parse(connectionString);
-        options.ClientName ??= "agent-streaming-client";
-        options.ConnectTimeout = (int)RedisConnectTimeout.TotalMilliseconds;
-        options.AbortOnConnectFail = false;
-        var where = string.Join(", ", options.EndPoints.Select(Describe));
-        var multiplexer = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken);
+        // Resolving the multiplexer connects, waiting at most the connect timeout.
+        var multiplexer = await Task.Run(() => host.Services.GetRequiredService<IConnectionMultiplexer>(), cancellationToken).WaitAsync(cancellationToken);
         if (!multiplexer.IsConnected)
         {
-            await multiplexer.DisposeAsync();
+            var where = string.Join(", ", RedisConnectionString.Parse(connectionString).EndPoints.Select(Describe));
             throw new ClientException(ExitCodes.RedisUnreachable,
                 $"Redis at {where} is unreachable (tried for up to {RedisConnectTimeout.TotalSeconds:0} s). Start Redis (or the AppHost), or point --redis / ConnectionStrings__redis / REDIS_CONNECTION_STRING at a running server.");
         }
-
-        return multiplexer;
     }
 
     private static async Task StartHostAsync(IHost host, ClientSettings settings, ConfigurationManager configuration, CancellationToken cancellationToken)
@@ -129,12 +131,10 @@ internal static class ClientHost
         }
         catch (OptionsValidationException ex)
         {
-            host.Dispose();
             throw new ClientException(ExitCodes.BadArguments, "Invalid configuration: " + string.Join(" ", ex.Failures), ex);
         }
         catch (Exception ex) when (ex is not OperationCanceledException && settings.Mode != ClientMode.Replay)
         {
-            host.Dispose();
             var timeout = configuration.GetSection(DurableAgentsClientOptions.SectionName).Get<DurableAgentsClientOptions>()?.ConnectTimeout
                 ?? new DurableAgentsClientOptions().ConnectTimeout;
             var clusterId = settings.ClusterId ?? configuration["Orleans:ClusterId"] ?? DurableAgentsOrleansExtensions.DefaultClusterId;
@@ -153,14 +153,45 @@ internal static class ClientHost
 
 /// <summary>The started host and what the commands use from it.</summary>
 /// <param name="host">The host.</param>
-/// <param name="redis">The Redis connection the client opened (and so disposes).</param>
-internal sealed class ClientServices(IHost host, IConnectionMultiplexer redis) : IAsyncDisposable
+internal sealed class ClientServices(IHost host) : IAsyncDisposable
 {
     /// <summary>Reads run streams.</summary>
     public IAgentStreamReader Streams => host.Services.GetRequiredService<IAgentStreamReader>();
 
     /// <summary>Starts, cancels and inspects runs (not in <c>--run</c> mode).</summary>
     public DurableAgentClient Agents => host.Services.GetRequiredService<DurableAgentClient>();
+
+    /// <summary>
+    /// A page of the Worker's web UI, found through service discovery (<c>http://worker</c>, which the AppHost's
+    /// <c>WithReference(worker)</c> resolves), or <see langword="null"/> when the client was not started that way.
+    /// </summary>
+    /// <param name="pathAndQuery">The page, e.g. <c>/agents/</c>.</param>
+    /// <returns>The page's address.</returns>
+    public async Task<Uri?> WorkerPageAsync(string pathAndQuery)
+    {
+        var configuration = host.Services.GetRequiredService<IConfiguration>();
+        if (configuration.GetSection("services:worker").GetChildren().Any() is false)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            var resolver = host.Services.GetRequiredService<Microsoft.Extensions.ServiceDiscovery.ServiceEndpointResolver>();
+            var endpoints = await resolver.GetEndpointsAsync("http://worker", timeout.Token);
+            return (endpoints.Endpoints.Count > 0 ? endpoints.Endpoints[0].EndPoint : null) switch
+            {
+                DnsEndPoint dns => new Uri($"http://{dns.Host}:{dns.Port}{pathAndQuery}"),
+                IPEndPoint ip => new Uri($"http://{ip}{pathAndQuery}"),
+                _ => null,
+            };
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -177,8 +208,8 @@ internal sealed class ClientServices(IHost host, IConnectionMultiplexer redis) :
             }
         }
 
+        // The host owns the Redis multiplexer (AddRedisClient) and disposes it.
         host.Dispose();
-        await redis.DisposeAsync();
     }
 }
 

@@ -50,6 +50,9 @@ public sealed record RunView
     /// <summary>The response text once the run ended (partial when cancelled).</summary>
     public string? Response { get; init; }
 
+    /// <summary>The id of the trace the run belongs to (from the W3C trace context of the request that started it).</summary>
+    public string? TraceId { get; init; }
+
     /// <summary>Where to read, cancel and see the run.</summary>
     public required RunLinks Links { get; init; }
 
@@ -66,6 +69,7 @@ public sealed record RunView
         CancelRequested = run?.CancelRequested ?? false,
         Error = run?.Error,
         Response = run is { Status: var s } && s.IsFinal() ? run.ResponseText : null,
+        TraceId = run?.TraceParent is { } traceParent && System.Diagnostics.ActivityContext.TryParse(traceParent, null, out var trace) ? trace.TraceId.ToHexString() : null,
         Links = AgentApiRoutes.Links(agent, conversationId, runId),
     };
 

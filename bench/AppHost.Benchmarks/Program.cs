@@ -1,46 +1,62 @@
-// Cold start of the whole topology: from StartAsync to "worker healthy" (ready) and to the first streamed text
-// chunk the demo Client prints, each measured over fresh topologies (new temp Redis data, new processes).
+// Warm start of the whole Aspire application, as `dotnet run --project AppHost` starts it (DCP, the Aspire dashboard,
+// redis-server, one Worker, the demo Client), on a warm build: from StartAsync to "worker healthy" and to the first
+// streamed text chunk the demo Client prints. Each run uses a new Redis data folder and new processes.
 using System.Diagnostics;
 using System.Globalization;
-using AgentStreaming.AppHost.Hosting;
-using AgentStreaming.AppHost.Testing;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
 var ready = new List<double>();
 var firstChunk = new List<double>();
+var stopped = new List<double>();
 for (var i = 0; i < runs; i++)
 {
-    await using var app = DistributedApplicationTestingBuilder.Create().Build();
-    var client = default(ResourceInstance);
-    var firstText = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+    var data = Directory.CreateTempSubdirectory("agent-streaming-bench-").FullName;
+    var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
+        new DistributedApplicationTestingBuilderOptions { EnableDashboard = true },
+        [$"--Redis:DataDirectory={data}"]);
+    builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+    var app = await builder.BuildAsync();
+    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(180));
     var started = Stopwatch.GetTimestamp();
-    var start = app.Application.StartAsync();
+    var start = app.StartAsync(timeout.Token);
     // The Client prints its header and tool calls on stderr; the itinerary's first chunk is its first stdout line.
-    while ((client = app.Application.Instances.FirstOrDefault(x => x.Name == "client")) is null)
+    var client = (await app.ResourceNotifications.WaitForResourceAsync("client", _ => true, timeout.Token)).ResourceId;
+    var firstText = Task.Run(async () =>
     {
-        await Task.Delay(1);
-    }
-
-    client.Console.LineAdded += line =>
-    {
-        if (!line.IsError && line.Text.Length > 0)
+        await foreach (var batch in app.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(client).WithCancellation(timeout.Token))
         {
-            firstText.TrySetResult(Stopwatch.GetTimestamp());
+            if (batch.Any(line => !line.IsErrorMessage && line.Content.Trim().Length > 0))
+            {
+                return Stopwatch.GetTimestamp();
+            }
         }
-    };
+
+        throw new InvalidOperationException("The demo Client printed no text.");
+    });
     await start;
-    await app.Application.WaitForHealthyAsync("worker", TimeSpan.FromSeconds(120));
+    await app.ResourceNotifications.WaitForResourceHealthyAsync("worker", timeout.Token);
     var readyAt = Stopwatch.GetTimestamp();
-    var chunkAt = await firstText.Task.WaitAsync(TimeSpan.FromSeconds(120));
+    var chunkAt = await firstText;
     ready.Add(Stopwatch.GetElapsedTime(started, readyAt).TotalSeconds);
     firstChunk.Add(Stopwatch.GetElapsedTime(started, chunkAt).TotalSeconds);
-    Console.Error.WriteLine($"run {i + 1}: ready {ready[^1]:0.00} s, first chunk {firstChunk[^1]:0.00} s");
+    await app.ResourceNotifications.WaitForResourceAsync("client", KnownResourceStates.Finished, timeout.Token);
+    var stopping = Stopwatch.GetTimestamp();
+    await app.DisposeAsync();
+    stopped.Add(Stopwatch.GetElapsedTime(stopping).TotalSeconds);
+    Directory.Delete(data, recursive: true);
+    Console.Error.WriteLine($"run {i + 1}: ready {ready[^1]:0.00} s, first chunk {firstChunk[^1]:0.00} s, stop {stopped[^1]:0.00} s");
 }
 
 Console.WriteLine("| measure | median | min | max | runs |");
 Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
 Row("start → worker healthy (ready)", ready);
 Row("start → first streamed chunk of the demo run", firstChunk);
+Row("stop (dispose) → every process gone", stopped);
 
 void Row(string name, List<double> values)
 {

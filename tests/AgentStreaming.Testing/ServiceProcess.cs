@@ -227,13 +227,17 @@ public static class RepoPaths
         }
     }
 
+    /// <summary>The build configuration of the running tests (<c>Release</c> or <c>Debug</c>).</summary>
+    public static string Configuration =>
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+
     /// <summary>The built assembly of a project, in the same configuration as the running tests.</summary>
     /// <param name="projectFolder">The project's folder, e.g. <c>Worker</c>.</param>
     /// <param name="assemblyName">The assembly file, e.g. <c>AgentStreaming.Worker.dll</c>.</param>
     /// <returns>Its full path.</returns>
     public static string ProjectOutput(string projectFolder, string assemblyName)
     {
-        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var configuration = Configuration;
         var path = Path.Combine(Root, projectFolder, "bin", configuration, "net10.0", assemblyName);
         return File.Exists(path) ? path : throw new FileNotFoundException($"{assemblyName} is not built; build the solution first (dotnet build AgentStreaming.sln -c {configuration}).", path);
     }

@@ -2,12 +2,13 @@ using System.Globalization;
 
 namespace AgentStreaming.AppHost.Tests;
 
-/// <summary>Reads Linux's process table (/proc) to find a process's descendants.</summary>
+/// <summary>Reads Linux's process table (/proc): command lines and descendants.</summary>
 internal static class ProcessTable
 {
-    public static IReadOnlySet<int> Descendants(int root)
+    /// <summary>Every live process with its parent and command line.</summary>
+    public static IReadOnlyList<(int Pid, int Parent, string CommandLine)> Snapshot()
     {
-        var parents = new Dictionary<int, int>();
+        var result = new List<(int, int, string)>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
@@ -18,9 +19,15 @@ internal static class ProcessTable
             try
             {
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                // Format: pid (comm) state ppid ...; comm may contain spaces, so parse after the last ')'.
+                // pid (comm) state ppid …; comm may hold spaces, so parse after the last ')'.
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                parents[pid] = int.Parse(fields[1], CultureInfo.InvariantCulture);
+                if (fields[0] == "Z")
+                {
+                    continue;
+                }
+
+                var commandLine = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ').Trim();
+                result.Add((pid, int.Parse(fields[1], CultureInfo.InvariantCulture), commandLine));
             }
             catch (IOException)
             {
@@ -28,16 +35,28 @@ internal static class ProcessTable
             }
         }
 
-        var result = new HashSet<int>();
-        var frontier = new Queue<int>([root]);
+        return result;
+    }
+
+    /// <summary>The processes DCP runs for the app, found by what only they run: DCP itself, its redis-server with the app's data folder, and the Workers and Clients DCP launches with <c>dotnet run</c>.</summary>
+    public static IReadOnlySet<int> AppProcesses(string dataDirectory, IReadOnlySet<int> before)
+    {
+        var snapshot = Snapshot();
+        var roots = snapshot
+            .Where(p => !before.Contains(p.Pid))
+            .Where(p => p.CommandLine.Contains("/tools/dcp ", StringComparison.Ordinal) || p.CommandLine.Contains(dataDirectory, StringComparison.Ordinal))
+            .Select(p => p.Pid)
+            .ToHashSet();
+        var result = new HashSet<int>(roots);
+        var frontier = new Queue<int>(roots);
         while (frontier.Count > 0)
         {
             var parent = frontier.Dequeue();
-            foreach (var (pid, ppid) in parents)
+            foreach (var child in snapshot.Where(p => p.Parent == parent))
             {
-                if (ppid == parent && result.Add(pid))
+                if (result.Add(child.Pid))
                 {
-                    frontier.Enqueue(pid);
+                    frontier.Enqueue(child.Pid);
                 }
             }
         }
@@ -45,17 +64,13 @@ internal static class ProcessTable
         return result;
     }
 
-    public static bool IsAlive(int pid)
+    public static IReadOnlySet<int> Pids() => Snapshot().Select(p => p.Pid).ToHashSet();
+
+    public static bool IsAlive(int pid) => Snapshot().Any(p => p.Pid == pid);
+
+    public static string Describe(IEnumerable<int> pids)
     {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
-            return state != "Z";
-        }
-        catch (IOException)
-        {
-            return false;
-        }
+        var snapshot = Snapshot().ToDictionary(p => p.Pid);
+        return string.Join('\n', pids.Select(pid => snapshot.TryGetValue(pid, out var p) ? $"{pid} {p.CommandLine}" : $"{pid} (gone)"));
     }
 }

@@ -17,8 +17,12 @@
   let conversationId = null;
   let current = null; // { runId, links, source, view, text, reconnects }
 
+  const welcome = el('welcome');
+
   function setStatus(text) {
     statusLine.textContent = text;
+    // The badge's colour follows the first word: idle, streaming, reconnecting…, done, error, cancelled, refused.
+    statusLine.className = 'badge ' + text.split(/[\s(…]/)[0];
   }
 
   function bubble(role) {
@@ -149,6 +153,7 @@
   }
 
   async function send(message) {
+    welcome.hidden = true;
     const view = (() => {
       const user = bubble('user');
       user.textContent = message;
@@ -197,6 +202,21 @@
     }
   });
 
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      el('composer').requestSubmit();
+    }
+  });
+
+  for (const suggestion of welcome.querySelectorAll('button[data-prompt]')) {
+    suggestion.addEventListener('click', () => {
+      if (!current) {
+        send(suggestion.dataset.prompt);
+      }
+    });
+  }
+
   cancelButton.addEventListener('click', async () => {
     if (current) {
       cancelButton.disabled = true;
@@ -208,7 +228,8 @@
   el('new-conversation').addEventListener('click', () => {
     if (!current) {
       conversationId = null;
-      messages.replaceChildren();
+      messages.replaceChildren(welcome);
+      welcome.hidden = false;
       setStatus('idle');
     }
   });

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Text;
+using AgentStreaming.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AgentStreaming.AppHost.Tests;
+
+/// <summary>
+/// The real AppHost started through <c>Aspire.Hosting.Testing</c>: DCP, redis-server (its own temp data folder), the
+/// Worker replicas and, when asked, the demo Client and the Aspire dashboard. Disposing it stops all of them and
+/// deletes the data folder.
+/// </summary>
+internal sealed class AspireSystem : IAsyncDisposable
+{
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
+
+    private AspireSystem(DistributedApplication app, string dataDirectory)
+    {
+        App = app;
+        DataDirectory = dataDirectory;
+    }
+
+    public DistributedApplication App { get; }
+
+    public string DataDirectory { get; }
+
+    public static async Task<AspireSystem> StartAsync(int workerReplicas = 1, bool demoClient = false, bool dashboard = false, Action<IDistributedApplicationTestingBuilder>? configure = null)
+    {
+        var data = Directory.CreateTempSubdirectory("agent-streaming-aspire-").FullName;
+        string[] args =
+        [
+            $"--Redis:DataDirectory={data}",
+            $"--Worker:Replicas={workerReplicas}",
+            $"--Client:Enabled={demoClient}",
+        ];
+        using var cts = new CancellationTokenSource(StartTimeout);
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
+            new DistributedApplicationTestingBuilderOptions { EnableDashboard = dashboard }, args, cts.Token);
+        builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        configure?.Invoke(builder);
+        var app = await builder.BuildAsync(cts.Token);
+        try
+        {
+            await app.StartAsync(cts.Token);
+            await app.ResourceNotifications.WaitForResourceHealthyAsync("worker", cts.Token);
+            return new AspireSystem(app, data);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            TryDelete(data);
+            throw;
+        }
+    }
+
+    public Task<string> RedisAsync() => App.GetConnectionStringAsync("redis").AsTask().ContinueWith(t => t.Result ?? throw new InvalidOperationException("No redis connection string."), TaskScheduler.Default);
+
+    public HttpClient Worker() => App.CreateHttpClient("worker", "http");
+
+    /// <summary>Waits until a resource has exited and returns its exit code.</summary>
+    public async Task<int?> WaitForExitAsync(string resource, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var exited = await App.ResourceNotifications.WaitForResourceAsync(
+            resource, e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", cts.Token);
+        return exited.Snapshot.ExitCode;
+    }
+
+    /// <summary>What a resource has written to its console so far.</summary>
+    public async Task<string> ConsoleAsync(string resource, Func<string, bool>? until = null, TimeSpan? timeout = null)
+    {
+        var loggers = App.Services.GetRequiredService<ResourceLoggerService>();
+        var text = new StringBuilder();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        // Logs are kept per instance (client-xxxx), not per resource name.
+        var instance = (await App.ResourceNotifications.WaitForResourceAsync(resource, _ => true, cts.Token)).ResourceId;
+        try
+        {
+            await foreach (var batch in loggers.WatchAsync(instance).WithCancellation(cts.Token))
+            {
+                foreach (var line in batch)
+                {
+                    text.AppendLine(line.Content);
+                }
+
+                if (until?.Invoke(text.ToString()) == true)
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            // The backlog was read; nothing more came.
+        }
+
+        return text.ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.DisposeAsync();
+        TryDelete(DataDirectory);
+    }
+
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> describe)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                throw new TimeoutException($"Not within {timeout}: {describe()}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,168 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using AgentStreaming.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AgentStreaming.AppHost.Tests;
+
+/// <summary>The whole system as <c>dotnet run --project AppHost</c> starts it, through Aspire.Hosting.Testing.</summary>
+[Collection(SharedSystemDefinition.Name)]
+public sealed partial class SystemTests(SharedSystem shared, ITestOutputHelper output)
+{
+    private const string Agent = "TravelPlanner";
+    private AspireSystem System => shared.System;
+
+    [Fact]
+    public async Task DemoClient_ThenASecondTurnThroughTheClient_ContinueOneConversation()
+    {
+        var exitCode = await System.WaitForExitAsync("client", TimeSpan.FromSeconds(120));
+        var demo = await System.ConsoleAsync("client", until: text => text.Contains("done", StringComparison.Ordinal));
+        output.WriteLine(demo);
+        Assert.Equal(0, exitCode);
+        Assert.Contains("Tokyo", demo, StringComparison.Ordinal);
+        var conversationId = ConversationId().Match(demo) is { Success: true } match
+            ? match.Groups[1].Value
+            : throw new Xunit.Sdk.XunitException("The demo Client printed no conversation id:\n" + demo);
+
+        await using var second = ServiceProcess.StartDotnet(
+            "client",
+            RepoPaths.ProjectOutput("Client", "AgentStreaming.Client.dll"),
+            ["--conversation", conversationId, "--prompt", "Now make it 5 days", "--json"],
+            new Dictionary<string, string?> { ["ConnectionStrings__redis"] = await System.RedisAsync() });
+        Assert.Equal(0, await second.WaitForExitAsync(TimeSpan.FromSeconds(120)));
+        Assert.Contains("\"done\"", second.Output, StringComparison.Ordinal);
+
+        using var http = System.Worker();
+        var conversation = await http.GetFromJsonAsync<JsonElement>($"/agents/{Agent}/conversations/{conversationId}");
+        var history = conversation.GetProperty("history").EnumerateArray().ToList();
+        Assert.Equal(["user", "assistant", "user", "assistant"], history.Select(m => m.GetProperty("role").GetString()));
+        Assert.Equal("Now make it 5 days", history[2].GetProperty("text").GetString());
+        Assert.Contains("Tokyo", history[3].GetProperty("text").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OneRun_MakesOneTraceFromTheClientThroughTheWorkerToTheRedisWrites()
+    {
+        Assert.Equal(0, await System.WaitForExitAsync("client", TimeSpan.FromSeconds(120)));
+        var dashboard = await System.App.GetDashboardUrlAsync() ?? throw new Xunit.Sdk.XunitException("The dashboard does not run.");
+        using var http = new HttpClient { BaseAddress = dashboard };
+        // The AppHost gives the dashboard's telemetry API a key unless it runs anonymously.
+        if (System.App.Services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>()["AppHost:DashboardApiKey"] is { Length: > 0 } key)
+        {
+            http.DefaultRequestHeaders.Add("x-api-key", key);
+        }
+
+        List<(string Service, string Name, JsonElement Span)> trace = [];
+        await AspireSystem.WaitUntilAsync(
+            async () =>
+            {
+                var spans = await DashboardSpansAsync(http);
+                trace = spans.GroupBy(s => s.Span.GetProperty("traceId").GetString())
+                    .Select(g => g.ToList())
+                    .FirstOrDefault(g => g.Any(s => s.Service == "client")
+                        && g.Any(s => s.Service == "worker" && s.Name.StartsWith("invoke_agent", StringComparison.Ordinal))
+                        && g.Any(s => s.Service == "worker" && s.Name.StartsWith("chat", StringComparison.Ordinal))
+                        && g.Any(s => s.Name == "agent_stream append")) ?? [];
+                return trace.Count > 0;
+            },
+            TimeSpan.FromSeconds(60),
+            () => "no trace with client, invoke_agent, chat and agent_stream append spans in the dashboard");
+
+        output.WriteLine(string.Join('\n', trace.Select(s => $"{s.Service,-8} {s.Name}")));
+        var run = trace.First(s => s.Name.StartsWith("invoke_agent", StringComparison.Ordinal));
+        Assert.Contains(run.Span.GetProperty("attributes").EnumerateArray(), a => a.GetProperty("key").GetString() == "agent_streaming.run.id");
+        Assert.Contains(trace, s => s.Name.Contains("get_weather_forecast", StringComparison.Ordinal) || s.Name.Contains("execute_tool", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RestartingRedis_KeepsConversationHistoryAndFinishedRunStreams()
+    {
+        using var http = System.Worker();
+        using var started = await http.PostAsJsonAsync($"/agents/{Agent}/runs", new { message = "Plan a 2-day trip to Porto" });
+        started.EnsureSuccessStatusCode();
+        var run = await started.Content.ReadFromJsonAsync<JsonElement>();
+        var runId = run.GetProperty("runId").GetString()!;
+        var conversationId = run.GetProperty("conversationId").GetString()!;
+        var before = await ReadStreamAsync(http, runId);
+        Assert.Equal("done", before[^1].Event);
+
+        var commands = System.App.Services.GetRequiredService<ResourceCommandService>();
+        var restarted = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.RestartCommand);
+        Assert.True(restarted.Success, restarted.Message);
+        using (var cts = new CancellationTokenSource(AspireSystem.StartTimeout))
+        {
+            await System.App.ResourceNotifications.WaitForResourceHealthyAsync("redis", cts.Token);
+            await System.App.ResourceNotifications.WaitForResourceHealthyAsync("worker", cts.Token);
+        }
+
+        JsonElement conversation = default;
+        await AspireSystem.WaitUntilAsync(
+            async () =>
+            {
+                using var response = await http.GetAsync($"/agents/{Agent}/conversations/{conversationId}");
+                if (!response.IsSuccessStatusCode)
+                {
+                    return false;
+                }
+
+                conversation = await response.Content.ReadFromJsonAsync<JsonElement>();
+                return true;
+            },
+            TimeSpan.FromSeconds(60),
+            () => "the conversation is not readable after the restart");
+        var history = conversation.GetProperty("history").EnumerateArray().ToList();
+        Assert.Equal(2, history.Count);
+        var after = await ReadStreamAsync(http, runId);
+        Assert.Equal(before.Select(e => (e.Id, e.Data)), after.Select(e => (e.Id, e.Data)));
+        Assert.Equal(history[1].GetProperty("text").GetString(), string.Concat(after.Where(e => e.Event == "text").Select(e => e.Data)));
+    }
+
+    private static async Task<List<(string Id, string Event, string Data)>> ReadStreamAsync(HttpClient http, string runId)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/agents/{Agent}/runs/{runId}/stream");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        response.EnsureSuccessStatusCode();
+        var events = new List<(string, string, string)>();
+        await foreach (var item in global::System.Net.ServerSentEvents.SseParser.Create(await response.Content.ReadAsStreamAsync(cts.Token)).EnumerateAsync(cts.Token))
+        {
+            if (item.EventId is null)
+            {
+                continue;
+            }
+
+            events.Add((item.EventId ?? string.Empty, item.EventType, item.Data));
+            if (item.EventType is "done" or "error" or "cancelled")
+            {
+                break;
+            }
+        }
+
+        return events;
+    }
+
+    private static async Task<List<(string Service, string Name, JsonElement Span)>> DashboardSpansAsync(HttpClient dashboard)
+    {
+        using var document = JsonDocument.Parse(await dashboard.GetStringAsync("/api/telemetry/traces"));
+        var result = new List<(string, string, JsonElement)>();
+        foreach (var resourceSpans in document.RootElement.GetProperty("data").GetProperty("resourceSpans").EnumerateArray())
+        {
+            var service = resourceSpans.GetProperty("resource").GetProperty("attributes").EnumerateArray()
+                .FirstOrDefault(a => a.GetProperty("key").GetString() == "service.name").GetProperty("value").GetProperty("stringValue").GetString() ?? "?";
+            foreach (var scope in resourceSpans.GetProperty("scopeSpans").EnumerateArray())
+            {
+                foreach (var span in scope.GetProperty("spans").EnumerateArray())
+                {
+                    result.Add((service, span.GetProperty("name").GetString()!, span.Clone()));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    [GeneratedRegex("conversation ([0-9a-f]{32})")]
+    private static partial Regex ConversationId();
+}
