@@ -24,15 +24,22 @@ for (var i = 0; i < runs; i++)
     using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(180));
     var started = Stopwatch.GetTimestamp();
     var start = app.StartAsync(timeout.Token);
-    // The Client prints its header and tool calls on stderr; the itinerary's first chunk is its first stdout line.
+    // The Client prints "run <id> · conversation <id>" and the tool calls on stderr, then the itinerary on stdout:
+    // the first stdout line after that header is the first streamed chunk (Aspire's own lines, such as "Waiting
+    // for resource 'worker'", come before it).
     var client = (await app.ResourceNotifications.WaitForResourceAsync("client", _ => true, timeout.Token)).ResourceId;
     var firstText = Task.Run(async () =>
     {
+        var started = false;
         await foreach (var batch in app.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(client).WithCancellation(timeout.Token))
         {
-            if (batch.Any(line => !line.IsErrorMessage && line.Content.Trim().Length > 0))
+            foreach (var line in batch)
             {
-                return Stopwatch.GetTimestamp();
+                started |= line.IsErrorMessage && line.Content.Contains(" · conversation ", StringComparison.Ordinal);
+                if (started && !line.IsErrorMessage && line.Content.Trim().Length > 0)
+                {
+                    return Stopwatch.GetTimestamp();
+                }
             }
         }
 
