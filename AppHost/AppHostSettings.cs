@@ -29,6 +29,12 @@ internal static class AppHostSettings
     /// <summary><c>Client:Enabled</c>: whether the demo Client runs (default true).</summary>
     public static bool DemoClientEnabled(IDistributedApplicationBuilder builder) => builder.Configuration.GetValue("Client:Enabled", true);
 
+    /// <summary>
+    /// How long the demo Client waits for a Worker's gateway. It starts next to the Worker rather than after it, so
+    /// this covers the Worker's whole start-up on a slow machine.
+    /// </summary>
+    public static readonly TimeSpan ClientConnectTimeout = TimeSpan.FromMinutes(2);
+
     /// <summary><c>Client:Prompt</c>: what the demo Client asks.</summary>
     public static string DemoPrompt(IDistributedApplicationBuilder builder) =>
         builder.Configuration["Client:Prompt"] is { Length: > 0 } prompt ? prompt : DefaultDemoPrompt;

@@ -22,10 +22,12 @@ var worker = builder.AddProject<Projects.Worker>("worker")
 
 if (AppHostSettings.DemoClientEnabled(builder))
 {
+    // The Client waits for Redis, then its Orleans client waits for a Worker's gateway: the two start side by side.
     builder.AddProject<Projects.Client>("client")
         .WithReference(redis)
         .WithReference(worker)
-        .WaitFor(worker)
+        .WaitFor(redis)
+        .WithEnvironment("DurableAgents__Client__ConnectTimeout", AppHostSettings.ClientConnectTimeout.ToString())
         .WithArgs("--prompt", AppHostSettings.DemoPrompt(builder));
 }
 

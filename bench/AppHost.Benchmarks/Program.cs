@@ -23,6 +23,24 @@ for (var i = 0; i < runs; i++)
     var app = await builder.BuildAsync();
     using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(180));
     var started = Stopwatch.GetTimestamp();
+    // When each resource first runs and first reports healthy, to show where the start-up time goes.
+    var phases = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
+    _ = Task.Run(async () =>
+    {
+        await foreach (var e in app.ResourceNotifications.WatchAsync(timeout.Token))
+        {
+            var at = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            if (e.Snapshot.State?.Text == KnownResourceStates.Running)
+            {
+                phases.TryAdd($"{e.Resource.Name} running", at);
+            }
+
+            if (e.Snapshot.HealthStatus == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy)
+            {
+                phases.TryAdd($"{e.Resource.Name} healthy", at);
+            }
+        }
+    });
     var start = app.StartAsync(timeout.Token);
     // The Client prints "run <id> · conversation <id>" and the tool calls on stderr, then the itinerary on stdout:
     // the first stdout line after that header is the first streamed chunk (Aspire's own lines, such as "Waiting
@@ -56,7 +74,8 @@ for (var i = 0; i < runs; i++)
     await app.DisposeAsync();
     stopped.Add(Stopwatch.GetElapsedTime(stopping).TotalSeconds);
     Directory.Delete(data, recursive: true);
-    Console.Error.WriteLine($"run {i + 1}: ready {ready[^1]:0.00} s, first chunk {firstChunk[^1]:0.00} s, stop {stopped[^1]:0.00} s");
+    Console.Error.WriteLine($"run {i + 1}: ready {ready[^1]:0.00} s, first chunk {firstChunk[^1]:0.00} s, stop {stopped[^1]:0.00} s ("
+        + string.Join(", ", phases.OrderBy(p => p.Value).Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:0.00} s"))) + ")");
 }
 
 Console.WriteLine("| measure | median | min | max | runs |");
