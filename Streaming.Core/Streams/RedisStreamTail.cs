@@ -32,6 +32,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     private Task? _loop;
     private ConnectionMultiplexer? _connection;
     private readonly string _wakeKey;
+    private readonly Dictionary<string, StreamCursor> _commandFrom = new(StringComparer.Ordinal);
     private string _lastWakeId = "0-0";
     private long _version;
     private long _snapshotVersion;
@@ -252,6 +253,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     {
         keys.Clear();
         args.Clear();
+        _commandFrom.Clear();
         args.Add("COUNT");
         args.Add(_options.ReadBatchSize);
         args.Add("BLOCK");
@@ -286,6 +288,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
 
                 if (from is { } cursor)
                 {
+                    _commandFrom[key] = cursor;
                     keys.Add(key);
                     args.Add(key);
                     ids.Add(cursor.ToString());
@@ -340,6 +343,15 @@ internal sealed class RedisStreamTail : IAsyncDisposable
                 continue;
             }
 
+            // The reply holds the entries right after the position the command read this key from, without a gap,
+            // so only a reader that had received everything up to that position may take them. A reader that
+            // joined (or was paused) while the command was in flight, further back, takes none of them: the next
+            // command reads from its position, which is the smallest again.
+            if (!_commandFrom.TryGetValue(key, out var readFrom))
+            {
+                continue;
+            }
+
             lock (_gate)
             {
                 if (!_subscriptions.TryGetValue(key, out var list))
@@ -357,7 +369,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
 
                     foreach (var subscription in list)
                     {
-                        if (!subscription.IsComplete && cursor > subscription.Delivered)
+                        if (!subscription.IsComplete && subscription.Delivered >= readFrom && cursor > subscription.Delivered)
                         {
                             subscription.Push(chunk, cursor);
                         }
