@@ -51,6 +51,9 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         _wakeKey = options.KeyPrefix + "tail-wake:" + Guid.NewGuid().ToString("N");
     }
 
+    /// <summary>Test seam: entries for which this returns <see langword="true"/> are skipped as if lost on the way.</summary>
+    internal Func<StreamChunk, bool>? LoseEntry { get; set; }
+
     /// <summary>Readers currently subscribed.</summary>
     public int SubscriberCount => Volatile.Read(ref _count);
 
@@ -371,6 +374,12 @@ internal sealed class RedisStreamTail : IAsyncDisposable
                     {
                         if (!subscription.IsComplete && subscription.Delivered >= readFrom && cursor > subscription.Delivered)
                         {
+                            if (LoseEntry?.Invoke(chunk) == true)
+                            {
+                                subscription.Skip(cursor);
+                                continue;
+                            }
+
                             subscription.Push(chunk, cursor);
                         }
                     }
@@ -499,6 +508,8 @@ internal sealed class TailSubscription : IDisposable
             _channel.Writer.TryComplete();
         }
     }
+
+    internal void Skip(StreamCursor cursor) => Delivered = cursor;
 
     internal void Fail(Exception error)
     {

@@ -75,7 +75,7 @@ public sealed class StreamWriterTests(RedisFixture redis)
     }
 
     [Fact]
-    public async Task NewAttempt_AfterPartialText_WritesResetFencesOldAttemptAndKeepsSequenceIncreasing()
+    public async Task NewAttempt_AfterPartialText_WritesResetTrimsTheAbandonedEntriesFencesOldAttemptAndKeepsSequenceIncreasing()
     {
         await using var handler = redis.CreateHandler();
         var runId = TestStreams.NewRunId();
@@ -95,11 +95,9 @@ public sealed class StreamWriterTests(RedisFixture redis)
         await second.CompleteAsync(AgentStreamEntry.ForDone());
 
         var chunks = await handler.ReadAllAsync(runId);
-        Assert.Equal(
-            [StreamEntryKind.Text, StreamEntryKind.Text, StreamEntryKind.Reset, StreamEntryKind.Text, StreamEntryKind.Done],
-            chunks.Select(c => c.Kind));
-        Assert.Equal([1, 1, 2, 2, 2], chunks.Select(c => c.Attempt));
-        Assert.Equal([0L, 1, 2, 3, 4], chunks.Select(c => c.Sequence));
+        Assert.Equal([StreamEntryKind.Reset, StreamEntryKind.Text, StreamEntryKind.Done], chunks.Select(c => c.Kind));
+        Assert.Equal([2, 2, 2], chunks.Select(c => c.Attempt));
+        Assert.Equal([2L, 3, 4], chunks.Select(c => c.Sequence));
         Assert.Equal("Day 1: Temples", StreamTranscript.Visible(chunks));
     }
 
