@@ -27,4 +27,7 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "A reader of run {RunId} found entries {Expected} to {Found} missing and Redis no longer has them; the read fails.")]
     public static partial void GapUnfillable(ILogger logger, string runId, long expected, long found);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "The shared stream tail connects with the multiplexer's configuration string: set AgentStreaming:Redis:ConnectionString or RedisAgentStreamingOptions.Configuration so certificate callbacks and credentials it cannot carry are kept.")]
+    public static partial void TailConfigurationFromString(ILogger logger);
 }

@@ -44,7 +44,9 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     private readonly RedisAgentStreamingOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly RedisStreamTail _tail;
+    private readonly object _tailGate = new();
+    private IStreamTail? _tail;
+    private bool _disposed;
     private const int FirstPageSize = 32;
     private int _topology;
 
@@ -66,7 +68,6 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         Keys = new StreamKeys(_options.KeyPrefix);
-        _tail = new RedisStreamTail(multiplexer, _options, _logger, _time);
     }
 
     /// <summary>The key names this handler uses.</summary>
@@ -75,11 +76,26 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     /// <summary>The options this handler runs with.</summary>
     internal RedisAgentStreamingOptions Options => _options;
 
-    /// <summary>The shared tail (tests reach its seams).</summary>
-    internal RedisStreamTail Tail => _tail;
+    /// <summary>
+    /// The shared tail, made on first use (the multiplexer has connected by then, so its topology is known): one
+    /// blocking <c>XREAD</c> on a single server, announcements and <c>XRANGE</c> on Redis Cluster.
+    /// </summary>
+    internal IStreamTail Tail
+    {
+        get
+        {
+            lock (_tailGate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return _tail ??= IsCluster
+                    ? new ClusterStreamTail(_multiplexer, TailConfiguration, static key => "{" + key + "}:notify", _options, _logger, _time)
+                    : new RedisStreamTail(_multiplexer, TailConfiguration, _options, _logger, _time);
+            }
+        }
+    }
 
     /// <summary>Readers currently waiting for live entries (all share one Redis connection).</summary>
-    public int LiveReaderCount => _tail.SubscriberCount;
+    public int LiveReaderCount => Volatile.Read(ref _tail)?.SubscriberCount ?? 0;
 
     /// <summary>Creates the writer of one attempt of a run.</summary>
     /// <param name="runId">The run id.</param>
@@ -199,7 +215,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
             }
 
             // Live: the shared tail delivers entries after the last one delivered as Redis receives them.
-            using var subscription = _tail.Subscribe(key, delivery.Last);
+            using var subscription = Tail.Subscribe(key, delivery.Last);
             var reader = subscription.Reader;
             var fallBehind = false;
             while (!fallBehind)
@@ -455,7 +471,39 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         }
     }
 
+    /// <summary>
+    /// The configuration of the connection the shared tail opens: a clone of the caller's
+    /// <see cref="RedisAgentStreamingOptions.Configuration"/> (TLS, certificate callbacks, user, password kept), else
+    /// the parsed <see cref="RedisAgentStreamingOptions.ConnectionString"/>; only when neither is set, the multiplexer's
+    /// configuration string, which cannot carry callbacks (logged as a warning).
+    /// </summary>
+    private ConfigurationOptions TailConfiguration()
+    {
+        if (_options.Configuration is { } configuration)
+        {
+            return configuration.Clone();
+        }
+
+        if (!string.IsNullOrWhiteSpace(_options.ConnectionString))
+        {
+            return RedisConnectionString.Parse(_options.ConnectionString);
+        }
+
+        StreamingLog.TailConfigurationFromString(_logger);
+        return ConfigurationOptions.Parse(_multiplexer.Configuration);
+    }
+
     /// <summary>Stops the shared tail and closes the connection it opened.</summary>
     /// <returns>A task that completes when stopped.</returns>
-    public ValueTask DisposeAsync() => _tail.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        IStreamTail? tail;
+        lock (_tailGate)
+        {
+            _disposed = true;
+            tail = _tail;
+        }
+
+        return tail?.DisposeAsync() ?? ValueTask.CompletedTask;
+    }
 }

@@ -18,7 +18,7 @@ namespace AgentStreaming.Streaming.Streams;
 /// multiplexer, which ends the blocked read at once; the loop then re-issues it with the new reader's key.
 /// Readers that do not keep up are left out of the command until they drain their buffer.
 /// </remarks>
-internal sealed class RedisStreamTail : IAsyncDisposable
+internal sealed class RedisStreamTail : IStreamTail
 {
     private readonly IConnectionMultiplexer _shared;
     private readonly RedisAgentStreamingOptions _options;
@@ -41,9 +41,12 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     private int _wakeAgain;
     private int _count;
 
-    public RedisStreamTail(IConnectionMultiplexer shared, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
+    private readonly Func<ConfigurationOptions> _configuration;
+
+    public RedisStreamTail(IConnectionMultiplexer shared, Func<ConfigurationOptions> configuration, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
     {
         _shared = shared;
+        _configuration = configuration;
         _options = options;
         _logger = logger;
         _time = time;
@@ -51,8 +54,8 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         _wakeKey = options.KeyPrefix + "tail-wake:" + Guid.NewGuid().ToString("N");
     }
 
-    /// <summary>Test seam: entries for which this returns <see langword="true"/> are skipped as if lost on the way.</summary>
-    internal Func<StreamChunk, bool>? LoseEntry { get; set; }
+    /// <inheritdoc />
+    public Func<StreamChunk, bool>? LoseEntry { get; set; }
 
     /// <summary>Readers currently subscribed.</summary>
     public int SubscriberCount => Volatile.Read(ref _count);
@@ -80,7 +83,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         return subscription;
     }
 
-    internal void Unsubscribe(TailSubscription subscription)
+    public void Unsubscribe(TailSubscription subscription)
     {
         lock (_gate)
         {
@@ -97,8 +100,11 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         }
     }
 
+    /// <inheritdoc />
+    public void Wake(TailSubscription subscription) => Wake();
+
     /// <summary>Makes the loop re-read its readers (a reader joined or drained its buffer).</summary>
-    internal void Wake()
+    private void Wake()
     {
         lock (_gate)
         {
@@ -239,7 +245,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     {
         if (_connection is null)
         {
-            var configuration = ConfigurationOptions.Parse(_shared.Configuration);
+            var configuration = _configuration();
             configuration.AbortOnConnectFail = false;
             configuration.ClientName = "agent-stream-tail";
             // A blocked XREAD must not time out client-side before Redis answers it.
@@ -362,28 +368,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
                     continue;
                 }
 
-                foreach (var raw in entries)
-                {
-                    var chunk = StreamChunkParser.Parse(raw);
-                    if (!StreamCursor.TryParse(chunk.EntryId, out var cursor))
-                    {
-                        continue;
-                    }
-
-                    foreach (var subscription in list)
-                    {
-                        if (!subscription.IsComplete && subscription.Delivered >= readFrom && cursor > subscription.Delivered)
-                        {
-                            if (LoseEntry?.Invoke(chunk) == true)
-                            {
-                                subscription.Skip(cursor);
-                                continue;
-                            }
-
-                            subscription.Push(chunk, cursor);
-                        }
-                    }
-                }
+                TailSubscription.Offer(list, readFrom, entries.Select(StreamChunkParser.Parse), LoseEntry);
             }
         }
     }
@@ -457,82 +442,5 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         }
 
         _stopping.Dispose();
-    }
-}
-
-/// <summary>One reader's place on the shared tail: entries arrive in <see cref="Reader"/>.</summary>
-internal sealed class TailSubscription : IDisposable
-{
-    private readonly RedisStreamTail _tail;
-    private readonly Channel<StreamChunk> _channel = Channel.CreateUnbounded<StreamChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    private int _disposed;
-
-    private readonly int _resumeBelow;
-    private volatile bool _paused;
-
-    public TailSubscription(RedisStreamTail tail, string key, StreamCursor after, int resumeBelow)
-    {
-        _tail = tail;
-        _resumeBelow = resumeBelow;
-        Key = key;
-        Delivered = after;
-    }
-
-    public string Key { get; }
-
-    /// <summary>The last entry handed to the reader (the tail's lock guards it).</summary>
-    public StreamCursor Delivered { get; private set; }
-
-    public bool IsComplete { get; private set; }
-
-    public bool Paused
-    {
-        get => _paused;
-        set => _paused = value;
-    }
-
-    private int _buffered;
-
-    public int Buffered => Volatile.Read(ref _buffered);
-
-    public ChannelReader<StreamChunk> Reader => _channel.Reader;
-
-    internal void Push(StreamChunk chunk, StreamCursor cursor)
-    {
-        Delivered = cursor;
-        Interlocked.Increment(ref _buffered);
-        _channel.Writer.TryWrite(chunk);
-        if (chunk.IsTerminal)
-        {
-            IsComplete = true;
-            _channel.Writer.TryComplete();
-        }
-    }
-
-    internal void Skip(StreamCursor cursor) => Delivered = cursor;
-
-    internal void Fail(Exception error)
-    {
-        IsComplete = true;
-        _channel.Writer.TryComplete(error);
-    }
-
-    /// <summary>Called by the reader after it drained entries: rejoins the tail when it had been paused.</summary>
-    public void OnDrained()
-    {
-        if (Interlocked.Decrement(ref _buffered) < _resumeBelow && _paused)
-        {
-            Paused = false;
-            _tail.Wake();
-        }
-    }
-
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            IsComplete = true;
-            _tail.Unsubscribe(this);
-        }
     }
 }

@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace AgentStreaming.Streaming.Tests;
 
 /// <summary>Checked delivery, expiry, resets and writer lifetimes.</summary>
-public sealed class CheckedDeliveryTests(RedisFixture redis)
+public abstract class CheckedDeliveryTests(IRedisBackend redis)
 {
     [Fact]
     public async Task ReadStreamAsync_LiveEntryLostOnTheWay_IsFilledFromRedisBeforeTheNextOne()
@@ -232,6 +232,28 @@ public sealed class CheckedDeliveryTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task Tail_ConnectsWithACloneOfTheCallersConfigurationOptions_NotAParsedString()
+    {
+        var connects = 0;
+        var configuration = ConfigurationOptions.Parse(redis.ConnectionString);
+        configuration.BeforeSocketConnect = (_, _, _) => Interlocked.Increment(ref connects);
+
+        // The connection string points nowhere: only the caller's options reach Redis.
+        await using var handler = redis.CreateHandler(o => { o.Configuration = configuration; o.ConnectionString = $"127.0.0.1:{FreePort.Next()}"; });
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        await writer.BeginAsync();
+        var reading = handler.ReadAllAsync(runId);
+        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
+        await writer.AppendAsync(AgentStreamEntry.ForText("live"));
+        await writer.CompleteAsync(AgentStreamEntry.ForDone());
+
+        Assert.Equal("live", StreamTranscript.Visible(await reading));
+        Assert.True(connects > 0, "The tail's connection was not opened with the caller's ConfigurationOptions.");
+        Assert.Null(configuration.ClientName);
+    }
+
+    [Fact]
     public void Keys_StreamAndMetaShareAHashSlot_AndTheStreamKeepsTheSampleName()
     {
         var keys = new StreamKeys("agent-stream:");
@@ -244,3 +266,9 @@ public sealed class CheckedDeliveryTests(RedisFixture redis)
         Assert.Throws<ArgumentException>(() => new StreamKeys("agent{stream}:"));
     }
 }
+
+/// <summary>Checked delivery against a single redis-server.</summary>
+public sealed class SingleServerCheckedDeliveryTests(RedisFixture redis) : CheckedDeliveryTests(redis);
+
+/// <summary>Checked delivery against a 3-primary Redis Cluster.</summary>
+public sealed class ClusterCheckedDeliveryTests(ClusterFixture redis) : CheckedDeliveryTests(redis);

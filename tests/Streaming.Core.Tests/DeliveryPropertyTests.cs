@@ -41,10 +41,10 @@ public abstract class DeliveryPropertyTests(IRedisBackend redis)
             (readers, entries, batch, paced, reconnect) => new Plan(readers, entries, batch, paced, reconnect));
 
     [Fact]
-    public Task EveryReader_InOneProcess_SeesAContiguousSequenceToOneTerminal() => CheckAsync(processes: 1, iterations: 12);
+    public Task EveryReader_InOneProcess_SeesAContiguousSequenceToOneTerminal() => CheckAsync(processes: 1, iterations: 25);
 
     [Fact]
-    public Task EveryReader_InTwoProcesses_SeesAContiguousSequenceToOneTerminal() => CheckAsync(processes: 2, iterations: 12);
+    public Task EveryReader_InTwoProcesses_SeesAContiguousSequenceToOneTerminal() => CheckAsync(processes: 2, iterations: 25);
 
     private async Task CheckAsync(int processes, int iterations)
     {
@@ -54,6 +54,7 @@ public abstract class DeliveryPropertyTests(IRedisBackend redis)
         await using var other = redis.CreateHandler(multiplexer: second);
         RedisStreamResponseHandler[] handlers = processes == 1 ? [first] : [first, other];
         await Plans(processes).SampleAsync(plan => RunAsync(plan, handlers), iter: iterations, threads: 1);
+        Assert.All(handlers, h => Assert.Equal(redis is ClusterFixture, h.Tail is ClusterStreamTail));
     }
 
     private async Task RunAsync(Plan plan, RedisStreamResponseHandler[] handlers)
@@ -181,3 +182,6 @@ public abstract class DeliveryPropertyTests(IRedisBackend redis)
 
 /// <summary>The delivery property against a single redis-server.</summary>
 public sealed class SingleServerDeliveryPropertyTests(RedisFixture redis) : DeliveryPropertyTests(redis);
+
+/// <summary>The delivery property against a 3-primary Redis Cluster.</summary>
+public sealed class ClusterDeliveryPropertyTests(ClusterFixture redis) : DeliveryPropertyTests(redis);

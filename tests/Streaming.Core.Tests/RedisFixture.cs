@@ -35,7 +35,7 @@ public sealed class RedisFixture : IAsyncLifetime, IRedisBackend
 
     public RedisStreamResponseHandler CreateHandler(Action<RedisAgentStreamingOptions>? configure = null, IConnectionMultiplexer? multiplexer = null)
     {
-        var options = new RedisAgentStreamingOptions();
+        var options = new RedisAgentStreamingOptions { ConnectionString = multiplexer is null ? ConnectionString : null };
         configure?.Invoke(options);
         return new RedisStreamResponseHandler(multiplexer ?? Multiplexer, Microsoft.Extensions.Options.Options.Create(options));
     }
