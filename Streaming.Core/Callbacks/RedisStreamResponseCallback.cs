@@ -10,29 +10,58 @@ namespace AgentStreaming.Streaming.Callbacks;
 /// exactly one terminal entry.
 /// </summary>
 /// <remarks>
-/// One <see cref="RedisAgentStreamWriter"/> per run attempt batches the entries; updates return without waiting for
-/// Redis, the terminal methods wait until everything is stored and throw if anything was not.
+/// <para>One <see cref="RedisAgentStreamWriter"/> per run attempt batches the entries; updates return without waiting
+/// for Redis, the terminal methods wait until everything is stored and throw if anything was not.</para>
+/// <para>Writers that end without a terminal entry leave nothing behind: a writer is dropped as soon as Redis refuses
+/// its attempt for good (fenced by a newer attempt, stream already terminated, stream expired), and any writer unused
+/// for the stream TTL is dropped on the next call (a writer whose batch failed is kept until then, so a later
+/// <c>done</c> of that attempt still fails instead of hiding the lost entries). <see cref="ActiveRuns"/> is thus
+/// bounded by the attempts written to within one TTL.</para>
 /// </remarks>
 public sealed class RedisStreamResponseCallback : IAgentResponseCallback
 {
     private readonly RedisStreamResponseHandler _handler;
-    private readonly ConcurrentDictionary<(string RunId, int Attempt), RedisAgentStreamWriter> _writers = new();
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _idleLimit;
+    private readonly ConcurrentDictionary<(string RunId, int Attempt), Slot> _writers = new();
+    private long _nextSweep;
 
     /// <summary>Creates the callback.</summary>
     /// <param name="handler">The stream handler that creates writers.</param>
-    public RedisStreamResponseCallback(RedisStreamResponseHandler handler)
+    /// <param name="timeProvider">The clock that decides when an unused writer is dropped; the system clock when <see langword="null"/>.</param>
+    public RedisStreamResponseCallback(RedisStreamResponseHandler handler, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(handler);
         _handler = handler;
+        _time = timeProvider ?? TimeProvider.System;
+        _idleLimit = handler.Options.StreamTtl;
     }
 
-    /// <summary>Attempts whose terminal entry has not been written yet.</summary>
-    public int ActiveRuns => _writers.Count;
+    /// <summary>Attempts whose writer is held: begun, not yet ended with a terminal entry, not refused, and used within the stream TTL.</summary>
+    public int ActiveRuns
+    {
+        get
+        {
+            Sweep(force: true);
+            return _writers.Count;
+        }
+    }
 
     /// <inheritdoc />
     /// <remarks>Claims the stream for the attempt (fencing out older attempts) and, after a crash, writes the <c>reset</c> entry.</remarks>
     public async ValueTask OnRunStartedAsync(AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
-        => await GetWriter(context).BeginAsync(cancellationToken).ConfigureAwait(false);
+    {
+        var writer = GetWriter(context);
+        try
+        {
+            await writer.BeginAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentStreamWriteException ex)
+        {
+            ForgetIfRefused(context, writer, ex);
+            throw;
+        }
+    }
 
     /// <inheritdoc />
     public async ValueTask OnStreamingResponseUpdateAsync(AgentResponseUpdate update, AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
@@ -41,9 +70,17 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
         var writer = GetWriter(context);
         var entries = new List<AgentStreamEntry>(2);
         AgentResponseUpdateMapper.Map(update, entries);
-        foreach (var entry in entries)
+        try
         {
-            await writer.AppendAsync(entry, cancellationToken).ConfigureAwait(false);
+            foreach (var entry in entries)
+            {
+                await writer.AppendAsync(entry, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (AgentStreamWriteException ex)
+        {
+            ForgetIfRefused(context, writer, ex);
+            throw;
         }
     }
 
@@ -70,9 +107,7 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
         {
             // Entries were lost with the failed batch, so the run cannot end in success; a failure or
             // cancellation can still be recorded on a fresh writer once Redis answers again.
-            var fresh = _handler.CreateWriter(context.RunId, context.Attempt, context.TraceParent);
-            _writers.TryUpdate((context.RunId, context.Attempt), fresh, writer);
-            writer = fresh;
+            writer = _handler.CreateWriter(context.RunId, context.Attempt, context.TraceParent);
         }
 
         try
@@ -81,13 +116,60 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
         }
         finally
         {
-            _writers.TryRemove(new KeyValuePair<(string, int), RedisAgentStreamWriter>((context.RunId, context.Attempt), writer));
+            _writers.TryRemove((context.RunId, context.Attempt), out _);
         }
     }
 
     private RedisAgentStreamWriter GetWriter(AgentResponseCallbackContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return _writers.GetOrAdd((context.RunId, context.Attempt), static (key, state) => state.Handler.CreateWriter(key.RunId, key.Attempt, state.TraceParent), (Handler: _handler, context.TraceParent));
+        Sweep(force: false);
+        var now = _time.GetTimestamp();
+        var slot = _writers.GetOrAdd(
+            (context.RunId, context.Attempt),
+            static (key, state) => new Slot(state.Handler.CreateWriter(key.RunId, key.Attempt, state.TraceParent)),
+            (Handler: _handler, context.TraceParent));
+        Volatile.Write(ref slot.LastUsed, now);
+        return slot.Writer;
+    }
+
+    private void ForgetIfRefused(AgentResponseCallbackContext context, RedisAgentStreamWriter writer, AgentStreamWriteException error)
+    {
+        // Refused for good: this attempt can never write again, so nothing needs its writer.
+        if (error.Failure is AgentStreamWriteFailure.Fenced or AgentStreamWriteFailure.AlreadyTerminated or AgentStreamWriteFailure.Expired
+            && _writers.TryGetValue((context.RunId, context.Attempt), out var slot) && slot.Writer == writer)
+        {
+            _writers.TryRemove(new KeyValuePair<(string, int), Slot>((context.RunId, context.Attempt), slot));
+        }
+    }
+
+    /// <summary>Drops writers unused for the stream TTL; runs at most every tenth of it unless forced.</summary>
+    private void Sweep(bool force)
+    {
+        var now = _time.GetTimestamp();
+        var next = Volatile.Read(ref _nextSweep);
+        if (!force && now < next)
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _nextSweep, now + (long)(_idleLimit.TotalSeconds / 10 * _time.TimestampFrequency), next) != next && !force)
+        {
+            return;
+        }
+
+        foreach (var (key, slot) in _writers)
+        {
+            if (_time.GetElapsedTime(Volatile.Read(ref slot.LastUsed), now) >= _idleLimit)
+            {
+                _writers.TryRemove(new KeyValuePair<(string, int), Slot>(key, slot));
+            }
+        }
+    }
+
+    private sealed class Slot(RedisAgentStreamWriter writer)
+    {
+        public readonly RedisAgentStreamWriter Writer = writer;
+        public long LastUsed;
     }
 }

@@ -21,6 +21,9 @@ public static class StreamingDiagnostics
     /// <summary>Up-down counter of readers currently waiting on the shared tail, unit <c>{reader}</c>.</summary>
     public const string LiveReaders = "agent_streaming.stream.live_readers";
 
+    /// <summary>Counter of holes a reader found between two live entries and filled from Redis, unit <c>{gap}</c>.</summary>
+    public const string GapsFilled = "agent_streaming.stream.gaps_filled";
+
     /// <summary>The tag naming an entry's type.</summary>
     public const string EntryTypeTag = "agent_streaming.entry.type";
 
@@ -36,6 +39,9 @@ public static class StreamingDiagnostics
 
     internal static readonly Counter<long> EntriesDeliveredCounter =
         Meter.CreateCounter<long>(EntriesDelivered, "{entry}", "Entries delivered to stream readers.");
+
+    internal static readonly Counter<long> GapsFilledCounter =
+        Meter.CreateCounter<long>(GapsFilled, "{gap}", "Holes between delivered entries that readers filled from Redis.");
 
     internal static readonly UpDownCounter<long> LiveReadersCounter =
         Meter.CreateUpDownCounter<long>(LiveReaders, "{reader}", "Readers waiting for new entries on the shared tail.");

@@ -21,4 +21,13 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Debug, Message = "Waking the shared stream tail failed.")]
     public static partial void WakeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "A reader of run {RunId} found a hole before an entry and filled it with {Count} entries read from Redis.")]
+    public static partial void GapFilled(ILogger logger, string runId, int count);
+
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "A reader of run {RunId} found entries {Expected} to {Found} missing and Redis no longer has them; the read fails.")]
+    public static partial void GapUnfillable(ILogger logger, string runId, long expected, long found);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "The shared stream tail connects with the multiplexer's configuration string: set AgentStreaming:Redis:ConnectionString or RedisAgentStreamingOptions.Configuration so certificate callbacks and credentials it cannot carry are kept.")]
+    public static partial void TailConfigurationFromString(ILogger logger);
 }

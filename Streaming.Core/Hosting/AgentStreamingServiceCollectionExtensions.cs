@@ -68,7 +68,7 @@ public static class AgentStreamingServiceCollectionExtensions
         services.TryAddSingleton<IConnectionMultiplexer>(provider =>
         {
             var options = provider.GetRequiredService<IOptions<RedisAgentStreamingOptions>>().Value;
-            var configuration = RedisConnectionString.Parse(options.ConnectionString!);
+            var configuration = options.Configuration?.Clone() ?? RedisConnectionString.Parse(options.ConnectionString!);
             configuration.ClientName ??= "agent-streaming";
             return ConnectionMultiplexer.Connect(configuration);
         });

@@ -26,6 +26,21 @@ public sealed class RedisAgentStreamingOptions
     /// <summary>How long a run stream lives after its last write. Default 10 minutes.</summary>
     public TimeSpan StreamTtl { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How long a run's small metadata hash outlives its stream. Within this time a late attempt that writes after the
+    /// stream expired is refused (<see cref="Streams.AgentStreamWriteFailure.Expired"/>) instead of restarting the
+    /// sequence at 0, and readers are told the stream expired at once. Default 1 hour.
+    /// </summary>
+    public TimeSpan ExpiredStreamMemory { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// The caller's StackExchange.Redis configuration (TLS, certificates and their validation callbacks, user, password,
+    /// …). The connections Streaming.Core opens itself — the shared tail's — are opened with a clone of it, and the
+    /// multiplexer <c>AddRedisAgentStreaming</c> registers uses it when set. Not bound from configuration. When
+    /// <see langword="null"/>, <see cref="ConnectionString"/> is parsed instead.
+    /// </summary>
+    public StackExchange.Redis.ConfigurationOptions? Configuration { get; set; }
+
     /// <summary>Most entries the writer sends in one Redis command. Default 1024.</summary>
     [Range(1, 4096)]
     public int MaxBatchSize { get; set; } = 1024;

@@ -12,7 +12,7 @@ internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<Red
     public ValidateOptionsResult Validate(string? name, RedisAgentStreamingOptions options)
     {
         var failures = new List<string>();
-        if (!_multiplexerRegistered)
+        if (!_multiplexerRegistered && options.Configuration is null)
         {
             if (string.IsNullOrWhiteSpace(options.ConnectionString))
             {
@@ -28,12 +28,17 @@ internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<Red
         {
             failures.Add("KeyPrefix must not be empty.");
         }
+        else if (options.KeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0)
+        {
+            failures.Add("KeyPrefix must not contain '{' or '}': a run's keys use the whole stream key as their Redis Cluster hash tag.");
+        }
 
         Positive(options.StreamTtl, nameof(options.StreamTtl), failures);
         Positive(options.NotFoundTimeout, nameof(options.NotFoundTimeout), failures, allowZero: true);
         Positive(options.ReconnectTimeout, nameof(options.ReconnectTimeout), failures, allowZero: true);
         Positive(options.TailBlockTimeout, nameof(options.TailBlockTimeout), failures);
         Positive(options.IdleCheckInterval, nameof(options.IdleCheckInterval), failures);
+        Positive(options.ExpiredStreamMemory, nameof(options.ExpiredStreamMemory), failures, allowZero: true);
         if (options.StreamTtl < TimeSpan.FromSeconds(1) && options.StreamTtl > TimeSpan.Zero)
         {
             failures.Add("StreamTtl must be at least one second (REDIS_STREAM_TTL_MINUTES takes minutes).");

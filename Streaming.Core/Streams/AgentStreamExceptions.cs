@@ -45,6 +45,12 @@ public enum AgentStreamWriteFailure
 
     /// <summary>The run's stream already holds its terminal entry.</summary>
     AlreadyTerminated,
+
+    /// <summary>
+    /// The run's stream expired (or was evicted) after entries were written; a late attempt may not start it again,
+    /// since its readers were told it expired and may hold cursors into it.
+    /// </summary>
+    Expired,
 }
 
 /// <summary>Appending to a run's stream failed; nothing of the failed batch was written.</summary>
@@ -67,4 +73,37 @@ public sealed class AgentStreamWriteException : Exception
 
     /// <summary>Why the write was refused.</summary>
     public AgentStreamWriteFailure Failure { get; }
+}
+
+/// <summary>
+/// A reader found entries missing between two it received (their <c>sequence</c> numbers are not consecutive) and
+/// could not fill the hole from Redis: the entries are no longer stored. It never skips silently.
+/// </summary>
+public sealed class AgentStreamGapException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="afterEntryId">The last entry delivered before the gap.</param>
+    /// <param name="expectedSequence">The sequence number that should have come next.</param>
+    /// <param name="foundSequence">The sequence number of the entry that came instead.</param>
+    public AgentStreamGapException(string runId, string afterEntryId, long expectedSequence, long foundSequence)
+        : base($"The stream of run '{runId}' is missing entries {expectedSequence} to {foundSequence - 1} after entry {afterEntryId}; they are no longer in Redis. Read the run again from the start, or start a new run.")
+    {
+        RunId = runId;
+        AfterEntryId = afterEntryId;
+        ExpectedSequence = expectedSequence;
+        FoundSequence = foundSequence;
+    }
+
+    /// <summary>The run.</summary>
+    public string RunId { get; }
+
+    /// <summary>The last entry delivered before the gap.</summary>
+    public string AfterEntryId { get; }
+
+    /// <summary>The sequence number that should have come next.</summary>
+    public long ExpectedSequence { get; }
+
+    /// <summary>The sequence number of the entry that came instead.</summary>
+    public long FoundSequence { get; }
 }

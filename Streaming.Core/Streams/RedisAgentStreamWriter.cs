@@ -17,7 +17,9 @@ namespace AgentStreaming.Streaming.Streams;
 /// <see cref="AgentStreamWriteException"/>, so failures reach the producer and are never swallowed.</para>
 /// <para>Sequence numbers are assigned by Redis inside the script from the run's metadata hash, so they stay
 /// strictly increasing across attempts and writer crashes. A lower attempt than the newest one that wrote is
-/// refused (<see cref="AgentStreamWriteFailure.Fenced"/>), as is any write after the terminal entry.</para>
+/// refused (<see cref="AgentStreamWriteFailure.Fenced"/>), as is any write after the terminal entry, and any write
+/// after the stream expired while its metadata remains (<see cref="AgentStreamWriteFailure.Expired"/>): a late
+/// attempt never restarts the sequence at 0 next to readers that hold cursors.</para>
 /// <para>Not thread-safe for concurrent appends from several threads: one producer per attempt.</para>
 /// </remarks>
 public sealed class RedisAgentStreamWriter
@@ -27,6 +29,8 @@ public sealed class RedisAgentStreamWriter
     private readonly string _runId;
     private readonly int _attempt;
     private readonly string _ttlMilliseconds;
+    private readonly string _metaExtraMilliseconds;
+    private readonly string _notifyChannel;
     private readonly int _maxBatchSize;
     private readonly int _maxPending;
     private readonly ILogger _logger;
@@ -48,6 +52,8 @@ public sealed class RedisAgentStreamWriter
         int attempt,
         string? traceParent,
         TimeSpan ttl,
+        TimeSpan metaExtra,
+        string? notifyChannel,
         int maxBatchSize,
         int maxPending,
         ILogger logger)
@@ -59,6 +65,8 @@ public sealed class RedisAgentStreamWriter
         _attempt = attempt;
         _traceParent = string.IsNullOrEmpty(traceParent) ? null : traceParent;
         _ttlMilliseconds = ((long)ttl.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        _metaExtraMilliseconds = ((long)metaExtra.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        _notifyChannel = notifyChannel ?? string.Empty;
         _maxBatchSize = maxBatchSize;
         _maxPending = maxPending;
         _logger = logger;
@@ -307,7 +315,7 @@ public sealed class RedisAgentStreamWriter
     private async Task WriteBatchAsync(List<AgentStreamEntry> batch)
     {
         var count = batch.Count;
-        var values = new List<RedisValue>(5 + (count * 5)) { _ttlMilliseconds, _attempt, count, _writerId, ++_batchIndex };
+        var values = new List<RedisValue>(7 + (count * 5)) { _ttlMilliseconds, _attempt, count, _writerId, ++_batchIndex, _metaExtraMilliseconds, _notifyChannel };
         for (var i = 0; i < count; i++)
         {
             var entry = batch[i];
@@ -396,6 +404,12 @@ public sealed class RedisAgentStreamWriter
             {
                 return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
                     $"Writing to the stream of run '{_runId}' stopped: an earlier batch of this writer was not stored.", ex);
+            }
+
+            if (server.Message.Contains(RedisStreamScripts.ExpiredPrefix, StringComparison.Ordinal))
+            {
+                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Expired,
+                    $"The stream of run '{_runId}' expired or was evicted; attempt {_attempt} may not write to it (its readers were told it expired).", ex);
             }
 
             if (server.Message.Contains(RedisStreamScripts.TerminatedPrefix, StringComparison.Ordinal))

@@ -18,10 +18,15 @@ public interface IAgentStreamReader
     /// <param name="runId">The run id.</param>
     /// <param name="cursor">The entry id of the last entry already received, or <see langword="null"/> to read from the start.</param>
     /// <param name="cancellationToken">Stops the read promptly.</param>
-    /// <returns>The entries, in order, each exactly once.</returns>
+    /// <returns>
+    /// The entries, in order, each exactly once. Delivery is checked: every entry's <c>sequence</c> follows the previous
+    /// one's (only a <c>reset</c> may jump, over the abandoned attempt's trimmed entries); a hole is filled from Redis
+    /// before the entry after it is delivered, or the read fails with <see cref="AgentStreamGapException"/>.
+    /// </returns>
     /// <exception cref="ArgumentException">The run id or cursor is malformed (thrown before Redis is touched).</exception>
     /// <exception cref="AgentStreamNotFoundException">The stream does not exist (after the configured wait) or expired while being read.</exception>
     /// <exception cref="AgentStreamUnavailableException">Redis was unreachable for longer than the reconnect deadline.</exception>
+    /// <exception cref="AgentStreamGapException">Entries between two delivered ones are missing and no longer in Redis.</exception>
     IAsyncEnumerable<StreamChunk> ReadStreamAsync(string runId, string? cursor = null, CancellationToken cancellationToken = default);
 }
 
@@ -39,8 +44,11 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     private readonly RedisAgentStreamingOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly RedisStreamTail _tail;
+    private readonly object _tailGate = new();
+    private IStreamTail? _tail;
+    private bool _disposed;
     private const int FirstPageSize = 32;
+    private int _topology;
 
     /// <summary>Creates the handler.</summary>
     /// <param name="multiplexer">The shared Redis connection (not disposed by the handler).</param>
@@ -60,14 +68,34 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         Keys = new StreamKeys(_options.KeyPrefix);
-        _tail = new RedisStreamTail(multiplexer, _options, _logger, _time);
     }
 
     /// <summary>The key names this handler uses.</summary>
     public StreamKeys Keys { get; }
 
+    /// <summary>The options this handler runs with.</summary>
+    internal RedisAgentStreamingOptions Options => _options;
+
+    /// <summary>
+    /// The shared tail, made on first use (the multiplexer has connected by then, so its topology is known): one
+    /// blocking <c>XREAD</c> on a single server, announcements and <c>XRANGE</c> on Redis Cluster.
+    /// </summary>
+    internal IStreamTail Tail
+    {
+        get
+        {
+            lock (_tailGate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return _tail ??= IsCluster
+                    ? new ClusterStreamTail(_multiplexer, TailConfiguration, static key => "{" + key + "}:notify", _options, _logger, _time)
+                    : new RedisStreamTail(_multiplexer, TailConfiguration, _options, _logger, _time);
+            }
+        }
+    }
+
     /// <summary>Readers currently waiting for live entries (all share one Redis connection).</summary>
-    public int LiveReaderCount => _tail.SubscriberCount;
+    public int LiveReaderCount => Volatile.Read(ref _tail)?.SubscriberCount ?? 0;
 
     /// <summary>Creates the writer of one attempt of a run.</summary>
     /// <param name="runId">The run id.</param>
@@ -79,17 +107,42 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     {
         StreamKeys.ValidateRunId(runId);
         return new RedisAgentStreamWriter(
-            _multiplexer.GetDatabase(), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.MaxBatchSize, _options.MaxPendingEntries, _logger);
+            _multiplexer.GetDatabase(), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
+            IsCluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _logger);
     }
 
-    /// <summary>Whether the run's stream (or its writer's metadata) exists.</summary>
+    /// <summary>Whether the multiplexer talks to a Redis Cluster (known once it has connected).</summary>
+    internal bool IsCluster
+    {
+        get
+        {
+            var known = Volatile.Read(ref _topology);
+            if (known != 0)
+            {
+                return known == 2;
+            }
+
+            var servers = _multiplexer.GetServers();
+            if (!servers.Any(s => s.IsConnected))
+            {
+                return false;
+            }
+
+            var cluster = servers.Any(s => s.ServerType == ServerType.Cluster);
+            Volatile.Write(ref _topology, cluster ? 2 : 1);
+            return cluster;
+        }
+    }
+
+    /// <summary>Whether the run's stream exists, or its writer claimed it and has not written yet.</summary>
     /// <param name="runId">The run id.</param>
-    /// <returns><see langword="true"/> while the stream has not expired.</returns>
-    /// <remarks>Uses <c>EXISTS stream meta</c>.</remarks>
+    /// <returns><see langword="true"/> while the stream has not expired (nor been evicted).</returns>
+    /// <remarks>Uses <c>HGET meta seq</c> and <c>XREVRANGE stream + - COUNT 1</c>.</remarks>
     public async Task<bool> StreamExistsAsync(string runId)
     {
         StreamKeys.ValidateRunId(runId);
-        return await _multiplexer.GetDatabase().KeyExistsAsync([Keys.Stream(runId), Keys.Meta(runId)]).ConfigureAwait(false) > 0;
+        var probe = await ProbeAsync(runId, _multiplexer.GetDatabase(), Keys.Stream(runId), Keys.Meta(runId), CancellationToken.None).ConfigureAwait(false);
+        return probe.Exists;
     }
 
     /// <inheritdoc />
@@ -106,8 +159,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         var key = Keys.Stream(runId);
         var metaKey = Keys.Meta(runId);
         var database = _multiplexer.GetDatabase();
-        var last = after;
-        var knownToExist = false;
+        var delivery = new Delivery(after);
         var notFoundDeadline = _time.GetUtcNow() + _options.NotFoundTimeout;
 
         using var idle = new IdleWait(_time, cancellationToken);
@@ -120,18 +172,20 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
             while (true)
             {
                 var count = page;
-                var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, "(" + last.ToString(), "+", count), cancellationToken).ConfigureAwait(false);
+                var from = "(" + delivery.Last.ToString();
+                var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, from, "+", count), cancellationToken).ConfigureAwait(false);
                 page = Math.Min(page * 4, _options.ReadBatchSize);
                 foreach (var entry in entries)
                 {
-                    var chunk = StreamChunkParser.Parse(entry);
-                    last = StreamCursor.Parse(chunk.EntryId);
-                    knownToExist = true;
-                    StreamingDiagnostics.EntriesDeliveredCounter.Add(1);
-                    yield return chunk;
-                    if (chunk.IsTerminal)
+                    await AdmitAsync(runId, database, key, delivery, StreamChunkParser.Parse(entry), cancellationToken).ConfigureAwait(false);
+                    foreach (var chunk in delivery.Ready)
                     {
-                        yield break;
+                        delivery.Delivered(chunk);
+                        yield return chunk;
+                        if (chunk.IsTerminal)
+                        {
+                            yield break;
+                        }
                     }
                 }
 
@@ -142,40 +196,47 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
             }
 
             var probe = await ProbeAsync(runId, database, key, metaKey, cancellationToken).ConfigureAwait(false);
-            if (probe.TerminalAt is { } terminalAt && terminalAt <= last)
+            if (probe.TerminalAt is { } terminalAt && terminalAt <= delivery.Last)
             {
                 // The cursor was at or past the terminal entry: nothing more will come.
                 yield break;
             }
 
-            knownToExist |= probe.Exists;
-            if (!knownToExist && _options.NotFoundTimeout == TimeSpan.Zero)
+            if (probe.Gone)
+            {
+                // Entries were written and the stream key is gone (expired or evicted) while its metadata remains.
+                throw new AgentStreamNotFoundException(runId, expiredWhileReading: delivery.KnownToExist);
+            }
+
+            delivery.KnownToExist |= probe.Exists;
+            if (!delivery.KnownToExist && _options.NotFoundTimeout == TimeSpan.Zero)
             {
                 throw new AgentStreamNotFoundException(runId, expiredWhileReading: false);
             }
 
-            // Live: the shared tail delivers entries after `last` as Redis receives them.
-            using var subscription = _tail.Subscribe(key, last);
+            // Live: the shared tail delivers entries after the last one delivered as Redis receives them.
+            using var subscription = Tail.Subscribe(key, delivery.Last);
             var reader = subscription.Reader;
             var fallBehind = false;
             while (!fallBehind)
             {
-                while (reader.TryRead(out var chunk))
+                while (reader.TryRead(out var live))
                 {
-                    last = StreamCursor.Parse(chunk.EntryId);
-                    knownToExist = true;
-                    StreamingDiagnostics.EntriesDeliveredCounter.Add(1);
-                    yield return chunk;
-                    if (chunk.IsTerminal)
-                    {
-                        yield break;
-                    }
-
                     subscription.OnDrained();
+                    await AdmitAsync(runId, database, key, delivery, live, cancellationToken).ConfigureAwait(false);
+                    foreach (var chunk in delivery.Ready)
+                    {
+                        delivery.Delivered(chunk);
+                        yield return chunk;
+                        if (chunk.IsTerminal)
+                        {
+                            yield break;
+                        }
+                    }
                 }
 
                 var wait = _options.IdleCheckInterval;
-                if (!knownToExist)
+                if (!delivery.KnownToExist)
                 {
                     var remaining = notFoundDeadline - _time.GetUtcNow();
                     wait = remaining < wait ? remaining : wait;
@@ -199,7 +260,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                 probe = await ProbeAsync(runId, database, key, metaKey, cancellationToken).ConfigureAwait(false);
                 if (probe.TerminalAt is { } terminal)
                 {
-                    if (terminal <= last)
+                    if (terminal <= delivery.Last)
                     {
                         yield break;
                     }
@@ -208,9 +269,9 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                     continue;
                 }
 
-                if (!probe.Exists && knownToExist)
+                if (probe.Gone || (!probe.Exists && delivery.KnownToExist))
                 {
-                    throw new AgentStreamNotFoundException(runId, expiredWhileReading: true);
+                    throw new AgentStreamNotFoundException(runId, expiredWhileReading: delivery.KnownToExist);
                 }
 
                 if (!probe.Exists && _time.GetUtcNow() >= notFoundDeadline)
@@ -218,21 +279,99 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                     throw new AgentStreamNotFoundException(runId, expiredWhileReading: false);
                 }
 
-                knownToExist |= probe.Exists;
+                delivery.KnownToExist |= probe.Exists;
             }
         }
     }
 
-    /// <summary>Whether the stream exists and where its terminal entry is, if it has one (<c>XREVRANGE key + - COUNT 1</c> and <c>EXISTS meta</c>, pipelined).</summary>
-    private Task<(bool Exists, StreamCursor? TerminalAt)> ProbeAsync(string runId, IDatabase database, RedisKey key, RedisKey metaKey, CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks an entry against the last one delivered and puts what may be delivered next in
+    /// <see cref="Delivery.Ready"/>: nothing when it was delivered already; the entry when its <c>sequence</c> follows
+    /// on; the missing entries first (read with <c>XRANGE (last (entry</c>) when there is a hole before it.
+    /// </summary>
+    /// <remarks>
+    /// Only a <c>reset</c> may follow a hole: a new attempt trims the abandoned attempt's entries. A hole Redis can no
+    /// longer fill ends the read with <see cref="AgentStreamGapException"/>: a reader never accepts a gap silently.
+    /// </remarks>
+    private ValueTask AdmitAsync(string runId, IDatabase database, RedisKey key, Delivery delivery, StreamChunk chunk, CancellationToken cancellationToken)
+    {
+        delivery.Ready.Clear();
+        if (chunk.Cursor <= delivery.Last)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (delivery.Sequence is { } previous && chunk.Sequence > previous + 1 && chunk.Kind != StreamEntryKind.Reset)
+        {
+            return new ValueTask(FillAsync(runId, database, key, delivery, chunk, previous + 1, cancellationToken));
+        }
+
+        delivery.Ready.Add(chunk);
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task FillAsync(string runId, IDatabase database, RedisKey key, Delivery delivery, StreamChunk chunk, long expected, CancellationToken cancellationToken)
+    {
+        var after = delivery.Last;
+        var before = "(" + chunk.EntryId;
+        while (expected < chunk.Sequence)
+        {
+            var from = "(" + after.ToString();
+            var count = (int)Math.Min(chunk.Sequence - expected, _options.ReadBatchSize);
+            var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, from, before, count), cancellationToken).ConfigureAwait(false);
+            if (entries.Length == 0)
+            {
+                break;
+            }
+
+            var broken = false;
+            foreach (var entry in entries)
+            {
+                var missing = StreamChunkParser.Parse(entry);
+                if (missing.Sequence != expected && !(missing.Kind == StreamEntryKind.Reset && missing.Sequence > expected))
+                {
+                    broken = true;
+                    break;
+                }
+
+                delivery.Ready.Add(missing);
+                expected = missing.Sequence + 1;
+                after = missing.Cursor;
+            }
+
+            if (broken || entries.Length < count)
+            {
+                break;
+            }
+        }
+
+        if (expected != chunk.Sequence)
+        {
+            StreamingLog.GapUnfillable(_logger, runId, expected, chunk.Sequence);
+            throw new AgentStreamGapException(runId, delivery.Last.ToString(), expected, chunk.Sequence);
+        }
+
+        StreamingLog.GapFilled(_logger, runId, delivery.Ready.Count);
+        StreamingDiagnostics.GapsFilledCounter.Add(1);
+        delivery.Ready.Add(chunk);
+    }
+
+    /// <summary>
+    /// Whether the stream exists, whether it is gone (entries were written, the stream key is no more, its metadata is),
+    /// and where its terminal entry is, if it has one (<c>HGET meta seq</c> then <c>XREVRANGE key + - COUNT 1</c>,
+    /// pipelined in that order: a stream never comes back once gone, so the pair cannot mistake a new stream for a
+    /// gone one).
+    /// </summary>
+    private Task<(bool Exists, bool Gone, StreamCursor? TerminalAt)> ProbeAsync(string runId, IDatabase database, RedisKey key, RedisKey metaKey, CancellationToken cancellationToken)
         => RetryAsync(runId, async () =>
         {
+            var sequenceTask = database.HashGetAsync(metaKey, "seq");
             var lastTask = database.StreamRangeAsync(key, "-", "+", 1, Order.Descending);
-            var metaTask = database.KeyExistsAsync(metaKey);
+            var sequence = await sequenceTask.ConfigureAwait(false);
             var last = await lastTask.ConfigureAwait(false);
-            var metaExists = await metaTask.ConfigureAwait(false);
+            var written = sequence.HasValue && (long)sequence > 0;
             StreamCursor? terminalAt = last.Length == 1 && StreamChunkParser.Parse(last[0]) is { IsTerminal: true } chunk ? chunk.Cursor : null;
-            return (last.Length > 0 || metaExists, terminalAt);
+            return (last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt);
         }, cancellationToken);
 
     private async Task<T> RetryAsync<T>(string runId, Func<Task<T>> operation, CancellationToken cancellationToken)
@@ -312,7 +451,59 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         }
     }
 
+    /// <summary>A reader's position: the last entry delivered and its sequence number, and what may be delivered next.</summary>
+    private sealed class Delivery(StreamCursor after)
+    {
+        public StreamCursor Last { get; private set; } = after;
+
+        public long? Sequence { get; private set; }
+
+        public bool KnownToExist { get; set; }
+
+        public List<StreamChunk> Ready { get; } = [];
+
+        public void Delivered(StreamChunk chunk)
+        {
+            Last = chunk.Cursor;
+            Sequence = chunk.Sequence;
+            KnownToExist = true;
+            StreamingDiagnostics.EntriesDeliveredCounter.Add(1);
+        }
+    }
+
+    /// <summary>
+    /// The configuration of the connection the shared tail opens: a clone of the caller's
+    /// <see cref="RedisAgentStreamingOptions.Configuration"/> (TLS, certificate callbacks, user, password kept), else
+    /// the parsed <see cref="RedisAgentStreamingOptions.ConnectionString"/>; only when neither is set, the multiplexer's
+    /// configuration string, which cannot carry callbacks (logged as a warning).
+    /// </summary>
+    private ConfigurationOptions TailConfiguration()
+    {
+        if (_options.Configuration is { } configuration)
+        {
+            return configuration.Clone();
+        }
+
+        if (!string.IsNullOrWhiteSpace(_options.ConnectionString))
+        {
+            return RedisConnectionString.Parse(_options.ConnectionString);
+        }
+
+        StreamingLog.TailConfigurationFromString(_logger);
+        return ConfigurationOptions.Parse(_multiplexer.Configuration);
+    }
+
     /// <summary>Stops the shared tail and closes the connection it opened.</summary>
     /// <returns>A task that completes when stopped.</returns>
-    public ValueTask DisposeAsync() => _tail.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        IStreamTail? tail;
+        lock (_tailGate)
+        {
+            _disposed = true;
+            tail = _tail;
+        }
+
+        return tail?.DisposeAsync() ?? ValueTask.CompletedTask;
+    }
 }

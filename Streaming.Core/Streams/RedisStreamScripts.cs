@@ -5,13 +5,16 @@ internal static class RedisStreamScripts
 {
     /// <summary>
     /// Appends a batch of entries to a run stream in one command: checks the fence (a lower attempt than the
-    /// recorded one, or any write after the terminal entry, is refused), writes a <c>reset</c> entry when a newer
-    /// attempt takes over a stream that already has entries, assigns the sequence numbers server-side (so they
-    /// survive writer crashes and never repeat), stamps the server time, and refreshes both keys' TTL.
+    /// recorded one, or any write after the terminal entry, is refused), refuses a write to a stream that expired or
+    /// was evicted while its metadata remains (the sequence must not restart next to readers holding cursors), writes
+    /// a <c>reset</c> entry when a newer attempt takes over a stream that already has entries and trims the abandoned
+    /// entries before it (<c>XTRIM MINID</c>), assigns the sequence numbers server-side (so they survive writer crashes
+    /// and never repeat), stamps the server time, refreshes both keys' TTL (the metadata's longer), and on Redis
+    /// Cluster announces the batch on the run's sharded channel (<c>SPUBLISH</c>).
     /// Batches of one writer must apply in order (at most two are in flight): a batch whose predecessor was not stored
     /// is refused, so a failure never leaves a gap.
-    /// KEYS: stream, meta. ARGV: ttlMs, attempt, n, writerId, batchIndex (1-based), then per entry: type, text,
-    /// extraPairCount, field, value….
+    /// KEYS: stream, meta. ARGV: ttlMs, attempt, n, writerId, batchIndex (1-based), metaExtraTtlMs, notifyChannel or
+    /// "", then per entry: type, text, extraPairCount, field, value….
     /// Returns { lastEntryId or "", nextSequence }.
     /// </summary>
     public const string Append = """
@@ -23,6 +26,9 @@ internal static class RedisStreamScripts
         local seq = tonumber(meta[2]) or 0
         if meta[3] then
           return redis.error_reply('AGENTSTREAM_TERMINATED the run stream already holds its terminal entry')
+        end
+        if seq > 0 and redis.call('EXISTS', KEYS[1]) == 0 then
+          return redis.error_reply('AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries')
         end
         if attempt < current then
           return redis.error_reply('AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current)
@@ -42,9 +48,12 @@ internal static class RedisStreamScripts
         if attempt > current and seq > 0 then
           last = redis.call('XADD', KEYS[1], '*', 'text', '', 'sequence', seq, 'timestamp', now,
             'type', 'reset', 'attempt', ARGV[2])
+          -- The abandoned attempts' entries go: a reader that starts now begins at this reset. Ids are positions, so
+          -- the cursors of readers already in the stream stay valid and lead them to this reset.
+          redis.call('XTRIM', KEYS[1], 'MINID', last)
           seq = seq + 1
         end
-        local i = 6
+        local i = 8
         local terminal = false
         local a = ARGV[2]
         local key = KEYS[1]
@@ -76,8 +85,11 @@ internal static class RedisStreamScripts
         else
           redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch)
         end
-        redis.call('PEXPIRE', KEYS[2], ttl)
+        redis.call('PEXPIRE', KEYS[2], ttl + tonumber(ARGV[6]))
         redis.call('PEXPIRE', KEYS[1], ttl)
+        if ARGV[7] ~= '' and last ~= '' then
+          redis.call('SPUBLISH', ARGV[7], last)
+        end
         return { last, seq }
         """;
 
@@ -86,4 +98,6 @@ internal static class RedisStreamScripts
     public const string TerminatedPrefix = "AGENTSTREAM_TERMINATED";
 
     public const string OrderPrefix = "AGENTSTREAM_ORDER";
+
+    public const string ExpiredPrefix = "AGENTSTREAM_EXPIRED";
 }

@@ -18,7 +18,7 @@ namespace AgentStreaming.Streaming.Streams;
 /// multiplexer, which ends the blocked read at once; the loop then re-issues it with the new reader's key.
 /// Readers that do not keep up are left out of the command until they drain their buffer.
 /// </remarks>
-internal sealed class RedisStreamTail : IAsyncDisposable
+internal sealed class RedisStreamTail : IStreamTail
 {
     private readonly IConnectionMultiplexer _shared;
     private readonly RedisAgentStreamingOptions _options;
@@ -32,6 +32,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     private Task? _loop;
     private ConnectionMultiplexer? _connection;
     private readonly string _wakeKey;
+    private readonly Dictionary<string, StreamCursor> _commandFrom = new(StringComparer.Ordinal);
     private string _lastWakeId = "0-0";
     private long _version;
     private long _snapshotVersion;
@@ -40,15 +41,21 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     private int _wakeAgain;
     private int _count;
 
-    public RedisStreamTail(IConnectionMultiplexer shared, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
+    private readonly Func<ConfigurationOptions> _configuration;
+
+    public RedisStreamTail(IConnectionMultiplexer shared, Func<ConfigurationOptions> configuration, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
     {
         _shared = shared;
+        _configuration = configuration;
         _options = options;
         _logger = logger;
         _time = time;
         _blockMilliseconds = ((long)options.TailBlockTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         _wakeKey = options.KeyPrefix + "tail-wake:" + Guid.NewGuid().ToString("N");
     }
+
+    /// <inheritdoc />
+    public Func<StreamChunk, bool>? LoseEntry { get; set; }
 
     /// <summary>Readers currently subscribed.</summary>
     public int SubscriberCount => Volatile.Read(ref _count);
@@ -76,7 +83,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         return subscription;
     }
 
-    internal void Unsubscribe(TailSubscription subscription)
+    public void Unsubscribe(TailSubscription subscription)
     {
         lock (_gate)
         {
@@ -93,8 +100,11 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         }
     }
 
+    /// <inheritdoc />
+    public void Wake(TailSubscription subscription) => Wake();
+
     /// <summary>Makes the loop re-read its readers (a reader joined or drained its buffer).</summary>
-    internal void Wake()
+    private void Wake()
     {
         lock (_gate)
         {
@@ -235,7 +245,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     {
         if (_connection is null)
         {
-            var configuration = ConfigurationOptions.Parse(_shared.Configuration);
+            var configuration = _configuration();
             configuration.AbortOnConnectFail = false;
             configuration.ClientName = "agent-stream-tail";
             // A blocked XREAD must not time out client-side before Redis answers it.
@@ -252,6 +262,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
     {
         keys.Clear();
         args.Clear();
+        _commandFrom.Clear();
         args.Add("COUNT");
         args.Add(_options.ReadBatchSize);
         args.Add("BLOCK");
@@ -286,6 +297,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
 
                 if (from is { } cursor)
                 {
+                    _commandFrom[key] = cursor;
                     keys.Add(key);
                     args.Add(key);
                     ids.Add(cursor.ToString());
@@ -340,6 +352,15 @@ internal sealed class RedisStreamTail : IAsyncDisposable
                 continue;
             }
 
+            // The reply holds the entries right after the position the command read this key from, without a gap,
+            // so only a reader that had received everything up to that position may take them. A reader that
+            // joined (or was paused) while the command was in flight, further back, takes none of them: the next
+            // command reads from its position, which is the smallest again.
+            if (!_commandFrom.TryGetValue(key, out var readFrom))
+            {
+                continue;
+            }
+
             lock (_gate)
             {
                 if (!_subscriptions.TryGetValue(key, out var list))
@@ -347,22 +368,7 @@ internal sealed class RedisStreamTail : IAsyncDisposable
                     continue;
                 }
 
-                foreach (var raw in entries)
-                {
-                    var chunk = StreamChunkParser.Parse(raw);
-                    if (!StreamCursor.TryParse(chunk.EntryId, out var cursor))
-                    {
-                        continue;
-                    }
-
-                    foreach (var subscription in list)
-                    {
-                        if (!subscription.IsComplete && cursor > subscription.Delivered)
-                        {
-                            subscription.Push(chunk, cursor);
-                        }
-                    }
-                }
+                TailSubscription.Offer(list, readFrom, entries.Select(StreamChunkParser.Parse), LoseEntry);
             }
         }
     }
@@ -436,80 +442,5 @@ internal sealed class RedisStreamTail : IAsyncDisposable
         }
 
         _stopping.Dispose();
-    }
-}
-
-/// <summary>One reader's place on the shared tail: entries arrive in <see cref="Reader"/>.</summary>
-internal sealed class TailSubscription : IDisposable
-{
-    private readonly RedisStreamTail _tail;
-    private readonly Channel<StreamChunk> _channel = Channel.CreateUnbounded<StreamChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    private int _disposed;
-
-    private readonly int _resumeBelow;
-    private volatile bool _paused;
-
-    public TailSubscription(RedisStreamTail tail, string key, StreamCursor after, int resumeBelow)
-    {
-        _tail = tail;
-        _resumeBelow = resumeBelow;
-        Key = key;
-        Delivered = after;
-    }
-
-    public string Key { get; }
-
-    /// <summary>The last entry handed to the reader (the tail's lock guards it).</summary>
-    public StreamCursor Delivered { get; private set; }
-
-    public bool IsComplete { get; private set; }
-
-    public bool Paused
-    {
-        get => _paused;
-        set => _paused = value;
-    }
-
-    private int _buffered;
-
-    public int Buffered => Volatile.Read(ref _buffered);
-
-    public ChannelReader<StreamChunk> Reader => _channel.Reader;
-
-    internal void Push(StreamChunk chunk, StreamCursor cursor)
-    {
-        Delivered = cursor;
-        Interlocked.Increment(ref _buffered);
-        _channel.Writer.TryWrite(chunk);
-        if (chunk.IsTerminal)
-        {
-            IsComplete = true;
-            _channel.Writer.TryComplete();
-        }
-    }
-
-    internal void Fail(Exception error)
-    {
-        IsComplete = true;
-        _channel.Writer.TryComplete(error);
-    }
-
-    /// <summary>Called by the reader after it drained entries: rejoins the tail when it had been paused.</summary>
-    public void OnDrained()
-    {
-        if (Interlocked.Decrement(ref _buffered) < _resumeBelow && _paused)
-        {
-            Paused = false;
-            _tail.Wake();
-        }
-    }
-
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            IsComplete = true;
-            _tail.Unsubscribe(this);
-        }
     }
 }

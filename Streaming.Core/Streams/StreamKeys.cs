@@ -2,9 +2,12 @@ namespace AgentStreaming.Streaming.Streams;
 
 /// <summary>Builds the Redis keys of a run's stream.</summary>
 /// <remarks>
-/// The stream key is <c>{prefix}{runId}</c> (default <c>agent-stream:{runId}</c>), which the original sample's readers
-/// read when given the run id. A small hash beside it, <c>{prefix}{runId}:meta</c>, holds the writer's fencing state
-/// (current attempt, next sequence, terminal flag). Run ids are validated so no key carries arbitrary user text.
+/// The stream key is <c>{prefix}{runId}</c> (default <c>agent-stream:&lt;runId&gt;</c>), which the original sample's
+/// readers read when given the run id. A small hash beside it holds the writer's fencing state (current attempt, next
+/// sequence, terminal flag): <c>{agent-stream:&lt;runId&gt;}:meta</c>. Its hash tag is the whole stream key, and a key
+/// without braces hashes as a whole, so both keys of a run share one Redis Cluster hash slot and the writer's script
+/// may name both. The prefix must therefore contain no braces. Run ids are validated so no key carries arbitrary user
+/// text.
 /// </remarks>
 public sealed class StreamKeys
 {
@@ -12,9 +15,15 @@ public sealed class StreamKeys
 
     /// <summary>Creates the key builder.</summary>
     /// <param name="prefix">The key prefix, e.g. <c>agent-stream:</c>.</param>
+    /// <exception cref="ArgumentException"><paramref name="prefix"/> is empty or contains <c>{</c> or <c>}</c>.</exception>
     public StreamKeys(string prefix)
     {
         ArgumentException.ThrowIfNullOrEmpty(prefix);
+        if (prefix.AsSpan().IndexOfAny('{', '}') >= 0)
+        {
+            throw new ArgumentException("A stream key prefix must not contain '{' or '}': the run's keys use the whole stream key as their Redis Cluster hash tag.", nameof(prefix));
+        }
+
         _prefix = prefix;
     }
 
@@ -31,7 +40,13 @@ public sealed class StreamKeys
     /// <param name="runId">The run id.</param>
     /// <returns>The key.</returns>
     /// <exception cref="ArgumentException"><paramref name="runId"/> is not a valid run id.</exception>
-    public string Meta(string runId) => _prefix + ValidateRunId(runId) + ":meta";
+    public string Meta(string runId) => "{" + _prefix + ValidateRunId(runId) + "}:meta";
+
+    /// <summary>The sharded Pub/Sub channel on which writers announce new entries of a run (read by the Redis Cluster tail).</summary>
+    /// <param name="runId">The run id.</param>
+    /// <returns>The channel name, in the run's hash slot.</returns>
+    /// <exception cref="ArgumentException"><paramref name="runId"/> is not a valid run id.</exception>
+    public string Notify(string runId) => "{" + _prefix + ValidateRunId(runId) + "}:notify";
 
     /// <summary>Checks that a run id is 1–128 characters of letters, digits, <c>-</c>, <c>_</c> or <c>.</c>.</summary>
     /// <param name="runId">The run id.</param>

@@ -12,7 +12,7 @@ using StackExchange.Redis;
 //   dotnet run -c Release --project bench/Streaming.Benchmarks [-- --quick]
 
 const string Usage = """
-    Streaming.Benchmarks [--quick] [--only write|delivery|resume] [--max-batch-size N] [--read-batch-size N]
+    Streaming.Benchmarks [--quick] [--only write|delivery|resume|cluster] [--max-batch-size N] [--read-batch-size N]
       --quick            a short smoke run (default: the full run whose numbers docs/benchmarks.md reports)
       --only X           run one scenario group and print its log lines only (no table); for investigation
       --max-batch-size N, --read-batch-size N
@@ -27,7 +27,7 @@ for (var i = 0; i < args.Length; i++)
     switch (args[i])
     {
         case "--quick": quick = true; break;
-        case "--only" when i + 1 < args.Length && args[i + 1] is "write" or "delivery" or "resume": only = args[++i]; break;
+        case "--only" when i + 1 < args.Length && args[i + 1] is "write" or "delivery" or "resume" or "cluster": only = args[++i]; break;
         case "--max-batch-size" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n): maxBatchSize = n; i++; break;
         case "--read-batch-size" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n): readBatchSize = n; i++; break;
         case "--help" or "-h": Console.WriteLine(Usage); return 0;
@@ -122,6 +122,32 @@ if (only is null or "resume")
     Step($"   ours p50 {resume.Ours.Percentile(50):0.000} ms p99 {resume.Ours.Percentile(99):0.000} ms; reference p50 {resume.Reference.Percentile(50):0.000} ms p99 {resume.Reference.Percentile(99):0.000} ms");
 }
 
+LatencyResult? cluster1 = null, clusterMany = null;
+if (only is null or "cluster")
+{
+    // Our writer and reader on a 3-primary Redis Cluster on this machine (the sharded-announcement tail).
+    Step("4. delivery latency on a 3-primary Redis Cluster");
+    await using var cluster = await RedisCluster.StartAsync();
+    var clusterConfiguration = ConfigurationOptions.Parse(cluster.ConnectionString);
+    clusterConfiguration.ClientName = "bench-ours";
+    await using var clusterOurs = await ConnectionMultiplexer.ConnectAsync(clusterConfiguration);
+    clusterConfiguration = ConfigurationOptions.Parse(cluster.ConnectionString);
+    clusterConfiguration.ClientName = "bench-admin";
+    clusterConfiguration.AllowAdmin = true;
+    await using var clusterAdmin = await ConnectionMultiplexer.ConnectAsync(clusterConfiguration);
+    var clusterContext = new BenchContext(clusterOurs, clusterOurs, clusterAdmin, settings, log, options =>
+    {
+        options.ConnectionString = cluster.ConnectionString;
+        options.MaxBatchSize = maxBatchSize ?? options.MaxBatchSize;
+        options.ReadBatchSize = readBatchSize ?? options.ReadBatchSize;
+    });
+    await DeliveryLatency.OursAsync(clusterContext, 10, settings.ChunksPerSecond, TimeSpan.FromSeconds(1));
+    cluster1 = await DeliveryLatency.OursAsync(clusterContext, 1, settings.ChunksPerSecond, settings.LatencyDurationOneStream);
+    LogLatency("cluster, 1 stream", cluster1);
+    clusterMany = await DeliveryLatency.OursAsync(clusterContext, settings.ManyLatencyStreams, settings.ChunksPerSecond, settings.OursLatencyDurationMany);
+    LogLatency($"cluster, {settings.ManyLatencyStreams} streams", clusterMany);
+}
+
 if (only is not null)
 {
     return 0;
@@ -130,6 +156,7 @@ if (only is not null)
 var report = Report.Render(settings, machine, total.Elapsed,
     write1Ours!, write1Ref!, writeManyOurs!, writeManyRef!, lat1Ours!, lat1Ref!, latManyOurs!, latManyRef!, resume!, floor!, mixed!);
 Console.WriteLine(report);
+Console.WriteLine(Report.RenderCluster(settings, cluster1!, clusterMany!));
 return 0;
 
 void LogLatency(string side, LatencyResult result)

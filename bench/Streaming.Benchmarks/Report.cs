@@ -105,4 +105,18 @@ internal static class Report
     private static string Met(bool met) => met ? "yes" : "**no**";
 
     private static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The Redis Cluster rows: our writer and reader on a 3-primary cluster (no reference side).</summary>
+    public static string RenderCluster(BenchSettings settings, LatencyResult one, LatencyResult many)
+    {
+        static string Row(LatencyResult r, int rate)
+            => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"| delivery, {r.Streams:N0} stream{(r.Streams == 1 ? "" : "s")}, 3-primary cluster | {r.Duration.TotalSeconds:0} s at {rate} chunks/s per stream | {r.Latency.Count:N0} samples; p50/p99/p99.9/max {r.Latency.Percentile(50):0.000}/{r.Latency.Percentile(99):0.000}/{r.Latency.Percentile(99.9):0.000}/{r.Latency.Max:0.000} ms |");
+        return string.Join('\n',
+            "",
+            "| Redis Cluster (ours only) | run | result |",
+            "| --- | --- | --- |",
+            Row(one, settings.ChunksPerSecond),
+            Row(many, settings.ChunksPerSecond));
+    }
 }

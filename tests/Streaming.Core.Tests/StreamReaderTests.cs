@@ -6,7 +6,7 @@ using StackExchange.Redis;
 
 namespace AgentStreaming.Streaming.Tests;
 
-public sealed class StreamReaderTests(RedisFixture redis)
+public abstract class StreamReaderTests(IRedisBackend redis)
 {
     private static readonly Gen<string> ChunkText = Gen.OneOf(
         Gen.String[Gen.Char.AlphaNumeric, 0, 12],
@@ -242,105 +242,6 @@ public sealed class StreamReaderTests(RedisFixture redis)
         Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1734649123456), chunks[0].Timestamp);
     }
 
-    [Fact]
-    public async Task ReadStreamAsync_ThousandConcurrentReaders_AllCompleteOnFewConnections()
-    {
-        await using var server = await RedisServer.StartAsync();
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString + ",allowAdmin=true");
-        await using var handler = redis.CreateHandler(multiplexer: multiplexer);
-        const int Readers = 1000;
-        var runIds = Enumerable.Range(0, Readers).Select(_ => TestStreams.NewRunId()).ToArray();
-        var readers = runIds.Select(id => handler.ReadAllAsync(id, timeout: TimeSpan.FromSeconds(60))).ToArray();
-        await WaitUntilAsync(() => handler.LiveReaderCount == Readers, TimeSpan.FromSeconds(30));
-
-        var clients = await ConnectedClientsAsync(multiplexer);
-        await Task.WhenAll(runIds.Select(id => handler.WriteAsync(id, [id[..8], " a", " b", " c"])));
-        var results = await Task.WhenAll(readers);
-
-        for (var i = 0; i < Readers; i++)
-        {
-            Assert.Equal(runIds[i][..8] + " a b c", StreamTranscript.Visible(results[i]));
-            Assert.Equal(StreamEntryKind.Done, results[i][^1].Kind);
-        }
-
-        // The test's multiplexer and the shared tail: a couple of connections each, not one per reader.
-        Assert.InRange(clients, 1, 6);
-    }
-
-    [Fact]
-    public async Task ReadStreamAsync_RedisRestartedDuringRead_ResumesWithoutGapOrDuplicate()
-    {
-        await using var server = await RedisServer.StartAsync(appendOnly: true);
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.ConnectRetry = 10;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
-        await using var handler = redis.CreateHandler(o => o.TailBlockTimeout = TimeSpan.FromSeconds(1), multiplexer);
-        var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        for (var i = 0; i < 10; i++)
-        {
-            await writer.AppendAsync(AgentStreamEntry.ForText($"before{i} "));
-        }
-
-        await writer.FlushAsync();
-        var seen = new List<StreamChunk>();
-        var firstTen = new TaskCompletionSource();
-        var reading = Task.Run(async () =>
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await foreach (var chunk in handler.ReadStreamAsync(runId, cancellationToken: cts.Token))
-            {
-                seen.Add(chunk);
-                if (seen.Count == 10)
-                {
-                    firstTen.TrySetResult();
-                }
-            }
-        });
-        await firstTen.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        await WaitUntilAsync(() => handler.LiveReaderCount == 1);
-
-        await server.RestartAsync();
-        await WaitUntilAsync(() => multiplexer.IsConnected, TimeSpan.FromSeconds(30));
-
-        var after = handler.CreateWriter(runId);
-        for (var i = 0; i < 10; i++)
-        {
-            await after.AppendAsync(AgentStreamEntry.ForText($"after{i} "));
-        }
-
-        await after.CompleteAsync(AgentStreamEntry.ForDone());
-        await reading.WaitAsync(TimeSpan.FromSeconds(60));
-
-        var expected = string.Concat(Enumerable.Range(0, 10).Select(i => $"before{i} ")) + string.Concat(Enumerable.Range(0, 10).Select(i => $"after{i} "));
-        Assert.Equal(expected, StreamTranscript.Visible(seen));
-        Assert.Equal(Enumerable.Range(0, 21).Select(i => (long)i), seen.Select(c => c.Sequence));
-    }
-
-    [Fact]
-    public async Task ReadStreamAsync_RedisGoneLongerThanTheDeadline_FailsWithUnavailable()
-    {
-        await using var server = await RedisServer.StartAsync();
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 500;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
-        await using var handler = redis.CreateHandler(o => { o.ReconnectTimeout = TimeSpan.FromSeconds(1); o.TailBlockTimeout = TimeSpan.FromMilliseconds(500); }, multiplexer);
-        var runId = TestStreams.NewRunId();
-        await handler.CreateWriter(runId).BeginAsync();
-        var reading = handler.ReadAllAsync(runId, timeout: TimeSpan.FromSeconds(60));
-        await WaitUntilAsync(() => handler.LiveReaderCount == 1);
-
-        await server.KillAsync();
-        var ex = await Assert.ThrowsAsync<AgentStreamUnavailableException>(() => reading).WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Contains("Redis could not be reached", ex.Message, StringComparison.Ordinal);
-    }
-
-    private static async Task<int> ConnectedClientsAsync(IConnectionMultiplexer multiplexer)
-    {
-        var list = (string?)await multiplexer.GetDatabase().ExecuteAsync("CLIENT", "LIST");
-        return list!.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
-    }
-
     internal static async Task WaitUntilAsync(Func<bool> condition, TimeSpan? timeout = null)
     {
         var deadline = Stopwatch.StartNew();
@@ -356,3 +257,9 @@ public sealed class StreamReaderTests(RedisFixture redis)
         }
     }
 }
+
+/// <summary>The reader against a single redis-server.</summary>
+public sealed class SingleServerStreamReaderTests(RedisFixture redis) : StreamReaderTests(redis);
+
+/// <summary>The reader against a 3-primary Redis Cluster.</summary>
+public sealed class ClusterStreamReaderTests(ClusterFixture redis) : StreamReaderTests(redis);

@@ -18,6 +18,22 @@ internal static class TestStreams
         return chunks;
     }
 
+    public static async Task<List<StreamChunk>> ReadUntilAsync(this IAgentStreamReader reader, string runId, int count, string? cursor = null)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var chunks = new List<StreamChunk>();
+        await foreach (var chunk in reader.ReadStreamAsync(runId, cursor, cts.Token))
+        {
+            chunks.Add(chunk);
+            if (chunks.Count == count)
+            {
+                break;
+            }
+        }
+
+        return chunks;
+    }
+
     public static async Task WriteAsync(this RedisStreamResponseHandler handler, string runId, IEnumerable<string> texts, AgentStreamEntry? terminal = null, int attempt = 1)
     {
         var writer = handler.CreateWriter(runId, attempt);

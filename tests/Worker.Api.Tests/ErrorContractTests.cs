@@ -81,7 +81,8 @@ public sealed class ErrorContractTests(ApiFixture fixture)
         var runId = started.GetProperty("runId").GetString()!;
         await TestRuns.WaitForEndAsync(http, runId);
         // What expiry does: the stream and its metadata are gone.
-        await fixture.Multiplexer.GetDatabase().KeyDeleteAsync(["agent-stream:" + runId, "agent-stream:" + runId + ":meta"]);
+        var keys = new StreamKeys("agent-stream:");
+        await fixture.Multiplexer.GetDatabase().KeyDeleteAsync([keys.Stream(runId), keys.Meta(runId)]);
 
         using var response = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}/stream");
 

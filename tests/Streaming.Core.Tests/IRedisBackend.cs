@@ -1,0 +1,35 @@
+using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Streams;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Streaming.Tests;
+
+/// <summary>A real Redis the Streaming.Core suites run against: a single server or a cluster.</summary>
+public interface IRedisBackend
+{
+    /// <summary>What the backend is, for test output.</summary>
+    string Name { get; }
+
+    /// <summary>The shared connection of the test process.</summary>
+    IConnectionMultiplexer Multiplexer { get; }
+
+    /// <summary>A database on <see cref="Multiplexer"/>.</summary>
+    IDatabase Database { get; }
+
+    /// <summary>A connection string that reaches the backend.</summary>
+    string ConnectionString { get; }
+
+    /// <summary>Opens a connection of its own, as another process would.</summary>
+    /// <returns>The new connection (the caller disposes it).</returns>
+    Task<ConnectionMultiplexer> ConnectAsync();
+
+    /// <summary>A handler on <paramref name="multiplexer"/> (or the shared connection) with the given options.</summary>
+    /// <param name="configure">Changes to the default options.</param>
+    /// <param name="multiplexer">Another connection, or <see langword="null"/> for the shared one.</param>
+    /// <returns>The handler (the caller disposes it).</returns>
+    RedisStreamResponseHandler CreateHandler(Action<RedisAgentStreamingOptions>? configure = null, IConnectionMultiplexer? multiplexer = null);
+
+    /// <summary>Kills, on every node, the connections the shared tails wait on (<c>CLIENT KILL</c>), forcing them to reconnect.</summary>
+    /// <returns>How many connections were killed.</returns>
+    Task<int> KillTailConnectionsAsync();
+}
