@@ -156,11 +156,12 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
 
         if (_currentRunId == runId)
         {
-            run = run with { CancelRequested = true };
-            State.Runs[index] = run;
+            // Stop the generation before awaiting anything: while the write is in flight the attempt could otherwise
+            // finish as completed after this call has answered "cancellation requested".
+            State.Runs[index] = run with { CancelRequested = true };
+            _currentRun?.Cancel();
             await _state.WriteStateAsync();
-            await (_currentRun?.CancelAsync() ?? Task.CompletedTask);
-            return run;
+            return State.Runs.Find(r => r.RunId == runId) is { } latest ? WithResponse(latest) : run;
         }
 
         // Queued behind another run: it ends now, without ever running.
@@ -316,7 +317,11 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
 
     private async Task ExecuteAsync(RunInfo run)
     {
+        // The cancellation source exists from the moment the run is taken, so a cancel that arrives while the attempt
+        // is being persisted or the stream opened is not lost (it used to be created only when generation began).
+        using var cts = new CancellationTokenSource();
         _currentRunId = run.RunId;
+        _currentRun = cts;
         try
         {
             if (run.CancelRequested)
@@ -337,20 +342,19 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             // Persist the attempt before anything is streamed: a crash from here on re-drives as the next attempt.
             run = Update(run with { Attempts = run.Attempts + 1, Status = RunStatus.Running, StartedAt = run.StartedAt ?? _time.GetUtcNow() });
             await _state.WriteStateAsync();
-            await RunAttemptAsync(run);
+            await RunAttemptAsync(run, cts);
         }
         finally
         {
             _currentRunId = null;
+            _currentRun = null;
         }
     }
 
-    private async Task RunAttemptAsync(RunInfo run)
+    private async Task RunAttemptAsync(RunInfo run, CancellationTokenSource cts)
     {
         var context = new AgentResponseCallbackContext(_agentName, _conversationId, run.RunId, run.Attempts, run.TraceParent);
         using var activity = StartRunActivity(run);
-        using var cts = new CancellationTokenSource();
-        _currentRun = cts;
         var started = Stopwatch.GetTimestamp();
         var updates = new List<AgentResponseUpdate>();
         DurableAgentsLog.AttemptStarted(_logger, run.RunId, run.Attempts);
@@ -371,6 +375,8 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
                 await _callback.OnStreamingResponseUpdateAsync(update, context, cts.Token);
             }
 
+            // A cancel answered before the run was recorded as finished wins, even if the model has just ended.
+            cts.Token.ThrowIfCancellationRequested();
             var response = updates.ToAgentResponse();
             run = await FinishAsync(run, RunStatus.Completed, response.Text, error: null, updates);
             await _callback.OnAgentResponseAsync(response, context);
@@ -391,16 +397,15 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         }
         catch (Exception ex) when (ex is not AgentStreamWriteException)
         {
-            DurableAgentsLog.AttemptFailed(_logger, run.RunId, run.Attempts, ex);
-            var message = $"The agent failed: {ex.Message}";
+            // The exception's text (model SDK, tool, JSON parser) stays in the log; readers get a fixed message and an
+            // id to find it.
+            var errorId = Guid.NewGuid().ToString("N")[..16];
+            DurableAgentsLog.AttemptFailed(_logger, run.RunId, run.Attempts, errorId, ex);
+            var message = $"The agent failed. Error id {errorId}.";
             run = await FinishAsync(run, RunStatus.Failed, Text(updates), message, updates);
             await _callback.OnRunFailedAsync(message, context);
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             Ended(activity, run, started);
-        }
-        finally
-        {
-            _currentRun = null;
         }
     }
 
@@ -419,7 +424,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         var messages = new List<ChatMessage>(State.History.Count + 1);
         foreach (var message in State.History)
         {
-            if (message.Text.Length > 0)
+            if (message.Text.Length > 0 && !message.Failed)
             {
                 messages.Add(new ChatMessage(message.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, message.Text));
             }
@@ -432,7 +437,13 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     private async Task<RunInfo> FinishAsync(RunInfo run, RunStatus status, string responseText, string? error, List<AgentResponseUpdate>? updates = null, bool cancelled = false)
     {
         var now = _time.GetUtcNow();
-        if (status == RunStatus.Completed || cancelled)
+        if (status == RunStatus.Failed && run.Attempts > 0)
+        {
+            // The question stays in the history, marked failed (as cancelled answers are marked); it is not replayed
+            // to the model, which never answered it.
+            State.History.Add(new ConversationMessage { Role = "user", Text = run.Message, RunId = run.RunId, CreatedAt = run.CreatedAt, Failed = true });
+        }
+        else if (status == RunStatus.Completed || cancelled)
         {
             // History is written before the terminal entry: a reader that sees `done` can fetch the answer.
             State.History.Add(new ConversationMessage { Role = "user", Text = run.Message, RunId = run.RunId, CreatedAt = run.CreatedAt });
