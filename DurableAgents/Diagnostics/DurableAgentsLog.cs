@@ -31,6 +31,9 @@ internal static partial class DurableAgentsLog
     [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Conversation {ConversationKey} expired and was deleted.")]
     public static partial void Expired(ILogger logger, string conversationKey);
 
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Conversation {ConversationKey} deactivated ({Reason}) with a run unfinished: handed over to the next recovery scan.")]
+    public static partial void HandedOver(ILogger logger, string conversationKey, DeactivationReasonCode reason);
+
     [LoggerMessage(EventId = 2010, Level = LogLevel.Trace, Message = "Run {RunId} message: {Message}")]
     public static partial void RunMessage(ILogger logger, string runId, string message);
 }

@@ -42,6 +42,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     private string? _currentRunId;
     private CancellationTokenSource? _currentRun;
     private bool _expiryReminderSet;
+    private bool _handingOver;
 
     public AgentConversationGrain(
         [PersistentState("conversation", DurableAgentNames.StorageProvider)] IPersistentState<ConversationState> state,
@@ -81,6 +82,43 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         }
 
         await base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Hands a running run over when the activation goes away gracefully (silo shutdown, rolling restart, explicit
+    /// deactivation): the generation stops (so the model is not paid twice), nothing of the attempt is recorded as an
+    /// outcome, and the run's claim is made due at once, so the next recovery scan of any worker (every
+    /// <see cref="DurableAgentsOptions.RecoveryScanInterval"/>) re-drives it as its next attempt instead of waiting for
+    /// the claim to lapse.
+    /// </summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_processing is { IsCompleted: false } processing)
+        {
+            _handingOver = true;
+            _currentRun?.Cancel();
+            await processing.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+            _leaseTimer?.Dispose();
+            _leaseTimer = null;
+            if (State.Runs.Any(r => !r.Status.IsFinal()))
+            {
+                try
+                {
+                    await _leases.RenewAsync(Key, TimeSpan.Zero);
+                    DurableAgentsLog.HandedOver(_logger, Key, reason.ReasonCode);
+                    // Delivered once this activation is gone, to a new one on a silo that is not stopping; the recovery
+                    // scan is the fallback if the message is lost with this silo.
+                    _ = GrainFactory.GetGrain<IAgentConversationGrain>(Key).ResumeAsync();
+                }
+                catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+                {
+                    // The claim lapses by itself after RunLeaseDuration; the hand-over is only slower.
+                    DurableAgentsLog.RecoveryFailed(_logger, Key, ex);
+                }
+            }
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     public async Task<RunHandle> RunAsync(RunRequest request)
@@ -295,9 +333,14 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         await Task.Yield();
         try
         {
-            while (State.Runs.Find(r => !r.Status.IsFinal()) is { } run)
+            while (!_handingOver && State.Runs.Find(r => !r.Status.IsFinal()) is { } run)
             {
                 await ExecuteAsync(run);
+            }
+
+            if (_handingOver)
+            {
+                return;
             }
 
             _leaseTimer?.Dispose();
@@ -376,11 +419,20 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             }
 
             // A cancel answered before the run was recorded as finished wins, even if the model has just ended.
-            cts.Token.ThrowIfCancellationRequested();
+            if (!_handingOver)
+            {
+                cts.Token.ThrowIfCancellationRequested();
+            }
+
             var response = updates.ToAgentResponse();
             run = await FinishAsync(run, RunStatus.Completed, response.Text, error: null, updates);
             await _callback.OnAgentResponseAsync(response, context);
             Ended(activity, run, started);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested && _handingOver)
+        {
+            // Stopped for a hand-over: the run stays running in storage; another worker's next attempt takes it.
+            activity?.SetStatus(ActivityStatusCode.Error, "handed over");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
