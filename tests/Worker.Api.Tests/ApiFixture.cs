@@ -56,6 +56,10 @@ public sealed class ApiFixture : IAsyncLifetime
             ["AgentApi__RunsPerWindow"] = "0",
             ["AgentApi__RequestsPerWindow"] = "0",
             ["AgentApi__MaxMessageLength"] = "2000",
+            // Everything of ours and of the agent framework at Debug: user text must still not appear (Trace only).
+            ["Logging__LogLevel__AgentStreaming"] = "Debug",
+            ["Logging__LogLevel__Microsoft.Agents"] = "Debug",
+            ["Logging__LogLevel__Microsoft.Extensions.AI"] = "Debug",
         });
     }
 
