@@ -471,20 +471,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         return factory(ServiceProvider);
     }
 
-    private List<ChatMessage> BuildMessages(RunInfo run)
-    {
-        var messages = new List<ChatMessage>(State.History.Count + 1);
-        foreach (var message in State.History)
-        {
-            if (message.Text.Length > 0 && !message.Failed)
-            {
-                messages.Add(new ChatMessage(message.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, message.Text));
-            }
-        }
-
-        messages.Add(new ChatMessage(ChatRole.User, run.Message));
-        return messages;
-    }
+    private List<ChatMessage> BuildMessages(RunInfo run) => ModelHistory.Build(State.History, run.Message, _options.HistoryWindow);
 
     private async Task<RunInfo> FinishAsync(RunInfo run, RunStatus status, string responseText, string? error, List<AgentResponseUpdate>? updates = null, bool cancelled = false)
     {
