@@ -127,6 +127,9 @@ public sealed record ConversationMessage
 
     /// <summary>The tools the agent called for this answer.</summary>
     [Id(5)] public IReadOnlyList<ToolCallRecord> ToolCalls { get; init; } = [];
+
+    /// <summary>Whether this is the question of a run that failed (kept in the history, not replayed to the model).</summary>
+    [Id(6)] public bool Failed { get; init; }
 }
 
 /// <summary>A conversation: its history and its runs.</summary>

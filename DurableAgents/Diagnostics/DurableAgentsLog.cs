@@ -13,8 +13,8 @@ internal static partial class DurableAgentsLog
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Run {RunId} ended: {Status}.")]
     public static partial void RunEnded(ILogger logger, string runId, RunStatus status);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Run {RunId} attempt {Attempt} failed.")]
-    public static partial void AttemptFailed(ILogger logger, string runId, int attempt, Exception exception);
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Run {RunId} attempt {Attempt} failed (error id {ErrorId}).")]
+    public static partial void AttemptFailed(ILogger logger, string runId, int attempt, string errorId, Exception exception);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Run {RunId} attempt {Attempt} was superseded by a newer attempt; this one stops.")]
     public static partial void AttemptFenced(ILogger logger, string runId, int attempt);
@@ -30,6 +30,9 @@ internal static partial class DurableAgentsLog
 
     [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Conversation {ConversationKey} expired and was deleted.")]
     public static partial void Expired(ILogger logger, string conversationKey);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Conversation {ConversationKey} deactivated ({Reason}) with a run unfinished: handed over to the next recovery scan.")]
+    public static partial void HandedOver(ILogger logger, string conversationKey, DeactivationReasonCode reason);
 
     [LoggerMessage(EventId = 2010, Level = LogLevel.Trace, Message = "Run {RunId} message: {Message}")]
     public static partial void RunMessage(ILogger logger, string runId, string message);

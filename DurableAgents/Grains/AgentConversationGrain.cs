@@ -42,6 +42,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     private string? _currentRunId;
     private CancellationTokenSource? _currentRun;
     private bool _expiryReminderSet;
+    private bool _handingOver;
 
     public AgentConversationGrain(
         [PersistentState("conversation", DurableAgentNames.StorageProvider)] IPersistentState<ConversationState> state,
@@ -81,6 +82,43 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         }
 
         await base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Hands a running run over when the activation goes away gracefully (silo shutdown, rolling restart, explicit
+    /// deactivation): the generation stops (so the model is not paid twice), nothing of the attempt is recorded as an
+    /// outcome, and the run's claim is made due at once, so the next recovery scan of any worker (every
+    /// <see cref="DurableAgentsOptions.RecoveryScanInterval"/>) re-drives it as its next attempt instead of waiting for
+    /// the claim to lapse.
+    /// </summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_processing is { IsCompleted: false } processing)
+        {
+            _handingOver = true;
+            _currentRun?.Cancel();
+            await processing.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+            _leaseTimer?.Dispose();
+            _leaseTimer = null;
+            if (State.Runs.Any(r => !r.Status.IsFinal()))
+            {
+                try
+                {
+                    await _leases.RenewAsync(Key, TimeSpan.Zero);
+                    DurableAgentsLog.HandedOver(_logger, Key, reason.ReasonCode);
+                    // Delivered once this activation is gone, to a new one on a silo that is not stopping; the recovery
+                    // scan is the fallback if the message is lost with this silo.
+                    _ = GrainFactory.GetGrain<IAgentConversationGrain>(Key).ResumeAsync();
+                }
+                catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+                {
+                    // The claim lapses by itself after RunLeaseDuration; the hand-over is only slower.
+                    DurableAgentsLog.RecoveryFailed(_logger, Key, ex);
+                }
+            }
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     public async Task<RunHandle> RunAsync(RunRequest request)
@@ -156,11 +194,12 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
 
         if (_currentRunId == runId)
         {
-            run = run with { CancelRequested = true };
-            State.Runs[index] = run;
+            // Stop the generation before awaiting anything: while the write is in flight the attempt could otherwise
+            // finish as completed after this call has answered "cancellation requested".
+            State.Runs[index] = run with { CancelRequested = true };
+            _currentRun?.Cancel();
             await _state.WriteStateAsync();
-            await (_currentRun?.CancelAsync() ?? Task.CompletedTask);
-            return run;
+            return State.Runs.Find(r => r.RunId == runId) is { } latest ? WithResponse(latest) : run;
         }
 
         // Queued behind another run: it ends now, without ever running.
@@ -294,9 +333,14 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         await Task.Yield();
         try
         {
-            while (State.Runs.Find(r => !r.Status.IsFinal()) is { } run)
+            while (!_handingOver && State.Runs.Find(r => !r.Status.IsFinal()) is { } run)
             {
                 await ExecuteAsync(run);
+            }
+
+            if (_handingOver)
+            {
+                return;
             }
 
             _leaseTimer?.Dispose();
@@ -316,7 +360,11 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
 
     private async Task ExecuteAsync(RunInfo run)
     {
+        // The cancellation source exists from the moment the run is taken, so a cancel that arrives while the attempt
+        // is being persisted or the stream opened is not lost (it used to be created only when generation began).
+        using var cts = new CancellationTokenSource();
         _currentRunId = run.RunId;
+        _currentRun = cts;
         try
         {
             if (run.CancelRequested)
@@ -337,20 +385,19 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             // Persist the attempt before anything is streamed: a crash from here on re-drives as the next attempt.
             run = Update(run with { Attempts = run.Attempts + 1, Status = RunStatus.Running, StartedAt = run.StartedAt ?? _time.GetUtcNow() });
             await _state.WriteStateAsync();
-            await RunAttemptAsync(run);
+            await RunAttemptAsync(run, cts);
         }
         finally
         {
             _currentRunId = null;
+            _currentRun = null;
         }
     }
 
-    private async Task RunAttemptAsync(RunInfo run)
+    private async Task RunAttemptAsync(RunInfo run, CancellationTokenSource cts)
     {
         var context = new AgentResponseCallbackContext(_agentName, _conversationId, run.RunId, run.Attempts, run.TraceParent);
         using var activity = StartRunActivity(run);
-        using var cts = new CancellationTokenSource();
-        _currentRun = cts;
         var started = Stopwatch.GetTimestamp();
         var updates = new List<AgentResponseUpdate>();
         DurableAgentsLog.AttemptStarted(_logger, run.RunId, run.Attempts);
@@ -371,10 +418,21 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
                 await _callback.OnStreamingResponseUpdateAsync(update, context, cts.Token);
             }
 
+            // A cancel answered before the run was recorded as finished wins, even if the model has just ended.
+            if (!_handingOver)
+            {
+                cts.Token.ThrowIfCancellationRequested();
+            }
+
             var response = updates.ToAgentResponse();
             run = await FinishAsync(run, RunStatus.Completed, response.Text, error: null, updates);
             await _callback.OnAgentResponseAsync(response, context);
             Ended(activity, run, started);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested && _handingOver)
+        {
+            // Stopped for a hand-over: the run stays running in storage; another worker's next attempt takes it.
+            activity?.SetStatus(ActivityStatusCode.Error, "handed over");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
@@ -391,16 +449,15 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         }
         catch (Exception ex) when (ex is not AgentStreamWriteException)
         {
-            DurableAgentsLog.AttemptFailed(_logger, run.RunId, run.Attempts, ex);
-            var message = $"The agent failed: {ex.Message}";
+            // The exception's text (model SDK, tool, JSON parser) stays in the log; readers get a fixed message and an
+            // id to find it.
+            var errorId = Guid.NewGuid().ToString("N")[..16];
+            DurableAgentsLog.AttemptFailed(_logger, run.RunId, run.Attempts, errorId, ex);
+            var message = $"The agent failed. Error id {errorId}.";
             run = await FinishAsync(run, RunStatus.Failed, Text(updates), message, updates);
             await _callback.OnRunFailedAsync(message, context);
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             Ended(activity, run, started);
-        }
-        finally
-        {
-            _currentRun = null;
         }
     }
 
@@ -414,25 +471,18 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         return factory(ServiceProvider);
     }
 
-    private List<ChatMessage> BuildMessages(RunInfo run)
-    {
-        var messages = new List<ChatMessage>(State.History.Count + 1);
-        foreach (var message in State.History)
-        {
-            if (message.Text.Length > 0)
-            {
-                messages.Add(new ChatMessage(message.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, message.Text));
-            }
-        }
-
-        messages.Add(new ChatMessage(ChatRole.User, run.Message));
-        return messages;
-    }
+    private List<ChatMessage> BuildMessages(RunInfo run) => ModelHistory.Build(State.History, run.Message, _options.HistoryWindow);
 
     private async Task<RunInfo> FinishAsync(RunInfo run, RunStatus status, string responseText, string? error, List<AgentResponseUpdate>? updates = null, bool cancelled = false)
     {
         var now = _time.GetUtcNow();
-        if (status == RunStatus.Completed || cancelled)
+        if (status == RunStatus.Failed && run.Attempts > 0)
+        {
+            // The question stays in the history, marked failed (as cancelled answers are marked); it is not replayed
+            // to the model, which never answered it.
+            State.History.Add(new ConversationMessage { Role = "user", Text = run.Message, RunId = run.RunId, CreatedAt = run.CreatedAt, Failed = true });
+        }
+        else if (status == RunStatus.Completed || cancelled)
         {
             // History is written before the terminal entry: a reader that sees `done` can fetch the answer.
             State.History.Add(new ConversationMessage { Role = "user", Text = run.Message, RunId = run.RunId, CreatedAt = run.CreatedAt });

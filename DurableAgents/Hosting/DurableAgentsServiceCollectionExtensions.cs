@@ -28,6 +28,7 @@ public static class DurableAgentsServiceCollectionExtensions
             .Validate(o => o.MaxAttempts >= 1, "DurableAgents:MaxAttempts must be at least 1.")
             .Validate(o => o.ConversationTtl > TimeSpan.Zero, "DurableAgents:ConversationTtl must be positive.")
             .Validate(o => o.MaxMessageLength > 0, "DurableAgents:MaxMessageLength must be positive.")
+            .Validate(o => o.HistoryWindow >= 0, "DurableAgents:HistoryWindow must not be negative.")
             .Validate(o => o.RunLeaseRenewInterval > TimeSpan.Zero && o.RunLeaseRenewInterval < o.RunLeaseDuration, "DurableAgents:RunLeaseRenewInterval must be positive and shorter than RunLeaseDuration.")
             .Validate(o => o.RecoveryScanInterval > TimeSpan.Zero, "DurableAgents:RecoveryScanInterval must be positive.")
             .ValidateOnStart();

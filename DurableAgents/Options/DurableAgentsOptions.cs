@@ -19,6 +19,12 @@ public sealed class DurableAgentsOptions
     /// <summary>The longest accepted message, in characters. Default 32,768.</summary>
     public int MaxMessageLength { get; set; } = 32_768;
 
+    /// <summary>
+    /// How many recorded messages of the conversation (questions and answers) are sent to the model with a new
+    /// question, most recent first; each answer's tool calls and results come with it. Default 40; 0 sends all.
+    /// </summary>
+    public int HistoryWindow { get; set; } = 40;
+
     /// <summary>Runs kept in a conversation's record (older finished runs are dropped; history is kept). Default 200.</summary>
     public int MaxRunsKept { get; set; } = 200;
 

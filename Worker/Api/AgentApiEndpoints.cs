@@ -27,8 +27,9 @@ namespace Microsoft.AspNetCore.Builder;
 public static class AgentApiEndpoints
 {
     /// <summary>
-    /// Adds the API's middleware (CORS when configured, rate limiting) and maps its endpoints, the OpenAPI document
-    /// and, when <c>AgentApi:EnableFaultInjection</c> is on, the test-only fault endpoint.
+    /// Maps the API's endpoints, the OpenAPI document and, when <c>AgentApi:EnableFaultInjection</c> is on, the
+    /// test-only fault endpoints. Its middleware (exception handler, CORS, rate limit, API key) is added by
+    /// <c>AddAgentApi</c> in front of the pipeline, so where this is called does not matter.
     /// </summary>
     /// <param name="app">The application.</param>
     /// <returns>The route group of the API (<c>/agents/{agent}</c>).</returns>
@@ -37,15 +38,10 @@ public static class AgentApiEndpoints
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<AgentApiOptions>>().Value;
         var cors = options.CorsOrigins.Count > 0;
-        if (cors)
-        {
-            app.UseCors();
-        }
 
-        app.UseRateLimiter();
-
+        // CORS, the rate limit, the API key and the exception handler are put in front of the pipeline by AddAgentApi.
         var api = app.MapGroup("/agents/{agent}")
-            .AddEndpointFilter<ApiKeyFilter>()
+            .AddEndpointFilter<AgentApiGuard>()
             .WithTags("Agents");
         if (cors)
         {
@@ -53,7 +49,6 @@ public static class AgentApiEndpoints
         }
 
         api.MapPost("/runs", StartRunAsync)
-            .RequireRateLimiting(AgentApiServiceCollectionExtensions.RunCreationPolicy)
             .WithName("StartRun")
             .WithSummary("Starts a run of the agent on a message (fire-and-forget, Prefer: wait, or start-and-stream).")
             .Accepts<StartRunRequest>("application/json", "text/plain")
@@ -64,7 +59,9 @@ public static class AgentApiEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         api.MapGet("/runs/{runId}", GetRunAsync)
             .WithName("GetRun")
@@ -79,7 +76,8 @@ public static class AgentApiEndpoints
             .Produces(StatusCodes.Status204NoContent)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status410Gone);
+            .ProducesProblem(StatusCodes.Status410Gone)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         api.MapPost("/runs/{runId}/cancel", CancelRunAsync)
             .WithName("CancelRun")
@@ -94,7 +92,7 @@ public static class AgentApiEndpoints
             .Produces<ConversationView>()
             .ProducesProblem(StatusCodes.Status404NotFound);
 
-        var openApi = app.MapGroup(string.Empty).AddEndpointFilter<ApiKeyFilter>();
+        var openApi = app.MapGroup(string.Empty);
         openApi.MapOpenApi();
         if (cors)
         {
@@ -108,6 +106,8 @@ public static class AgentApiEndpoints
                 faults.ArmAbortAfter(afterEvents);
                 return Results.NoContent();
             }).ExcludeFromDescription();
+            app.MapGet("/_testing/throw", IResult () => throw new InvalidOperationException("Internal detail that must stay in the log: connection string redis://secret@db"))
+                .ExcludeFromDescription();
         }
 
         return api;
@@ -122,11 +122,6 @@ public static class AgentApiEndpoints
         IOptions<DurableAgentsOptions> agentOptions,
         ILogger<RunStreamer> logger)
     {
-        if (!agentOptions.Value.Agents.ContainsKey(agent))
-        {
-            return UnknownAgent(agent, agentOptions.Value);
-        }
-
         var maxLength = Math.Min(apiOptions.Value.MaxMessageLength, agentOptions.Value.MaxMessageLength);
         var (request, problem) = await ReadRequestAsync(context, maxLength).ConfigureAwait(false);
         if (problem is not null)
@@ -173,10 +168,6 @@ public static class AgentApiEndpoints
         try
         {
             started = await proxy.RunAsync(message, session, cancellationToken: context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (DurableAgentsUnavailableException ex)
-        {
-            return AgentApiProblems.Unavailable(ex.Message);
         }
         catch (ArgumentException ex)
         {
@@ -250,13 +241,8 @@ public static class AgentApiEndpoints
         return Results.Json(view, AgentApiJson.Options, statusCode: endedBefore ? StatusCodes.Status200OK : StatusCodes.Status202Accepted);
     }
 
-    private static async Task<IResult> GetConversationAsync(string agent, string conversationId, DurableAgentClient client, IOptions<DurableAgentsOptions> agentOptions)
+    private static async Task<IResult> GetConversationAsync(string agent, string conversationId, DurableAgentClient client)
     {
-        if (!agentOptions.Value.Agents.ContainsKey(agent))
-        {
-            return UnknownAgent(agent, agentOptions.Value);
-        }
-
         if (!StreamKeys.IsValidRunId(conversationId))
         {
             return AgentApiProblems.NotFound("Unknown conversation", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.'.");
@@ -379,7 +365,9 @@ public static class AgentApiEndpoints
         }
         catch (System.Text.Json.JsonException ex)
         {
-            return (null, AgentApiProblems.BadRequest("Malformed JSON", "The body is not valid JSON of the form {\"message\": \"...\"}: " + ex.Message));
+            // The parser's own message names .NET types and paths; the position is all a client needs.
+            var where = ex.LineNumber is { } line ? string.Create(CultureInfo.InvariantCulture, $" (line {line + 1}, byte {ex.BytePositionInLine + 1})") : string.Empty;
+            return (null, AgentApiProblems.BadRequest("Malformed JSON", $"The body is not valid JSON of the form {{\"message\": \"...\"}}{where}."));
         }
     }
 
@@ -443,10 +431,10 @@ public static class AgentApiEndpoints
     private static IResult UnknownRun(string agent, string runId)
         => AgentApiProblems.NotFound("Unknown run", $"Agent '{Clip(agent)}' has no run '{Clip(runId)}'. Use the run id returned when the run was started.");
 
-    private static IResult UnknownAgent(string agent, DurableAgentsOptions options)
+    internal static IResult UnknownAgent(string agent, DurableAgentsOptions options)
         => AgentApiProblems.NotFound("Unknown agent", $"No agent '{Clip(agent)}'. Agents: {string.Join(", ", options.Agents.Keys)}.");
 
-    private static string Clip(string value)
+    internal static string Clip(string value)
     {
         var clipped = value.Length > 64 ? value[..64] + "…" : value;
         return string.Concat(clipped.Select(c => char.IsControl(c) ? '?' : c));

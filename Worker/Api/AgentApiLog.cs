@@ -29,8 +29,8 @@ internal static partial class AgentApiLog
     [LoggerMessage(EventId = 7005, Level = LogLevel.Warning, Message = "Unauthenticated {Method} {Path} from {RemoteAddress}.")]
     public static partial void Unauthorized(ILogger logger, string method, string path, string remoteAddress);
 
-    [LoggerMessage(EventId = 7006, Level = LogLevel.Warning, Message = "Run creation rate limit hit by {RemoteAddress}.")]
-    public static partial void RateLimited(ILogger logger, string remoteAddress);
+    [LoggerMessage(EventId = 7006, Level = LogLevel.Warning, Message = "Rate limit on {Budget} hit by {RemoteAddress}.")]
+    public static partial void RateLimited(ILogger logger, string remoteAddress, string budget);
 
     [LoggerMessage(EventId = 7007, Level = LogLevel.Information, Message = "Cancellation of run {RunId} requested (status {Status}).")]
     public static partial void CancelRequested(ILogger logger, string runId, string status);
@@ -40,6 +40,15 @@ internal static partial class AgentApiLog
 
     [LoggerMessage(EventId = 7009, Level = LogLevel.Warning, Message = "Fault injection: aborting the stream of run {RunId} after {Events} events.")]
     public static partial void FaultInjected(ILogger logger, string runId, int events);
+
+    [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "{Method} {Path} answered 503 (error id {ErrorId}): Redis or the durable runtime is unreachable.")]
+    public static partial void RequestUnavailable(ILogger logger, string errorId, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 7011, Level = LogLevel.Error, Message = "{Method} {Path} failed (error id {ErrorId}).")]
+    public static partial void RequestFailed(ILogger logger, string errorId, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "{Method} {Path} answered 503 (error id {ErrorId}): not connected to Redis.")]
+    public static partial void RedisDisconnected(ILogger logger, string errorId, string method, string path);
 
     /// <summary>Clips user text and replaces control characters, so a log line cannot be forged or flooded.</summary>
     public static string Sanitize(string value)

@@ -97,7 +97,8 @@ public sealed record ToolCallView(string Name, string? Arguments, string? Result
 /// <param name="CreatedAt">When it was recorded.</param>
 /// <param name="Cancelled">Whether the answer was cut short by a cancellation.</param>
 /// <param name="ToolCalls">The tools called for this answer.</param>
-public sealed record MessageView(string Role, string Text, string RunId, DateTimeOffset CreatedAt, bool Cancelled, IReadOnlyList<ToolCallView> ToolCalls);
+/// <param name="Failed">Whether this is the question of a run that failed.</param>
+public sealed record MessageView(string Role, string Text, string RunId, DateTimeOffset CreatedAt, bool Cancelled, IReadOnlyList<ToolCallView> ToolCalls, bool Failed = false);
 
 /// <summary>A conversation: history and runs.</summary>
 /// <param name="Agent">The agent.</param>
@@ -111,7 +112,7 @@ public sealed record ConversationView(string Agent, string ConversationId, DateT
         snapshot.AgentName,
         snapshot.ConversationId,
         snapshot.LastActivity,
-        [.. snapshot.History.Select(m => new MessageView(m.Role, m.Text, m.RunId, m.CreatedAt, m.Cancelled, [.. m.ToolCalls.Select(t => new ToolCallView(t.Name, t.Arguments, t.Result))]))],
+        [.. snapshot.History.Select(m => new MessageView(m.Role, m.Text, m.RunId, m.CreatedAt, m.Cancelled, [.. m.ToolCalls.Select(t => new ToolCallView(t.Name, t.Arguments, t.Result))], m.Failed))],
         [.. snapshot.Runs.Select(r => RunView.From(snapshot.AgentName, snapshot.ConversationId, r.RunId, r.Status, r))]);
 }
 

@@ -9,7 +9,8 @@ public sealed class AgentApiOptions
     public const string SectionName = "AgentApi";
 
     /// <summary>
-    /// When set, every API endpoint (and the OpenAPI document) requires this key, sent as the <c>X-Api-Key</c> header,
+    /// When set, every route but <c>/health</c>, <c>/alive</c> and the chat page's static files (the API, the OpenAPI
+    /// document, the Orleans dashboard, <c>/</c>) requires this key, sent as the <c>X-Api-Key</c> header,
     /// as <c>Authorization: Bearer …</c>, or as the <c>agent_api_key</c> cookie (which the chat page sets, because
     /// <c>EventSource</c> cannot send headers). Compared in constant time. Default: none (the API is open).
     /// </summary>
@@ -30,7 +31,16 @@ public sealed class AgentApiOptions
     /// <summary>Runs one client (remote address) may start per <see cref="RateLimitWindow"/>. Default 30; 0 turns the limit off.</summary>
     public int RunsPerWindow { get; set; } = 30;
 
-    /// <summary>The window of the run creation rate limit. Default 1 minute.</summary>
+    /// <summary>
+    /// Other requests (reads, streams, cancels, pages, the dashboard) one client may send per <see cref="RateLimitWindow"/>.
+    /// Default 600; 0 turns the limit off. <c>/health</c> and <c>/alive</c> are never limited.
+    /// </summary>
+    public int RequestsPerWindow { get; set; } = 600;
+
+    /// <summary>The <c>Retry-After</c> of a <c>503</c> answered while Redis is unreachable. Default 5 s.</summary>
+    public TimeSpan UnavailableRetryAfter { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The window of both rate limits. Default 1 minute.</summary>
     public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Origins allowed to call the API from other sites' pages (CORS). Default: none (CORS closed).</summary>
@@ -75,9 +85,14 @@ internal sealed class AgentApiOptionsValidator : IValidateOptions<AgentApiOption
             failures.Add("AgentApi:MaxWait must be positive.");
         }
 
-        if (options.RunsPerWindow < 0 || options.RateLimitWindow <= TimeSpan.Zero)
+        if (options.RunsPerWindow < 0 || options.RequestsPerWindow < 0 || options.RateLimitWindow <= TimeSpan.Zero)
         {
-            failures.Add("AgentApi:RunsPerWindow must not be negative and AgentApi:RateLimitWindow must be positive.");
+            failures.Add("AgentApi:RunsPerWindow and AgentApi:RequestsPerWindow must not be negative and AgentApi:RateLimitWindow must be positive.");
+        }
+
+        if (options.UnavailableRetryAfter <= TimeSpan.Zero)
+        {
+            failures.Add("AgentApi:UnavailableRetryAfter must be positive.");
         }
 
 

@@ -8,7 +8,7 @@ internal static class AgentApiProblems
     public static IResult Unauthorized() => Problem(
         StatusCodes.Status401Unauthorized,
         "API key required",
-        $"Send the API key as the '{ApiKeyFilter.HeaderName}' header, as 'Authorization: Bearer <key>', or as the '{ApiKeyFilter.CookieName}' cookie.");
+        $"Send the API key as the '{ApiKeyMiddleware.HeaderName}' header, as 'Authorization: Bearer <key>', or as the '{ApiKeyMiddleware.CookieName}' cookie.");
 
     public static IResult NotFound(string title, string detail) => Problem(StatusCodes.Status404NotFound, title, detail);
 
@@ -19,7 +19,26 @@ internal static class AgentApiProblems
 
     public static IResult TooLarge(string detail) => Problem(StatusCodes.Status413PayloadTooLarge, "Message too large", detail);
 
-    public static IResult Unavailable(string detail) => Problem(StatusCodes.Status503ServiceUnavailable, "Agents unavailable", detail);
+    /// <summary>
+    /// <c>503</c> with <c>Retry-After</c>: Redis or the durable runtime cannot be reached. The detail is fixed; what
+    /// failed is logged under <paramref name="errorId"/>.
+    /// </summary>
+    public static IResult Unavailable(HttpContext context, TimeSpan retryAfter, string errorId)
+    {
+        context.Response.Headers.RetryAfter = AgentApiExceptionHandler.Seconds(retryAfter);
+        return Results.Problem(
+            detail: $"The agents' storage cannot be reached right now. Try again in {AgentApiExceptionHandler.Seconds(retryAfter)} s.",
+            statusCode: StatusCodes.Status503ServiceUnavailable,
+            title: "Service unavailable",
+            extensions: new Dictionary<string, object?> { ["errorId"] = errorId });
+    }
+
+    /// <summary><c>500</c>: an unexpected failure. The detail is fixed; the exception is logged under <paramref name="errorId"/>.</summary>
+    public static IResult Internal(string errorId) => Results.Problem(
+        detail: $"The request failed on the server. Quote error id {errorId} when you report it.",
+        statusCode: StatusCodes.Status500InternalServerError,
+        title: "Internal error",
+        extensions: new Dictionary<string, object?> { ["errorId"] = errorId });
 
     public static IResult Problem(int status, string title, string detail)
         => Results.Problem(detail: detail, statusCode: status, title: title);

@@ -9,16 +9,16 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers the HTTP agent API.</summary>
 public static class AgentApiServiceCollectionExtensions
 {
-    /// <summary>The rate limiting policy of run creation.</summary>
-    public const string RunCreationPolicy = "agent-api-runs";
-
     /// <summary>The CORS policy of the API (only registered when <c>AgentApi:CorsOrigins</c> lists origins).</summary>
     public const string CorsPolicy = "agent-api";
 
     /// <summary>
-    /// Registers the API's services: options (<c>AgentApi</c> section, validated at start), the run index, the stream
-    /// writer, problem details, the per-client rate limit on run creation, CORS (closed unless origins are listed)
-    /// and the OpenAPI document. Map the endpoints with <c>app.MapAgentApi()</c>.
+    /// Registers the API's services: options (<c>AgentApi</c> section, validated at start), the stream writer, problem
+    /// details, CORS (closed unless origins are listed) and the OpenAPI document, and puts its middleware in front of
+    /// the whole pipeline (through an <see cref="IStartupFilter"/>, whatever the order of the <c>Map*</c> calls): the
+    /// exception handler (problem details, 503 + <c>Retry-After</c> when Redis is unreachable), status code pages, CORS,
+    /// the per-client rate limit on every route, and the API key on every non-health route. Map the endpoints with
+    /// <c>app.MapAgentApi()</c>.
     /// </summary>
     /// <param name="services">The services (the durable agents must be registered too).</param>
     /// <param name="configuration">The configuration, read now for the CORS origins.</param>
@@ -31,22 +31,34 @@ public static class AgentApiServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentApiOptions>, AgentApiOptionsValidator>());
         services.TryAddSingleton<StreamFaults>();
         services.TryAddSingleton<RunStreamer>();
-        services.TryAddSingleton<ApiKeyFilter>();
         services.AddProblemDetails();
         services.AddOpenApi();
 
+        services.TryAddSingleton<ApiKeyMiddleware>();
+        services.AddExceptionHandler<AgentApiExceptionHandler>();
+        services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, AgentApiStartupFilter>());
         services.AddRateLimiter(limiter =>
         {
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            limiter.AddPolicy(RunCreationPolicy, context =>
+            // One limiter for every route, decided by path before routing (so it covers routes mapped anywhere):
+            // run creation has its own budget per client, everything else (reads, cancels, pages) another.
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
                 var options = context.RequestServices.GetRequiredService<IOptions<AgentApiOptions>>().Value;
                 var client = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-                return options.RunsPerWindow == 0
-                    ? RateLimitPartition.GetNoLimiter(client)
-                    : RateLimitPartition.GetFixedWindowLimiter(client, _ => new FixedWindowRateLimiterOptions
+                if (IsHealthProbe(context.Request))
+                {
+                    return RateLimitPartition.GetNoLimiter("health");
+                }
+
+                var creation = IsRunCreation(context.Request);
+                var permits = creation ? options.RunsPerWindow : options.RequestsPerWindow;
+                var key = (creation ? "runs:" : "requests:") + client;
+                return permits == 0
+                    ? RateLimitPartition.GetNoLimiter(key)
+                    : RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions
                     {
-                        PermitLimit = options.RunsPerWindow,
+                        PermitLimit = permits,
                         Window = options.RateLimitWindow,
                         QueueLimit = 0,
                     });
@@ -54,13 +66,14 @@ public static class AgentApiServiceCollectionExtensions
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {
                 var http = rejected.HttpContext;
-                AgentApiLog.RateLimited(http.RequestServices.GetRequiredService<ILogger<RunStreamer>>(), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+                var creation = IsRunCreation(http.Request);
+                AgentApiLog.RateLimited(http.RequestServices.GetRequiredService<ILogger<RunStreamer>>(), http.Connection.RemoteIpAddress?.ToString() ?? "unknown", creation ? "run creation" : "requests");
                 var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-                http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                http.Response.Headers.RetryAfter = AgentApiExceptionHandler.Seconds(retryAfter);
                 await AgentApiProblems.Problem(
                     StatusCodes.Status429TooManyRequests,
-                    "Too many runs",
-                    $"This client started too many runs; try again in {Math.Ceiling(retryAfter.TotalSeconds)} s.").ExecuteAsync(http).ConfigureAwait(false);
+                    creation ? "Too many runs" : "Too many requests",
+                    $"This client sent too many {(creation ? "run requests" : "requests")}; try again in {AgentApiExceptionHandler.Seconds(retryAfter)} s.").ExecuteAsync(http).ConfigureAwait(false);
             };
         });
 
@@ -70,10 +83,25 @@ public static class AgentApiServiceCollectionExtensions
             services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy => policy
                 .WithOrigins(origins)
                 .WithMethods("GET", "POST")
-                .WithHeaders("Content-Type", "Accept", "Last-Event-ID", "Prefer", ApiKeyFilter.HeaderName, "Authorization")
+                .WithHeaders("Content-Type", "Accept", "Last-Event-ID", "Prefer", ApiKeyMiddleware.HeaderName, "Authorization")
                 .WithExposedHeaders("Location", "X-Run-Id", "X-Conversation-Id", "Retry-After", "Preference-Applied")));
         }
 
         return services;
+    }
+
+    private static bool IsHealthProbe(HttpRequest request)
+        => request.Path.Equals("/health", StringComparison.OrdinalIgnoreCase) || request.Path.Equals("/alive", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether the request starts a run: <c>POST /agents/{agent}/runs</c>.</summary>
+    private static bool IsRunCreation(HttpRequest request)
+    {
+        if (!HttpMethods.IsPost(request.Method) || request.Path.Value is not { } path)
+        {
+            return false;
+        }
+
+        var segments = path.Trim('/').Split('/');
+        return segments is ["agents", { Length: > 0 }, "runs"];
     }
 }

@@ -170,14 +170,15 @@ internal sealed class RunStreamer
         catch (AgentStreamNotFoundException ex)
         {
             reason = "stream expired";
-            await WriteEndAsync(sse, response.BodyWriter, format, "expired", ex.Message, aborted).ConfigureAwait(false);
+            AgentApiLog.StreamFailed(_logger, runId, reason, ex);
+            await WriteEndAsync(sse, response.BodyWriter, format, "expired", "The run's stream has expired or was removed.", aborted).ConfigureAwait(false);
         }
         catch (AgentStreamUnavailableException ex)
         {
             // The client reconnects (SSE) or resumes with ?cursor= once Redis is back.
             reason = "Redis unavailable";
             AgentApiLog.StreamFailed(_logger, runId, reason, ex);
-            await WriteEndAsync(sse, response.BodyWriter, format, "unavailable", ex.Message, aborted).ConfigureAwait(false);
+            await WriteEndAsync(sse, response.BodyWriter, format, "unavailable", "The stream's storage cannot be reached right now; reconnect with the last event id.", aborted).ConfigureAwait(false);
         }
         finally
         {

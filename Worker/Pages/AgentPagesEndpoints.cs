@@ -26,14 +26,13 @@ public static class AgentPagesEndpoints
         return services;
     }
 
-    /// <summary>Maps <c>GET /agents/conversations</c> (behind the API key when one is set).</summary>
+    /// <summary>Maps <c>GET /agents/conversations</c> (behind the API key when one is set, like every data route).</summary>
     /// <param name="app">The application.</param>
     /// <returns>The endpoint.</returns>
     public static RouteHandlerBuilder MapAgentPages(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         return app.MapGet("/agents/conversations", ListConversationsAsync)
-            .AddEndpointFilter<ApiKeyFilter>()
             .WithTags("Agents page")
             .WithName("ListConversations")
             .WithSummary("The most recently active conversations, with their turns and last run, and the dashboard address for trace links.")

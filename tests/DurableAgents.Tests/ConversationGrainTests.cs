@@ -151,7 +151,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
 
         await cluster.StopSiloAsync(cluster.Silos[0]);
         await cluster.StartSiloAsync();
-        var conversation = await WaitForAsync(() => agent.GetConversationAsync(session));
+        // The client retries while no silo answers (DurableAgentClient.CallAsync); nothing else is retried here.
+        var conversation = await agent.GetConversationAsync(session);
         Assert.Equal(["first", "Answer to: first"], conversation.History.Select(m => m.Text));
 
         await agent.RunAsync("second", session, new DurableRunOptions { WaitForResponse = true });
@@ -170,10 +171,33 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var chunks = await ReadAllAsync(cluster.Client, result.RunId);
 
         Assert.Equal(StreamEntryKind.Error, chunks[^1].Kind);
-        Assert.Contains("quota exceeded", chunks[^1].Error, StringComparison.Ordinal);
+        // The SDK's text stays in the log; readers get a fixed message with an error id.
+        Assert.DoesNotContain("quota exceeded", chunks[^1].Error, StringComparison.Ordinal);
+        Assert.Matches("^The agent failed\\. Error id [0-9a-f]{16}\\.$", chunks[^1].Error);
         Assert.Single(chunks, c => c.IsTerminal);
         var run = await agent.GetRunAsync(session, result.RunId);
         Assert.Equal(RunStatus.Failed, run!.Status);
+        Assert.Equal(chunks[^1].Error, run.Error);
+    }
+
+    [Fact]
+    public async Task RunAsync_ModelFails_TheUsersTurnStaysInHistoryMarkedFailed_AndIsNotReplayed()
+    {
+        var model = new ScriptedChatClient { Failure = new InvalidOperationException("model down"), FailAfterTokens = 1 };
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+
+        var failed = await agent.RunAsync("first question", session, new DurableRunOptions { WaitForResponse = true });
+        model.Failure = null;
+        await agent.RunAsync("second question", session, new DurableRunOptions { WaitForResponse = true });
+
+        Assert.Equal(RunStatus.Failed, failed.Run!.Status);
+        var conversation = await agent.GetConversationAsync(session);
+        var asked = conversation.History[0];
+        Assert.Equal(("user", "first question", failed.RunId, true), (asked.Role, asked.Text, asked.RunId, asked.Failed));
+        Assert.Equal(["first question", "second question", "Answer to: second question"], conversation.History.Select(m => m.Text));
+        Assert.Equal(["second question"], model.Calls[^1].Select(m => m.Text));
     }
 
     [Fact]
@@ -265,7 +289,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
 
         clock.Advance(TimeSpan.FromDays(2));
         Assert.True(await grain.ExpireIfIdleAsync());
-        var conversation = await WaitForAsync(() => agent.GetConversationAsync(session));
+        var conversation = await agent.GetConversationAsync(session);
         Assert.Empty(conversation.History);
         Assert.False(conversation.Exists);
     }
@@ -283,21 +307,4 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     }
 
     internal static string Text(IEnumerable<StreamChunk> chunks) => AgentStreaming.Testing.StreamTranscript.Visible(chunks);
-
-    internal static async Task<T> WaitForAsync<T>(Func<Task<T>> call)
-    {
-        // Right after a silo restart the client may still be reconnecting: retry with a deadline.
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return await call();
-            }
-            catch (Exception) when (deadline.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                await Task.Delay(100);
-            }
-        }
-    }
 }

@@ -30,9 +30,9 @@ internal sealed class WorkerCluster : IAsyncDisposable
 
     public DurableAgentClient Client => _client!.Services.GetRequiredService<DurableAgentClient>();
 
-    public async Task<ServiceProcess> StartWorkerAsync()
+    public async Task<ServiceProcess> StartWorkerAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var worker = await WorkerProcess.StartAsync(Redis, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond);
+        var worker = await WorkerProcess.StartAsync(Redis, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond, settings);
         _workers.Add(worker.Process);
         return worker.Process;
     }

@@ -22,6 +22,7 @@ public sealed class ApiFixture : IAsyncLifetime
 {
     public const string ApiKey = "test-key-0123456789abcdef";
     public const int KeyedRunsPerWindow = 3;
+    public const int KeyedRequestsPerWindow = 40;
     private readonly SemaphoreSlim _keyedGate = new(1, 1);
     private readonly List<ServiceProcess> _workers = [];
     private RedisServer? _redis;
@@ -53,11 +54,16 @@ public sealed class ApiFixture : IAsyncLifetime
             ["AgentApi__HeartbeatInterval"] = "00:00:00.300",
             ["AgentApi__RetryHint"] = "00:00:00.200",
             ["AgentApi__RunsPerWindow"] = "0",
+            ["AgentApi__RequestsPerWindow"] = "0",
             ["AgentApi__MaxMessageLength"] = "2000",
+            // Everything of ours and of the agent framework at Debug: user text must still not appear (Trace only).
+            ["Logging__LogLevel__AgentStreaming"] = "Debug",
+            ["Logging__LogLevel__Microsoft.Agents"] = "Debug",
+            ["Logging__LogLevel__Microsoft.Extensions.AI"] = "Debug",
         });
     }
 
-    /// <summary>The Worker that requires <see cref="ApiKey"/> and allows <see cref="KeyedRunsPerWindow"/> runs per client per hour.</summary>
+    /// <summary>The Worker that requires <see cref="ApiKey"/> and allows <see cref="KeyedRunsPerWindow"/> runs and <see cref="KeyedRequestsPerWindow"/> other requests per client per hour.</summary>
     public async Task<Uri> KeyedWorkerAsync()
     {
         await _keyedGate.WaitAsync();
@@ -67,6 +73,7 @@ public sealed class ApiFixture : IAsyncLifetime
             {
                 ["AgentApi__ApiKey"] = ApiKey,
                 ["AgentApi__RunsPerWindow"] = KeyedRunsPerWindow.ToString(CultureInfo.InvariantCulture),
+                ["AgentApi__RequestsPerWindow"] = KeyedRequestsPerWindow.ToString(CultureInfo.InvariantCulture),
                 ["AgentApi__RateLimitWindow"] = "01:00:00",
             });
         }

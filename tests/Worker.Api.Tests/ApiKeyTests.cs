@@ -6,7 +6,7 @@ using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.Worker.Api.Tests;
 
-/// <summary>The API key (on a second Worker that requires one) and the per-client rate limit on run creation.</summary>
+/// <summary>The API key (on a second Worker that requires one) on every non-health route, and the per-client rate limits.</summary>
 public sealed class ApiKeyTests(ApiFixture fixture)
 {
     [Fact]
@@ -16,7 +16,7 @@ public sealed class ApiKeyTests(ApiFixture fixture)
         // Refused posts count against the rate limit too: a source address of its own keeps them from other tests.
         using var http = ApiFixture.Client(baseAddress, "127.0.0.79");
         var runId = StreamKeys.NewRunId();
-        string[] gets = [$"/agents/{TestRuns.Agent}/runs/{runId}", $"/agents/{TestRuns.Agent}/runs/{runId}/stream", $"/agents/{TestRuns.Agent}/conversations/{runId}", "/openapi/v1.json"];
+        string[] gets = [$"/agents/{TestRuns.Agent}/runs/{runId}", $"/agents/{TestRuns.Agent}/runs/{runId}/stream", $"/agents/{TestRuns.Agent}/conversations/{runId}", "/agents/conversations", "/agents/no-such-page.html", "/openapi/v1.json", "/", "/dashboard", "/dashboard/", "/no/such/route"];
 
         foreach (var key in new string?[] { null, "wrong-key-0123456789", ApiFixture.ApiKey + "x" })
         {
@@ -90,5 +90,60 @@ public sealed class ApiKeyTests(ApiFixture fixture)
         Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
         Assert.True(limited.Headers.RetryAfter is not null);
         Assert.Equal(HttpStatusCode.Accepted, otherClient.StatusCode);
+    }
+
+    [Fact]
+    public async Task DashboardAndRoot_WithTheKey_AreServed_HealthAndPages_NeedNone()
+    {
+        var baseAddress = await fixture.KeyedWorkerAsync();
+        using var http = ApiFixture.Client(baseAddress, "127.0.0.81");
+
+        using var health = await http.GetAsync("/health");
+        using var alive = await http.GetAsync("/alive");
+        using var chat = await http.GetAsync("/chat/");
+        using var agentsPage = await http.GetAsync("/agents/");
+        using var agentsScript = await http.GetAsync("/agents/agents.js");
+        using var styles = await http.GetAsync("/assets/app.css");
+        using var root = new HttpRequestMessage(HttpMethod.Get, "/");
+        root.Headers.Add("X-Api-Key", ApiFixture.ApiKey);
+        using var rootAnswer = await http.SendAsync(root);
+        using var dashboard = new HttpRequestMessage(HttpMethod.Get, "/dashboard/");
+        dashboard.Headers.Add("Cookie", "agent_api_key=" + ApiFixture.ApiKey);
+        using var dashboardAnswer = await http.SendAsync(dashboard);
+
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, agentsPage.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, agentsScript.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, styles.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, rootAnswer.StatusCode);
+        Assert.Contains("AgentStreaming.Worker", await rootAnswer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, dashboardAnswer.StatusCode);
+    }
+
+    [Fact]
+    public async Task Reads_OverTheClientsRequestLimit_Answer429WithRetryAfter_HealthStaysOpen()
+    {
+        var baseAddress = await fixture.KeyedWorkerAsync();
+        using var http = ApiFixture.Client(baseAddress, "127.0.0.80");
+        http.DefaultRequestHeaders.Add("X-Api-Key", ApiFixture.ApiKey);
+        var url = $"/agents/{TestRuns.Agent}/runs/{StreamKeys.NewRunId()}";
+
+        for (var i = 0; i < ApiFixture.KeyedRequestsPerWindow; i++)
+        {
+            using var read = await http.GetAsync(url);
+            Assert.Equal(HttpStatusCode.NotFound, read.StatusCode);
+        }
+
+        using var limited = await http.GetAsync(url);
+        using var root = await http.GetAsync("/");
+        using var health = await http.GetAsync("/health");
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
+        Assert.True(limited.Headers.RetryAfter is not null);
+        Assert.Equal(HttpStatusCode.TooManyRequests, root.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
     }
 }

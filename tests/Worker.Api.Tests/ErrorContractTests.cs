@@ -137,4 +137,78 @@ public sealed class ErrorContractTests(ApiFixture fixture)
 
         Assert.False(response.Headers.Contains("Access-Control-Allow-Origin"));
     }
+
+    [Fact]
+    public async Task EveryRoute_UnknownAgent_Answers404UnknownAgent()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var runId = StreamKeys.NewRunId();
+
+        using var get = await http.GetAsync($"/agents/NoSuchAgent/runs/{runId}");
+        using var stream = await http.GetAsync($"/agents/NoSuchAgent/runs/{runId}/stream");
+        using var cancel = await http.PostAsync($"/agents/NoSuchAgent/runs/{runId}/cancel", null);
+        using var conversation = await http.GetAsync($"/agents/NoSuchAgent/conversations/{runId}");
+        using var start = await http.PostAsJsonAsync("/agents/NoSuchAgent/runs", new { message = "hi" });
+
+        foreach (var response in new[] { get, stream, cancel, conversation, start })
+        {
+            var problem = await ProblemAsync(response, HttpStatusCode.NotFound);
+            Assert.Equal("Unknown agent", problem.GetProperty("title").GetString());
+            Assert.Contains("NoSuchAgent", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task StartRun_UnsupportedContentType_Answers415ProblemJson()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var form = await http.PostAsync($"/agents/{TestRuns.Agent}/runs", new FormUrlEncodedContent([new("message", "hi")]));
+        using var xml = await http.PostAsync($"/agents/{TestRuns.Agent}/runs", new StringContent("<message>hi</message>", Encoding.UTF8, "application/xml"));
+
+        await ProblemAsync(form, HttpStatusCode.UnsupportedMediaType);
+        await ProblemAsync(xml, HttpStatusCode.UnsupportedMediaType);
+    }
+
+    [Fact]
+    public async Task StartRun_BadJson_DoesNotEchoTheParsersMessage()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var broken = await http.PostAsync($"/agents/{TestRuns.Agent}/runs", new StringContent("{\"message\": 42}", Encoding.UTF8, "application/json"));
+
+        var problem = await ProblemAsync(broken, HttpStatusCode.BadRequest);
+        var detail = problem.GetProperty("detail").GetString()!;
+        Assert.DoesNotContain("System.", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("Path:", detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnexpectedException_Answers500ProblemWithAnErrorId_AndNoInternalText()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var response = await http.GetAsync("/_testing/throw");
+
+        var problem = await ProblemAsync(response, HttpStatusCode.InternalServerError);
+        var body = problem.GetRawText();
+        Assert.DoesNotContain("secret", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("InvalidOperationException", body, StringComparison.Ordinal);
+        var errorId = problem.GetProperty("errorId").GetString()!;
+        Assert.Contains(errorId, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        // The details stay in the Worker's log, under the same id.
+        await fixture.Worker.WaitForOutputAsync(errorId, TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task UnknownRouteAndWrongMethod_AnswerProblemJson()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+
+        using var route = await http.GetAsync("/no/such/route");
+        using var method = await http.DeleteAsync($"/agents/{TestRuns.Agent}/runs");
+
+        await ProblemAsync(route, HttpStatusCode.NotFound);
+        await ProblemAsync(method, HttpStatusCode.MethodNotAllowed);
+    }
 }

@@ -130,4 +130,19 @@ public sealed class RunApiTests(ApiFixture fixture)
         Assert.True(paths.TryGetProperty("/agents/{agent}/runs/{runId}/cancel", out _));
         Assert.True(paths.TryGetProperty("/agents/{agent}/conversations/{conversationId}", out _));
     }
+
+    [Fact]
+    public async Task UserText_NeverReachesTheLogAboveTrace()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var marker = "Zanzibar-" + Guid.NewGuid().ToString("N")[..8];
+
+        var started = await TestRuns.StartAsync(http, $"Plan 1 day in {marker}");
+        var runId = started.GetProperty("runId").GetString()!;
+        await TestRuns.WaitForEndAsync(http, runId);
+        // The run's id is logged at Information when it ends, after everything the run logged before.
+        await fixture.Worker.WaitForOutputAsync($"Run {runId} ended", TimeSpan.FromSeconds(10));
+
+        Assert.DoesNotContain(marker, fixture.Worker.Output, StringComparison.Ordinal);
+    }
 }

@@ -1,0 +1,94 @@
+using System.Globalization;
+using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.Streaming.Streams;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Worker.Api;
+
+/// <summary>
+/// Turns every exception a request did not handle into problem details: <c>503</c> with <c>Retry-After</c> when the
+/// cause is Redis (or the durable runtime) being unreachable, <c>500</c> otherwise. The body carries a stable message
+/// and an error id; the exception itself goes to the log only, under that id.
+/// </summary>
+internal sealed class AgentApiExceptionHandler : IExceptionHandler
+{
+    private readonly AgentApiOptions _options;
+    private readonly ILogger<AgentApiExceptionHandler> _logger;
+
+    public AgentApiExceptionHandler(IOptions<AgentApiOptions> options, ILogger<AgentApiExceptionHandler> logger)
+    {
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
+        {
+            // The client left; nobody reads an answer.
+            return true;
+        }
+
+        var errorId = NewErrorId();
+        var path = httpContext.Request.Path.Value ?? string.Empty;
+        IResult problem;
+        if (IsUnavailable(exception))
+        {
+            AgentApiLog.RequestUnavailable(_logger, errorId, httpContext.Request.Method, AgentApiLog.Sanitize(path), exception);
+            problem = AgentApiProblems.Unavailable(httpContext, _options.UnavailableRetryAfter, errorId);
+        }
+        else
+        {
+            AgentApiLog.RequestFailed(_logger, errorId, httpContext.Request.Method, AgentApiLog.Sanitize(path), exception);
+            problem = AgentApiProblems.Internal(errorId);
+        }
+
+        if (httpContext.Response.HasStarted)
+        {
+            return false;
+        }
+
+        await problem.ExecuteAsync(httpContext).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>A short id that ties an answer to its log entry.</summary>
+    public static string NewErrorId() => Guid.NewGuid().ToString("N")[..16];
+
+    /// <summary>Whether the exception (or one it wraps) says that Redis or the durable runtime is unreachable.</summary>
+    public static bool IsUnavailable(Exception? exception)
+    {
+        for (var depth = 0; exception is not null && depth < 8; depth++)
+        {
+            switch (exception)
+            {
+                case RedisConnectionException or RedisTimeoutException:
+                case DurableAgentsUnavailableException or AgentStreamUnavailableException:
+                case SiloUnavailableException or Orleans.Runtime.Messaging.ConnectionFailedException:
+                case TimeoutException:
+                    return true;
+                case AggregateException { InnerExceptions: [var only] }:
+                    exception = only;
+                    continue;
+                default:
+                    break;
+            }
+
+            // An exception whose type Orleans cannot copy across a grain call arrives as a fallback naming that type.
+            if (exception is Orleans.Serialization.UnavailableExceptionFallbackException fallback
+                && fallback.ExceptionType is { } type
+                && (type.Contains("RedisConnectionException", StringComparison.Ordinal) || type.Contains("RedisTimeoutException", StringComparison.Ordinal)))
+            {
+                return true;
+            }
+
+            exception = exception.InnerException;
+        }
+
+        return false;
+    }
+
+    internal static string Seconds(TimeSpan value) => ((int)Math.Max(1, Math.Ceiling(value.TotalSeconds))).ToString(CultureInfo.InvariantCulture);
+}

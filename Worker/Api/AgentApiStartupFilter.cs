@@ -1,0 +1,24 @@
+namespace AgentStreaming.Worker.Api;
+
+/// <summary>
+/// Puts the API's cross-cutting middleware in front of the whole pipeline, so its order does not depend on where
+/// <c>MapAgentApi</c> (or anything else) is called: problem details for unhandled exceptions and for bodiless error
+/// statuses, CORS (when configured), the rate limit on every route, then the API key on every non-health route.
+/// </summary>
+internal sealed class AgentApiStartupFilter : IStartupFilter
+{
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        var options = app.ApplicationServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<AgentApiOptions>>().Value;
+        if (options.CorsOrigins.Count > 0)
+        {
+            app.UseCors(Microsoft.Extensions.DependencyInjection.AgentApiServiceCollectionExtensions.CorsPolicy);
+        }
+
+        app.UseRateLimiter();
+        app.UseMiddleware<ApiKeyMiddleware>();
+        next(app);
+    };
+}

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using AgentStreaming.DurableAgents;
+using AgentStreaming.Streaming.Streams;
+
+namespace AgentStreaming.SystemTests;
+
+/// <summary>A Worker stopped gracefully (SIGTERM) hands its running run to another Worker at once.</summary>
+public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task SigtermOfTheWorkerHostingARun_AnotherWorkerContinuesItAsAttemptTwo_WithinAboutASecond()
+    {
+        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
+        await cluster.StartWorkerAsync();
+        await cluster.StartWorkerAsync();
+        await cluster.StartClientAsync();
+        var agent = cluster.Client.GetAgent("TravelPlanner");
+        var session = agent.NewSession();
+
+        var run = await agent.RunAsync("Plan a 3-day trip to Porto with food and museums", session);
+        var chunks = new List<StreamChunk>();
+        var tenTexts = new TaskCompletionSource();
+        var resetSeen = new TaskCompletionSource<long>();
+        var reading = Task.Run(async () =>
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await foreach (var chunk in cluster.Client.StreamAsync(run.RunId, cancellationToken: cts.Token))
+            {
+                lock (chunks)
+                {
+                    chunks.Add(chunk);
+                    if (chunks.Count(c => c.Kind == StreamEntryKind.Text) == 10)
+                    {
+                        tenTexts.TrySetResult();
+                    }
+                }
+
+                if (chunk.Kind == StreamEntryKind.Reset)
+                {
+                    resetSeen.TrySetResult(Stopwatch.GetTimestamp());
+                }
+            }
+        });
+        await tenTexts.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        var host = cluster.WorkerHosting((await agent.GetConversationAsync(session)).HostedBy!);
+        var stoppedAt = Stopwatch.GetTimestamp();
+        host.Terminate();
+        var resumedAt = await resetSeen.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var handOver = Stopwatch.GetElapsedTime(stoppedAt, resumedAt);
+        output.WriteLine($"SIGTERM → reset of attempt 2: {handOver.TotalSeconds:0.00} s");
+        await reading.WaitAsync(TimeSpan.FromSeconds(120));
+        await host.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        // The lease is 6 s: a hand-over that waited for it to lapse would take longer than this.
+        Assert.True(handOver < TimeSpan.FromSeconds(3), $"The hand-over took {handOver.TotalSeconds:0.00} s.");
+        await host.WaitForOutputAsync("handed over", TimeSpan.FromSeconds(1));
+        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+        var reset = chunks.FindIndex(c => c.Kind == StreamEntryKind.Reset);
+        Assert.All(chunks[..reset], c => Assert.Equal(1, c.Attempt));
+        Assert.All(chunks[(reset + 1)..], c => Assert.Equal(2, c.Attempt));
+        var conversation = await agent.GetConversationAsync(session);
+        var answer = Assert.Single(conversation.History, m => m.Role == "assistant" && m.RunId == run.RunId);
+        Assert.Equal(answer.Text, AgentStreaming.Testing.StreamTranscript.Visible(chunks));
+        var info = Assert.Single(conversation.Runs);
+        Assert.Equal(RunStatus.Completed, info.Status);
+        Assert.Equal(2, info.Attempts);
+    }
+}

@@ -1,0 +1,79 @@
+using AgentStreaming.DurableAgents;
+using AgentStreaming.Streaming.Streams;
+
+namespace AgentStreaming.SystemTests;
+
+/// <summary>With the distributed grain directory on, a peer's kill -9 does not disturb the runs the surviving Worker hosts.</summary>
+public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task KillingOneWorker_WithTheDistributedDirectory_RunsHostedByTheSurvivor_FinishAsAttemptOne()
+    {
+        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
+        var settings = new Dictionary<string, string?> { ["DurableAgents__DistributedGrainDirectory"] = "true" };
+        await cluster.StartWorkerAsync(settings);
+        await cluster.StartWorkerAsync(settings);
+        await cluster.StartClientAsync();
+        var agent = cluster.Client.GetAgent("TravelPlanner");
+
+        var runs = new List<(DurableAgents.Client.DurableAgentSession Session, string RunId)>();
+        for (var i = 0; i < 8; i++)
+        {
+            var session = agent.NewSession();
+            runs.Add((session, (await agent.RunAsync($"Plan a 2-day trip to Ghent, variant {i}", session)).RunId));
+        }
+
+        foreach (var (_, runId) in runs)
+        {
+            await foreach (var chunk in cluster.Client.StreamAsync(runId))
+            {
+                if (chunk.Kind == StreamEntryKind.Text)
+                {
+                    break;
+                }
+            }
+        }
+
+        var hosts = new Dictionary<string, ServiceProcessRef>();
+        foreach (var (session, runId) in runs)
+        {
+            hosts[runId] = new ServiceProcessRef(cluster.WorkerHosting((await agent.GetConversationAsync(session)).HostedBy!).Id);
+        }
+
+        // The Worker hosting fewer runs dies, so most runs are on the survivor (placement is uneven).
+        var victim = cluster.Workers.OrderBy(w => hosts.Values.Count(h => h.Id == w.Id)).First();
+        var survivors = runs.Where(r => hosts[r.RunId].Id != victim.Id).ToList();
+        output.WriteLine($"{survivors.Count} of {runs.Count} runs on the surviving Worker.");
+        Assert.NotEmpty(survivors);
+        await victim.KillAsync();
+
+        foreach (var (session, runId) in runs)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            var chunks = new List<StreamChunk>();
+            await foreach (var chunk in cluster.Client.StreamAsync(runId, cancellationToken: cts.Token))
+            {
+                chunks.Add(chunk);
+            }
+
+            Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+            var run = await agent.GetRunAsync(session, runId);
+            output.WriteLine($"{runId} on {(hosts[runId].Id == victim.Id ? "killed" : "surviving")} Worker: attempts {run!.Attempts}");
+        }
+
+        var survivor = cluster.Workers.Single(w => w.Id != victim.Id);
+        foreach (var line in survivor.Output.Split('\n').Where(l => l.Contains("handed over", StringComparison.Ordinal) || l.Contains("invalid", StringComparison.OrdinalIgnoreCase) || l.Contains("failed", StringComparison.OrdinalIgnoreCase) || l.Contains("Deactivat", StringComparison.Ordinal)).Take(40))
+        {
+            output.WriteLine("survivor: " + line);
+        }
+
+        foreach (var (session, runId) in survivors)
+        {
+            var run = await agent.GetRunAsync(session, runId);
+            Assert.Equal(RunStatus.Completed, run!.Status);
+            Assert.Equal(1, run.Attempts);
+        }
+    }
+
+    private readonly record struct ServiceProcessRef(int Id);
+}
