@@ -19,6 +19,9 @@ internal static partial class DurableAgentsLog
     [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Run {RunId} attempt {Attempt} was superseded by a newer attempt; this one stops.")]
     public static partial void AttemptFenced(ILogger logger, string runId, int attempt);
 
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "The stream of run {RunId} expired before attempt {Attempt} ended it; the run is recorded as failed.")]
+    public static partial void StreamExpired(ILogger logger, string runId, int attempt, Exception exception);
+
     [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "Executing the runs of conversation {ConversationKey} failed; the activation will be re-driven.")]
     public static partial void ProcessingFailed(ILogger logger, string conversationKey, Exception exception);
 

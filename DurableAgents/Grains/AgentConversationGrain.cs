@@ -26,6 +26,7 @@ namespace AgentStreaming.DurableAgents.Grains;
 internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, IRemindable
 {
     private const string ExpiryReminder = "conversation-expiry";
+    private const string ExpiredMessage = "The run's stream expired before the run ended; its answer could not be streamed.";
 
     private readonly IPersistentState<ConversationState> _state;
     private readonly DurableAgentsOptions _options;
@@ -447,6 +448,15 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             activity?.SetStatus(ActivityStatusCode.Error, "superseded");
             throw;
         }
+        catch (AgentStreamWriteException ex) when (ex.Failure == AgentStreamWriteFailure.Expired)
+        {
+            // The run outlived its stream (expired or evicted while the run was unfinished): its readers were told the
+            // stream expired, and every further attempt would be refused the same way. End the run failed, in state.
+            DurableAgentsLog.StreamExpired(_logger, run.RunId, run.Attempts, ex);
+            run = await FinishAsync(run, RunStatus.Failed, Text(updates), ExpiredMessage, updates);
+            activity?.SetStatus(ActivityStatusCode.Error, "stream expired");
+            Ended(activity, run, started);
+        }
         catch (Exception ex) when (ex is not AgentStreamWriteException)
         {
             // The exception's text (model SDK, tool, JSON parser) stays in the log; readers get a fixed message and an
@@ -526,6 +536,11 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         catch (AgentStreamWriteException ex) when (ex.Failure == AgentStreamWriteFailure.AlreadyTerminated)
         {
             // Already ended in the stream (e.g. written before a crash): exactly one terminal entry stays.
+        }
+        catch (AgentStreamWriteException ex) when (ex.Failure == AgentStreamWriteFailure.Expired)
+        {
+            // The stream is gone and its readers were told so; the run's end is recorded in state only.
+            DurableAgentsLog.StreamExpired(_logger, run.RunId, run.Attempts, ex);
         }
     }
 

@@ -22,8 +22,10 @@ public static class AgentStreamingServiceCollectionExtensions
     /// <param name="configure">Optional code configuration, applied after configuration binding.</param>
     /// <returns>The options builder, to chain further configuration or validation.</returns>
     /// <remarks>
-    /// Options bind from <c>AgentStreaming:Redis</c>; the connection string falls back to <c>ConnectionStrings:redis</c>
-    /// then <c>REDIS_CONNECTION_STRING</c> (<c>host:port</c> or <c>redis://</c> form), the TTL to
+    /// Options bind from <c>AgentStreaming:Redis</c>; the connection falls back to the application's own
+    /// <see cref="ConfigurationOptions"/> (<c>IOptions&lt;ConfigurationOptions&gt;</c>, which Aspire's
+    /// <c>AddRedisClient</c> builds its multiplexer from, callbacks and credentials included), then to
+    /// <c>ConnectionStrings:redis</c>, then <c>REDIS_CONNECTION_STRING</c> (<c>host:port</c> or <c>redis://</c> form), the TTL to
     /// <c>REDIS_STREAM_TTL_MINUTES</c>. Options are validated when the host starts.
     /// </remarks>
     public static OptionsBuilder<RedisAgentStreamingOptions> AddRedisAgentStreaming(
@@ -42,7 +44,15 @@ public static class AgentStreamingServiceCollectionExtensions
                 }
 
                 configuration.GetSection(RedisAgentStreamingOptions.SectionName).Bind(options);
-                if (string.IsNullOrWhiteSpace(options.ConnectionString))
+                if (options.Configuration is null && string.IsNullOrWhiteSpace(options.ConnectionString)
+                    && provider.GetService<IOptions<ConfigurationOptions>>()?.Value is { EndPoints.Count: > 0 } shared)
+                {
+                    // The application's own ConfigurationOptions (Aspire's AddRedisClient builds its multiplexer from
+                    // them): the tail's connection keeps their TLS, certificate callbacks and credentials.
+                    options.Configuration = shared;
+                }
+
+                if (options.Configuration is null && string.IsNullOrWhiteSpace(options.ConnectionString))
                 {
                     options.ConnectionString = configuration.GetConnectionString("redis") ?? configuration["REDIS_CONNECTION_STRING"];
                 }

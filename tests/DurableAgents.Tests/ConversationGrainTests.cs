@@ -201,6 +201,40 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task RunAsync_StreamExpiresMidRun_TheRunEndsFailedInStateAfterOneAttempt()
+    {
+        var model = new ScriptedChatClient { FreeTokens = 1, Answer = _ => ["Day ", "one ", "lost"] };
+        var release = new TaskCompletionSource();
+        model.BeforeToken = (_, ct) => release.Task.WaitAsync(ct);
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+        var result = await agent.RunAsync("go", session);
+        var deadline = Stopwatch.StartNew();
+        while (await connection.GetDatabase().StreamLengthAsync(result.StreamKey) == 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(20), "The first token never reached the stream.");
+            await Task.Delay(20);
+        }
+
+        // What key-by-key eviction does: the stream goes, its metadata stays.
+        await connection.GetDatabase().KeyDeleteAsync(result.StreamKey);
+        release.SetResult();
+        RunInfo? run;
+        while ((run = await agent.GetRunAsync(session, result.RunId)) is not { Status: RunStatus.Failed })
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(20), $"The run is {run?.Status}.");
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(1, run.Attempts);
+        Assert.Contains("stream expired", run.Error, StringComparison.Ordinal);
+        Assert.Single(model.Calls);
+        Assert.False(await connection.GetDatabase().KeyExistsAsync(result.StreamKey));
+    }
+
+    [Fact]
     public async Task RunAsync_UnknownAgent_FailsAtTheCallerNamingTheHostedAgents()
     {
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());

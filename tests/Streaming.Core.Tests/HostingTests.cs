@@ -82,6 +82,29 @@ public sealed class HostingTests(RedisFixture redis)
         Assert.True(await redis.Database.PingAsync() >= TimeSpan.Zero);
     }
 
+    [Fact]
+    public async Task AddRedisAgentStreaming_WithTheApplicationsConfigurationOptions_TheTailConnectsWithThem()
+    {
+        // As Aspire's AddRedisClient registers them: ConfigurationOptions in the options system, the multiplexer built
+        // from them. The connection string points nowhere, so a live read works only if the tail uses the options.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:redis"] = "127.0.0.1:1" });
+        builder.Services.Configure<ConfigurationOptions>(o => o.EndPoints.Add("127.0.0.1", redis.Server.Port));
+        builder.Services.AddSingleton<IConnectionMultiplexer>(sp => ConnectionMultiplexer.Connect(sp.GetRequiredService<IOptions<ConfigurationOptions>>().Value));
+        builder.Services.AddRedisAgentStreaming();
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        var shared = host.Services.GetRequiredService<IOptions<ConfigurationOptions>>().Value;
+        Assert.Same(shared, host.Services.GetRequiredService<IOptions<RedisAgentStreamingOptions>>().Value.Configuration);
+        var handler = host.Services.GetRequiredService<RedisStreamResponseHandler>();
+        var runId = TestStreams.NewRunId();
+        var reading = handler.ReadAllAsync(runId);
+        await handler.WriteAsync(runId, ["live ", "through the tail"]);
+        Assert.Equal("live through the tail", StreamTranscript.Visible(await reading));
+        await host.StopAsync();
+    }
+
     private static IHost BuildHost(Dictionary<string, string?> settings)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
