@@ -1,6 +1,7 @@
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.DurableAgents.Recovery;
+using AgentStreaming.DurableAgents.Storage;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -43,6 +44,9 @@ public static class DurableAgentsServiceCollectionExtensions
             provider.GetRequiredService<IConnectionMultiplexer>(),
             provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
             provider.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(provider => new ConversationHistoryStore(
+            provider.GetRequiredService<IConnectionMultiplexer>(),
+            provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         services.TryAddSingleton(provider => new ConversationIndex(
             provider.GetRequiredService<IConnectionMultiplexer>(),
             provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));

@@ -26,6 +26,12 @@ public interface IAgentResponseCallback
     /// <returns>A task that completes when the update is accepted (not necessarily stored yet).</returns>
     ValueTask OnStreamingResponseUpdateAsync(AgentResponseUpdate update, AgentResponseCallbackContext context, CancellationToken cancellationToken = default);
 
+    /// <summary>Waits until every update given so far is stored (before the runtime records the run as answered).</summary>
+    /// <param name="context">The run.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>A task that completes when the updates are stored; at once for callbacks that store synchronously.</returns>
+    ValueTask FlushAsync(AgentResponseCallbackContext context, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
     /// <summary>The run succeeded with this final response.</summary>
     /// <param name="response">The final response.</param>
     /// <param name="context">The run.</param>

@@ -85,6 +85,22 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
     }
 
     /// <inheritdoc />
+    /// <remarks>Waits for the attempt's writer to have every queued entry in Redis.</remarks>
+    public async ValueTask FlushAsync(AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
+    {
+        var writer = GetWriter(context);
+        try
+        {
+            await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentStreamWriteException ex)
+        {
+            ForgetIfRefused(context, writer, ex);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask OnAgentResponseAsync(AgentResponse response, AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(response);

@@ -11,7 +11,9 @@ using AgentStreaming.Worker.Agents;
 //   1. accept: 100 concurrent callers start fire-and-forget runs back to back (each its own conversation, or a new
 //      conversation per run) while the accepted runs execute; runs accepted per second and RunAsync latency;
 //      and the same 100 conversations at a paced (open-loop) rate below capacity, and one caller alone;
-//   2. time to first chunk: one run at a time on an idle system, offline demo model at zero pacing.
+//   2. time to first chunk: one run at a time on an idle system, offline demo model at zero pacing;
+//   3. one long conversation (--history N turns, default 200): accept latency, bytes per turn and the grain state's
+//      size at the first and the last turns.
 //   dotnet run -c Release --project bench/DurableAgents.Benchmarks [-- --quick]
 // The kill -9 → recovery figure needs real processes: see docs/benchmarks-durable.md (tests/SystemTests).
 const string Usage = """
@@ -22,12 +24,15 @@ const string Usage = """
       --runs-per-caller N  runs each caller starts back to back (default 20)
       --rates R,R          paced scenarios: runs/s offered in all by the callers, one conversation each (default 50,100)
       --ttfc-runs N        sequential runs measured for time to first chunk (default 50)
+      --history N          only the long-conversation scenario, with N turns (a full run includes it with 200)
     """;
 
 var callers = 100;
 var runsPerCaller = 20;
 var ttfcRuns = 50;
 var aof = false;
+var historyTurns = 200;
+var historyOnly = false;
 int[] rates = [50, 100];
 for (var i = 0; i < args.Length; i++)
 {
@@ -39,6 +44,7 @@ for (var i = 0; i < args.Length; i++)
         case "--callers" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: callers = n; i++; break;
         case "--runs-per-caller" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: runsPerCaller = n; i++; break;
         case "--ttfc-runs" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: ttfcRuns = n; i++; break;
+        case "--history" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 1: historyTurns = n; historyOnly = true; i++; break;
         case "--help" or "-h": Console.WriteLine(Usage); return 0;
         default:
             await Console.Error.WriteLineAsync($"Unknown or incomplete argument '{args[i]}'.\n{Usage}");
@@ -55,6 +61,11 @@ using var meter = new RunMeter();
 await using var cluster = await BenchCluster.StartAsync(redis);
 var agent = cluster.Client.GetAgent(TravelPlannerAgent.Name);
 long started = 0;
+if (historyOnly)
+{
+    await HistoryScenario.RunAsync(redis, cluster.Client, TravelPlannerAgent.Name, Prompt, historyTurns, log);
+    return 0;
+}
 
 await log.WriteLineAsync($"warm-up: {callers} callers × 2 runs");
 var warmUp = await AcceptAsync(callers, 2, newConversationPerRun: false);
@@ -167,7 +178,7 @@ foreach (var (rate, result, finished) in paced)
 Row("1 caller alone, waits for each run to end before the next (new conversation each)", (alone, aloneElapsed), aloneElapsed);
 Console.WriteLine();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"Conversation state after {runsPerCaller + 2} runs (what a caller's conversation holds at the end of the first scenario): {history.Count} messages, {history.Sum(m => m.Text.Length) / 1024.0:0} KiB of text; its Redis keys take {stateBytes / 1024.0:0} KiB (MEMORY USAGE), and the grain state is rewritten whole by every state write (3 per run: accept, attempt start, finish)."));
+    $"Conversation state after {runsPerCaller + 2} runs (what a caller's conversation holds at the end of the first scenario): {history.Count} messages, {history.Sum(m => m.Text.Length) / 1024.0:0} KiB of text; its Redis keys take {stateBytes / 1024.0:0} KiB (MEMORY USAGE), of which the grain state holds only the runs in flight (history is an append-only log, one element per turn)."));
 Console.WriteLine();
 Console.WriteLine("| time to first chunk (offline model, zero pacing, idle system) | p50 | p90 | p99 | max |");
 Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
@@ -175,6 +186,7 @@ Dist("grain: attempt start → first update (metric `time_to_first_chunk`)", gra
 Dist("client: RunAsync called → first stream entry read (the `tool_call`)", firstEntry);
 Dist("client: RunAsync called → first `text` entry read (after both tools ran)", firstText);
 Dist("client: RunAsync called → `done` read (whole itinerary)", whole);
+await HistoryScenario.RunAsync(redis, cluster.Client, TravelPlannerAgent.Name, Prompt, historyTurns, log);
 return 0;
 
 async Task<(List<double> Latencies, TimeSpan Elapsed)> AcceptAsync(int count, int runsEach, bool newConversationPerRun)
