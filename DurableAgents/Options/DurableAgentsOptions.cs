@@ -25,7 +25,7 @@ public sealed class DurableAgentsOptions
     /// </summary>
     public int HistoryWindow { get; set; } = 40;
 
-    /// <summary>Runs kept in a conversation's record (older finished runs are dropped; history is kept). Default 200.</summary>
+    /// <summary>Runs listed in a conversation snapshot, most recent (older ones stay in the history log). Default 200.</summary>
     public int MaxRunsKept { get; set; } = 200;
 
     /// <summary>How long a worker's claim on a conversation with unfinished runs lasts without renewal. Default 6 s.</summary>

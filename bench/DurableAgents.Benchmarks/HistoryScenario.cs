@@ -19,7 +19,7 @@ internal static class HistoryScenario
     {
         var agent = client.GetAgent(agentName);
         var session = agent.NewSession();
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true");
         var server = connection.GetServer(connection.GetEndPoints()[0]);
         var accept = new double[turns];
         var bytesIn = new long[turns];
