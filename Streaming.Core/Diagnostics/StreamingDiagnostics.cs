@@ -15,6 +15,9 @@ public static class StreamingDiagnostics
     /// <summary>Histogram of one batch write's duration, unit <c>s</c>.</summary>
     public const string WriteDuration = "agent_streaming.stream.write.duration";
 
+    /// <summary>Counter of batches re-sent to Redis after a transient failure (connection lost, timeout, loading), unit <c>{batch}</c>.</summary>
+    public const string WriteRetries = "agent_streaming.stream.write.retries";
+
     /// <summary>Counter of entries delivered to readers, unit <c>{entry}</c>.</summary>
     public const string EntriesDelivered = "agent_streaming.stream.entries_delivered";
 
@@ -36,6 +39,9 @@ public static class StreamingDiagnostics
 
     internal static readonly Histogram<double> WriteDurationHistogram =
         Meter.CreateHistogram<double>(WriteDuration, "s", "Duration of one batched append to a run stream.");
+
+    internal static readonly Counter<long> WriteRetriesCounter =
+        Meter.CreateCounter<long>(WriteRetries, "{batch}", "Batches re-sent to a run stream after a transient Redis failure.");
 
     internal static readonly Counter<long> EntriesDeliveredCounter =
         Meter.CreateCounter<long>(EntriesDelivered, "{entry}", "Entries delivered to stream readers.");

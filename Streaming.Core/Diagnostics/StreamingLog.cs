@@ -30,4 +30,10 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "The shared stream tail connects with the multiplexer's configuration string: set AgentStreaming:Redis:ConnectionString or RedisAgentStreamingOptions.Configuration so certificate callbacks and credentials it cannot carry are kept.")]
     public static partial void TailConfigurationFromString(ILogger logger);
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "Writing to the stream of run {RunId} failed: {Error}; holding its entries and retrying for up to {RetryTimeout}.")]
+    public static partial void WriteRetrying(ILogger logger, string runId, string error, TimeSpan retryTimeout, Exception exception);
+
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Information, Message = "Writing to the stream of run {RunId} recovered after {Elapsed}; the attempt continues.")]
+    public static partial void WriteRecovered(ILogger logger, string runId, TimeSpan elapsed);
 }

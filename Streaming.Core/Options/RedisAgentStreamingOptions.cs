@@ -56,8 +56,18 @@ public sealed class RedisAgentStreamingOptions
     /// <summary>How long a reader waits for a stream that does not exist yet before it reports "not found or expired". Default 30 s.</summary>
     public TimeSpan NotFoundTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long readers and writers keep retrying while Redis is unreachable before they fail. Default 30 s.</summary>
+    /// <summary>How long readers keep retrying while Redis is unreachable before they fail. Default 30 s. Writers: <see cref="WriteRetryTimeout"/>.</summary>
     public TimeSpan ReconnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a writer holds its entries and re-sends a batch that failed because Redis was unreachable, timed out
+    /// or was busy/loading (a restart, a failover), counted from the first failure. An outage shorter than this is
+    /// ridden out as the same attempt: readers see no <c>reset</c>, no gap and no duplicate (a re-sent batch that Redis
+    /// had already stored is acknowledged, not written twice). A longer one faults the writer
+    /// (<see cref="Streams.AgentStreamWriteFailure.Redis"/>) and the run goes on as a new attempt. Default 10 s;
+    /// <see cref="TimeSpan.Zero"/> faults on the first failure.
+    /// </summary>
+    public TimeSpan WriteRetryTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The longest a shared blocking read waits in Redis before it is re-issued. Default 5 s.</summary>
     public TimeSpan TailBlockTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -36,6 +36,7 @@ internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<Red
         Positive(options.StreamTtl, nameof(options.StreamTtl), failures);
         Positive(options.NotFoundTimeout, nameof(options.NotFoundTimeout), failures, allowZero: true);
         Positive(options.ReconnectTimeout, nameof(options.ReconnectTimeout), failures, allowZero: true);
+        Positive(options.WriteRetryTimeout, nameof(options.WriteRetryTimeout), failures, allowZero: true);
         Positive(options.TailBlockTimeout, nameof(options.TailBlockTimeout), failures);
         Positive(options.IdleCheckInterval, nameof(options.IdleCheckInterval), failures);
         Positive(options.ExpiredStreamMemory, nameof(options.ExpiredStreamMemory), failures, allowZero: true);

@@ -53,7 +53,11 @@ public enum AgentStreamWriteFailure
     Expired,
 }
 
-/// <summary>Appending to a run's stream failed; nothing of the failed batch was written.</summary>
+/// <summary>
+/// Appending to a run's stream failed. What Redis confirmed stays in the stream; a batch Redis refused wrote nothing,
+/// and after an outage a batch still queued in the client may yet be stored (in order, once) unless a newer attempt has
+/// fenced this one out.
+/// </summary>
 public sealed class AgentStreamWriteException : Exception
 {
     /// <summary>Creates the exception.</summary>

@@ -12,7 +12,11 @@ namespace AgentStreaming.Streaming.Streams;
 /// chunk costs neither an awaited round trip of its own nor a TTL command of its own.
 /// </summary>
 /// <remarks>
-/// <para><see cref="AppendAsync"/> returns as soon as the entry is queued. A failed batch faults the writer: the
+/// <para><see cref="AppendAsync"/> returns as soon as the entry is queued. A batch that fails because Redis is
+/// unreachable, timed out or is loading/busy is re-sent (same writer id and batch index, with backoff) for up to the
+/// retry window (<c>WriteRetryTimeout</c>) while later entries keep queueing: a short outage, such as a server restart,
+/// is ridden out as the same attempt, and a batch Redis had stored before its reply was lost is acknowledged by the
+/// script, not written twice. Any other failed batch, or an outage longer than the window, faults the writer: the
 /// next <see cref="AppendAsync"/>, <see cref="FlushAsync"/> or <see cref="CompleteAsync"/> throws
 /// <see cref="AgentStreamWriteException"/>, so failures reach the producer and are never swallowed.</para>
 /// <para>Sequence numbers are assigned by Redis inside the script from the run's metadata hash, so they stay
@@ -33,6 +37,8 @@ public sealed class RedisAgentStreamWriter
     private readonly string _notifyChannel;
     private readonly int _maxBatchSize;
     private readonly int _maxPending;
+    private readonly TimeSpan _retryTimeout;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private readonly string _writerId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
@@ -56,6 +62,8 @@ public sealed class RedisAgentStreamWriter
         string? notifyChannel,
         int maxBatchSize,
         int maxPending,
+        TimeSpan retryTimeout,
+        TimeProvider time,
         ILogger logger)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(attempt, 1);
@@ -69,6 +77,8 @@ public sealed class RedisAgentStreamWriter
         _notifyChannel = notifyChannel ?? string.Empty;
         _maxBatchSize = maxBatchSize;
         _maxPending = maxPending;
+        _retryTimeout = retryTimeout;
+        _time = time;
         _logger = logger;
     }
 
@@ -231,22 +241,22 @@ public sealed class RedisAgentStreamWriter
         // Runs synchronously up to the first send (building the batch and handing it to the multiplexer, which
         // never blocks on the network), then continues on Redis's answer: no thread-pool hop per chunk.
         var claim = true; // the first pass writes even without entries: BeginAsync's claim
-        (Task Write, int Count)? inFlight = null;
+        PendingBatch? inFlight = null;
         while (true)
         {
-            List<AgentStreamEntry>? batch = null;
+            List<AgentStreamEntry>? entries = null;
             lock (_gate)
             {
                 if (_queue.Count > 0 || claim)
                 {
                     if (_queue.Count <= _maxBatchSize)
                     {
-                        batch = _queue;
+                        entries = _queue;
                         _queue = [];
                     }
                     else
                     {
-                        batch = _queue.GetRange(0, _maxBatchSize);
+                        entries = _queue.GetRange(0, _maxBatchSize);
                         _queue.RemoveRange(0, _maxBatchSize);
                     }
                 }
@@ -258,47 +268,179 @@ public sealed class RedisAgentStreamWriter
             }
 
             claim = false;
-            var write = batch is null ? null : WriteBatchAsync(batch);
-            if (inFlight is { } previous)
+            var next = entries is null ? null : Build(entries);
+            if (next is not null)
+            {
+                next.Write = SendAsync(next, retry: false);
+            }
+
+            if (inFlight is not null)
             {
                 // Two batches at most are in flight, so Redis runs one while the next is prepared. The script refuses a
                 // batch whose predecessor did not apply, so a failed batch can never leave a gap before a later one.
-                if (!await CompletesAsync(previous.Write, previous.Count).ConfigureAwait(false))
+                switch (await SettleAsync(inFlight, next).ConfigureAwait(false))
                 {
-                    if (write is not null)
-                    {
-                        await ObserveAsync(write).ConfigureAwait(false);
-                    }
-
-                    return;
+                    case Settled.Faulted:
+                        return;
+                    case Settled.BothStored:
+                        next = null;
+                        break;
                 }
             }
 
-            inFlight = write is null ? null : (write, batch!.Count);
+            inFlight = next;
         }
     }
 
-    private async Task<bool> CompletesAsync(Task write, int count)
+    /// <summary>Waits for <paramref name="first"/>; on a transient failure re-sends it and <paramref name="second"/> (sent after it) in order.</summary>
+    private async Task<Settled> SettleAsync(PendingBatch first, PendingBatch? second)
     {
+        Exception error;
         try
         {
-            await write.ConfigureAwait(false);
-            return true;
+            await first.Write.ConfigureAwait(false);
+            return Settled.Stored;
         }
         catch (Exception ex)
         {
-            var fault = ToWriteException(ex);
-            StreamingLog.WriteFailed(_logger, _runId, count, fault.Failure, ex);
-            lock (_gate)
+            error = ex;
+        }
+
+        if (_retryTimeout <= TimeSpan.Zero || !IsTransient(error))
+        {
+            Fault(ToWriteException(error), first.Count, error);
+            if (second is not null)
             {
-                _fault = fault;
-                _queue.Clear();
-                _pumping = false;
+                await ObserveAsync(second.Write).ConfigureAwait(false);
             }
 
+            return Settled.Faulted;
+        }
+
+        return await RetryAsync(first, second, error).ConfigureAwait(false) ? Settled.BothStored : Settled.Faulted;
+    }
+
+    private async Task<bool> RetryAsync(PendingBatch first, PendingBatch? second, Exception error)
+    {
+        var since = _time.GetTimestamp();
+        StreamingLog.WriteRetrying(_logger, _runId, error.Message, _retryTimeout, error);
+
+        // The second batch was sent before the first failed was known. The script stores a writer's batches only in
+        // order, so if the second was stored the first was too (only its reply was lost); otherwise both are re-sent,
+        // and the second may then meet no refusal: its predecessor is confirmed.
+        if (second is not null && await SucceedsWithinAsync(second.Write, since).ConfigureAwait(false))
+        {
+            Stored(first, null);
+        }
+        else if (!await ResendAsync(first, since, error, pauseFirst: true).ConfigureAwait(false)
+            || (second is not null && !await ResendAsync(second, since, error, pauseFirst: false).ConfigureAwait(false)))
+        {
+            return false;
+        }
+
+        var outage = _time.GetElapsedTime(since);
+        StreamingLog.WriteRecovered(_logger, _runId, outage);
+        return true;
+    }
+
+    /// <summary>Re-sends a batch with backoff until Redis stores or acknowledges it, or the retry window since <paramref name="since"/> has passed.</summary>
+    private async Task<bool> ResendAsync(PendingBatch batch, long since, Exception lastError, bool pauseFirst)
+    {
+        var backoff = InitialBackoff;
+        var pause = pauseFirst;
+        while (true)
+        {
+            if (pause)
+            {
+                var left = Remaining(since);
+                if (left > TimeSpan.Zero)
+                {
+                    await Task.Delay(backoff < left ? backoff : left, _time).ConfigureAwait(false);
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+
+            pause = true;
+            var remaining = Remaining(since);
+            if (remaining <= TimeSpan.Zero)
+            {
+                Fault(OutageException(_time.GetElapsedTime(since), lastError), batch.Count, lastError);
+                return false;
+            }
+
+            StreamingDiagnostics.WriteRetriesCounter.Add(1);
+            var write = SendAsync(batch, retry: true);
+            try
+            {
+                await write.WaitAsync(remaining, _time).ConfigureAwait(false);
+                return true;
+            }
+            catch (TimeoutException) when (!write.IsCompleted)
+            {
+                // The window closed while this send was still queued; it may yet apply, which a newer attempt's fence
+                // or this writer's batch order makes harmless.
+                Forget(write);
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                lastError = ex;
+            }
+            catch (RedisServerException ex) when (ex.Message.Contains(RedisStreamScripts.OrderPrefix, StringComparison.Ordinal))
+            {
+                // Every batch before this one is confirmed, so Redis lost what it had confirmed.
+                Fault(new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
+                    $"Writing to the stream of run '{_runId}' stopped: after the outage Redis no longer holds the entries it had confirmed to attempt {_attempt} (it restarted without persistence, or failed over to a replica that had not received them).", ex),
+                    batch.Count, ex);
+                return false;
+            }
+            catch (Exception ex)
+            {
+                Fault(ToWriteException(ex), batch.Count, ex);
+                return false;
+            }
+        }
+    }
+
+    private async Task<bool> SucceedsWithinAsync(Task write, long since)
+    {
+        try
+        {
+            await write.WaitAsync(Remaining(since), _time).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception) when (!write.IsCompleted)
+        {
+            Forget(write);
+            return false;
+        }
+        catch (Exception)
+        {
+            // Refused because the first was not stored, or failed the same way: it is re-sent after the first.
             return false;
         }
     }
+
+    /// <summary>What is left of the retry window that opened at <paramref name="since"/>, as a timer accepts it.</summary>
+    private TimeSpan Remaining(long since)
+    {
+        var left = _retryTimeout - _time.GetElapsedTime(since);
+        return left <= TimeSpan.Zero ? TimeSpan.Zero : left < MaxWait ? left : MaxWait;
+    }
+
+    private void Fault(AgentStreamWriteException fault, int count, Exception cause)
+    {
+        StreamingLog.WriteFailed(_logger, _runId, count, fault.Failure, cause);
+        lock (_gate)
+        {
+            _fault = fault;
+            _queue.Clear();
+            _pumping = false;
+        }
+    }
+
+    private static void Forget(Task write)
+        => _ = write.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     private static async Task ObserveAsync(Task write)
     {
@@ -312,7 +454,19 @@ public sealed class RedisAgentStreamWriter
         }
     }
 
-    private async Task WriteBatchAsync(List<AgentStreamEntry> batch)
+    /// <summary>Whether a failed send may succeed if sent again: Redis was unreachable, timed out, or was loading, busy or failing over.</summary>
+    internal static bool IsTransient(Exception ex) => ex switch
+    {
+        RedisConnectionException or TimeoutException => true,
+        RedisServerException server => HasCode(server.Message, "LOADING") || HasCode(server.Message, "BUSY") || HasCode(server.Message, "TRYAGAIN")
+            || HasCode(server.Message, "CLUSTERDOWN") || HasCode(server.Message, "MASTERDOWN"),
+        _ => false,
+    };
+
+    private static bool HasCode(string message, string code)
+        => message.StartsWith(code, StringComparison.Ordinal) && (message.Length == code.Length || message[code.Length] == ' ');
+
+    private PendingBatch Build(List<AgentStreamEntry> batch)
     {
         var count = batch.Count;
         var values = new List<RedisValue>(7 + (count * 5)) { _ttlMilliseconds, _attempt, count, _writerId, ++_batchIndex, _metaExtraMilliseconds, _notifyChannel };
@@ -356,6 +510,11 @@ public sealed class RedisAgentStreamWriter
             values[extraIndex] = extras;
         }
 
+        return new PendingBatch(batch, [.. values]);
+    }
+
+    private async Task SendAsync(PendingBatch batch, bool retry)
+    {
         using var activity = StreamingDiagnostics.ActivitySource.StartActivity("agent_stream append", ActivityKind.Client);
         if (activity is not null)
         {
@@ -364,18 +523,19 @@ public sealed class RedisAgentStreamWriter
             activity.SetTag("db.query.summary", "XADD agent-stream");
             activity.SetTag("agent_streaming.run.id", _runId);
             activity.SetTag("agent_streaming.run.attempt", _attempt);
-            activity.SetTag("agent_streaming.batch.size", count);
+            activity.SetTag("agent_streaming.batch.size", batch.Count);
+            if (retry)
+            {
+                activity.SetTag("agent_streaming.batch.retry", true);
+            }
         }
 
         var started = Stopwatch.GetTimestamp();
+        RedisResult[] result;
         try
         {
-            var result = (RedisResult[])(await _database.ScriptEvaluateAsync(RedisStreamScripts.Append, _keys, [.. values]).ConfigureAwait(false))!;
-            var last = (string?)result[0];
-            if (!string.IsNullOrEmpty(last))
-            {
-                Volatile.Write(ref _lastEntryId, last);
-            }
+            // Re-sent unchanged (same writer id and batch index): the script acknowledges a batch it already stored.
+            result = (RedisResult[])(await _database.ScriptEvaluateAsync(RedisStreamScripts.Append, _keys, batch.Values).ConfigureAwait(false))!;
         }
         catch (Exception ex) when (activity is not null)
         {
@@ -384,11 +544,28 @@ public sealed class RedisAgentStreamWriter
         }
 
         StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        for (var i = 0; i < count; i++)
+        Stored(batch, (string?)result[0]);
+    }
+
+    private void Stored(PendingBatch batch, string? last)
+    {
+        if (!string.IsNullOrEmpty(last))
         {
-            StreamingDiagnostics.EntriesWrittenCounter.Add(1, new KeyValuePair<string, object?>(StreamingDiagnostics.EntryTypeTag, batch[i].Kind.ToWireName()));
+            Volatile.Write(ref _lastEntryId, last);
+        }
+
+        var entries = batch.Entries;
+        for (var i = 0; i < entries.Count; i++)
+        {
+            StreamingDiagnostics.EntriesWrittenCounter.Add(1, new KeyValuePair<string, object?>(StreamingDiagnostics.EntryTypeTag, entries[i].Kind.ToWireName()));
         }
     }
+
+    private AgentStreamWriteException OutageException(TimeSpan elapsed, Exception lastError)
+        => new(_runId, AgentStreamWriteFailure.Redis,
+            string.Create(CultureInfo.InvariantCulture,
+                $"Writing to the stream of run '{_runId}' failed: Redis could not be written to for {elapsed.TotalSeconds:0.0} s, longer than WriteRetryTimeout ({_retryTimeout.TotalSeconds:0.0##} s), so attempt {_attempt} stops (what Redis confirmed stays in the stream; a send still queued may yet be stored, in order, unless a newer attempt has taken over). Last error: {lastError.Message} Check that Redis is running and reachable; raise AgentStreaming:Redis:WriteRetryTimeout to ride out longer outages."),
+            lastError);
 
     private AgentStreamWriteException ToWriteException(Exception ex)
     {
@@ -421,5 +598,35 @@ public sealed class RedisAgentStreamWriter
 
         return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
             $"Writing to the stream of run '{_runId}' failed: {ex.Message}", ex);
+    }
+
+    private static readonly TimeSpan InitialBackoff = TimeSpan.FromMilliseconds(50);
+
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan MaxWait = TimeSpan.FromDays(30);
+
+    private enum Settled
+    {
+        /// <summary>The first batch is stored; the second (if any) is still in flight.</summary>
+        Stored,
+
+        /// <summary>Both batches are stored (after a retry).</summary>
+        BothStored,
+
+        /// <summary>The writer faulted.</summary>
+        Faulted,
+    }
+
+    /// <summary>A batch as sent, kept so a re-send is byte-for-byte the same script call.</summary>
+    private sealed class PendingBatch(List<AgentStreamEntry> entries, RedisValue[] values)
+    {
+        public List<AgentStreamEntry> Entries { get; } = entries;
+
+        public RedisValue[] Values { get; } = values;
+
+        public int Count => Entries.Count;
+
+        public Task Write { get; set; } = Task.CompletedTask;
     }
 }

@@ -108,7 +108,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         StreamKeys.ValidateRunId(runId);
         return new RedisAgentStreamWriter(
             _multiplexer.GetDatabase(), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
-            IsCluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _logger);
+            IsCluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
     }
 
     /// <summary>Whether the multiplexer talks to a Redis Cluster (known once it has connected).</summary>

@@ -12,7 +12,9 @@ internal static class RedisStreamScripts
     /// and never repeat), stamps the server time, refreshes both keys' TTL (the metadata's longer), and on Redis
     /// Cluster announces the batch on the run's sharded channel (<c>SPUBLISH</c>).
     /// Batches of one writer must apply in order (at most two are in flight): a batch whose predecessor was not stored
-    /// is refused, so a failure never leaves a gap.
+    /// is refused, so a failure never leaves a gap. A batch is idempotent: re-sent with the same writer id and batch
+    /// index after its reply was lost, it writes nothing and returns the last entry id it stored (kept in the metadata
+    /// as <c>last</c>), even after its terminal entry.
     /// KEYS: stream, meta. ARGV: ttlMs, attempt, n, writerId, batchIndex (1-based), metaExtraTtlMs, notifyChannel or
     /// "", then per entry: type, text, extraPairCount, field, value….
     /// Returns { lastEntryId or "", nextSequence }.
@@ -22,6 +24,13 @@ internal static class RedisStreamScripts
         local attempt = tonumber(ARGV[2])
         local n = tonumber(ARGV[3])
         local meta = redis.call('HMGET', KEYS[2], 'attempt', 'seq', 'terminal', 'writer', 'batch')
+        local writer = ARGV[4]
+        local batch = tonumber(ARGV[5])
+        if meta[4] == writer and tonumber(meta[5]) == batch then
+          -- A batch re-sent after its reply was lost: it is stored already. Acknowledged before the checks below, so a
+          -- re-sent terminal batch is not refused as a write after the terminal entry.
+          return { redis.call('HGET', KEYS[2], 'last') or '', tonumber(meta[2]) }
+        end
         local current = tonumber(meta[1]) or 0
         local seq = tonumber(meta[2]) or 0
         if meta[3] then
@@ -33,8 +42,6 @@ internal static class RedisStreamScripts
         if attempt < current then
           return redis.error_reply('AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current)
         end
-        local writer = ARGV[4]
-        local batch = tonumber(ARGV[5])
         if meta[4] == writer then
           if tonumber(meta[5]) ~= batch - 1 then
             return redis.error_reply('AGENTSTREAM_ORDER batch ' .. batch .. ' follows a batch that was not stored')
@@ -81,9 +88,9 @@ internal static class RedisStreamScripts
           end
         end
         if terminal then
-          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch, 'terminal', '1')
+          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch, 'last', last, 'terminal', '1')
         else
-          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch)
+          redis.call('HSET', KEYS[2], 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch, 'last', last)
         end
         redis.call('PEXPIRE', KEYS[2], ttl + tonumber(ARGV[6]))
         redis.call('PEXPIRE', KEYS[1], ttl)

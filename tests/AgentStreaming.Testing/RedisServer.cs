@@ -81,6 +81,40 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the server the way a restart or a deploy does (<c>SHUTDOWN</c>: it flushes the AOF, closes every client
+    /// connection and exits) and waits for it to exit; killed if it has not exited within 20 s.
+    /// </summary>
+    /// <returns>A task that completes when the process is gone.</returns>
+    public async Task StopAsync()
+    {
+        if (_process is not { HasExited: false } process)
+        {
+            return;
+        }
+
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
+            await client.GetStream().WriteAsync("SHUTDOWN\r\n"u8.ToArray()).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            // Already going away: waiting for the exit below is all that is left.
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await KillAsync().ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Starts the server again on the same port and data directory.</summary>
     /// <returns>A task that completes when it answers PING.</returns>
     public async Task RestartAsync()

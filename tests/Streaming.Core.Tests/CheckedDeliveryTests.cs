@@ -219,7 +219,7 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var options = ConfigurationOptions.Parse($"127.0.0.1:{FreePort.Next()},abortConnect=false,connectTimeout=200,asyncTimeout=300");
         await using var offline = await ConnectionMultiplexer.ConnectAsync(options);
-        await using var handler = redis.CreateHandler(o => o.StreamTtl = TimeSpan.FromMinutes(10), offline);
+        await using var handler = redis.CreateHandler(o => { o.StreamTtl = TimeSpan.FromMinutes(10); o.WriteRetryTimeout = TimeSpan.FromMilliseconds(500); }, offline);
         var callback = new RedisStreamResponseCallback(handler, time);
         var context = new AgentResponseCallbackContext("TravelPlanner", "conversation", TestStreams.NewRunId(), 1);
 

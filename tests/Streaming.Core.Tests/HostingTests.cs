@@ -63,6 +63,25 @@ public sealed class HostingTests(RedisFixture redis)
         Assert.Contains("REDIS_STREAM_TTL_MINUTES", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("00:00:06", true)]
+    [InlineData("00:00:00", true)]
+    [InlineData("-00:00:01", false)]
+    public async Task AddRedisAgentStreaming_WriteRetryTimeout_IsBoundAndMustNotBeNegative(string value, bool valid)
+    {
+        using var host = BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", ["AgentStreaming:Redis:WriteRetryTimeout"] = value });
+        if (!valid)
+        {
+            var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+            Assert.Contains("WriteRetryTimeout must be zero or positive", ex.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        await host.StartAsync();
+        Assert.Equal(TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture), host.Services.GetRequiredService<IOptions<RedisAgentStreamingOptions>>().Value.WriteRetryTimeout);
+        await host.StopAsync();
+    }
+
     [Fact]
     public async Task AddRedisAgentStreaming_WithARegisteredMultiplexer_UsesItAndDoesNotDisposeIt()
     {

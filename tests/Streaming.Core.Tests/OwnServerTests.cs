@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
 using StackExchange.Redis;
@@ -102,14 +103,14 @@ public sealed class OwnServerTests(RedisFixture redis)
     }
 
     [Fact]
-    public async Task WriteFailure_RedisDown_SurfacesToTheProducer()
+    public async Task WriteFailure_RedisDownAndNoRetryWindow_SurfacesToTheProducer()
     {
         await using var server = await AgentStreaming.Testing.RedisServer.StartAsync();
         var options = ConfigurationOptions.Parse(server.ConnectionString);
         options.AsyncTimeout = 1000;
         options.ConnectRetry = 0;
         await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
-        await using var handler = redis.CreateHandler(multiplexer: multiplexer);
+        await using var handler = redis.CreateHandler(o => o.WriteRetryTimeout = TimeSpan.Zero, multiplexer);
         var writer = handler.CreateWriter(TestStreams.NewRunId());
         await writer.AppendAsync(AgentStreamEntry.ForText("stored"));
         await writer.FlushAsync();
@@ -120,6 +121,188 @@ public sealed class OwnServerTests(RedisFixture redis)
         Assert.Equal(AgentStreamWriteFailure.Redis, ex.Failure);
         Assert.True(writer.IsFaulted);
         await Assert.ThrowsAsync<AgentStreamWriteException>(async () => await writer.AppendAsync(AgentStreamEntry.ForText("after")));
+    }
+
+    [Fact]
+    public async Task Writer_RedisRestartsMidStream_ContinuesAsTheSameAttempt_NoGapNoDuplicate()
+    {
+        await using var server = await RedisServer.StartAsync(appendOnly: true);
+        var options = ConfigurationOptions.Parse(server.ConnectionString);
+        options.AsyncTimeout = 1000;
+        options.SyncTimeout = 1000; // shorter than the outage, so sends queued while Redis is down fail and are re-sent
+        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        var log = new RecordingLogger<RedisStreamResponseHandler>();
+        await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        var texts = new List<string>();
+        async Task ProduceAsync()
+        {
+            var text = $"t{texts.Count} ";
+            texts.Add(text);
+            await writer.AppendAsync(AgentStreamEntry.ForText(text));
+        }
+
+        for (var i = 0; i < 20; i++)
+        {
+            await ProduceAsync();
+        }
+
+        await writer.FlushAsync();
+        var reading = handler.ReadAllAsync(runId, timeout: TimeSpan.FromSeconds(120));
+        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
+
+        await server.StopAsync();
+        var outage = Stopwatch.StartNew();
+
+        // The producer keeps producing, paced like a model's tokens, while Redis is down, until the writer has met a
+        // failure and started retrying and the outage has lasted a while.
+        while (outage.Elapsed < TimeSpan.FromSeconds(2.5) || !log.Has(WriteRetryingEvent))
+        {
+            Assert.True(outage.Elapsed < TimeSpan.FromSeconds(30), "The writer never met a failure while Redis was down.");
+            await ProduceAsync();
+            await Task.Delay(20);
+        }
+
+        Assert.False(writer.IsFaulted);
+        await server.RestartAsync();
+        for (var i = 0; i < 20; i++)
+        {
+            await ProduceAsync();
+        }
+
+        await writer.CompleteAsync(AgentStreamEntry.ForDone()).WaitAsync(TimeSpan.FromSeconds(60));
+        var chunks = await reading;
+
+        Assert.True(log.Has(WriteRecoveredEvent));
+        Assert.False(log.Has(WriteFailedEvent));
+        var raw = await multiplexer.GetDatabase().StreamRangeAsync(handler.Keys.Stream(runId));
+        Assert.Equal(texts.Count + 1, raw.Length);
+        Assert.Equal(Enumerable.Range(0, raw.Length).Select(i => (long)i), raw.Select(e => (long)e["sequence"]));
+        Assert.Equal(texts, raw[..^1].Select(e => (string)e["text"]!));
+        Assert.All(raw, e => Assert.Equal(1, (int)e["attempt"]));
+        Assert.DoesNotContain(raw, e => (string?)e["type"] == "reset");
+        Assert.Single(raw, e => (string?)e["type"] is "done" or "error" or "cancelled");
+        Assert.Equal("done", (string?)raw[^1]["type"]);
+
+        // A reader that was live through the outage got the same entries, each once.
+        Assert.Equal(raw.Select(e => e.Id.ToString()), chunks.Select(c => c.EntryId));
+    }
+
+    [Fact]
+    public async Task Writer_ReplyLostAfterRedisStoredTheBatch_ResentBatchIsAcknowledged_NoDuplicate()
+    {
+        await using var server = await RedisServer.StartAsync();
+        var options = ConfigurationOptions.Parse(server.ConnectionString);
+        options.AsyncTimeout = 500;
+        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString + ",allowAdmin=true");
+        var log = new RecordingLogger<RedisStreamResponseHandler>();
+        await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        await writer.AppendAsync(AgentStreamEntry.ForText("before "));
+        await writer.FlushAsync();
+
+        // Redis holds every write command, scripts included, for 3 s: the next batch reaches it, the writer's send times
+        // out, and the batch is stored only when the pause ends, ahead of every re-send of it.
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", 3000, "WRITE");
+        await writer.AppendAsync(AgentStreamEntry.ForText("held "));
+        await StreamReaderTests.WaitUntilAsync(() => log.Has(WriteRetryingEvent), TimeSpan.FromSeconds(10));
+        await writer.AppendAsync(AgentStreamEntry.ForText("after"));
+        await writer.CompleteAsync(AgentStreamEntry.ForDone()).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.IsType<RedisTimeoutException>(log.Entries.First(e => e.Id.Id == WriteRetryingEvent).Exception);
+        Assert.True(log.Has(WriteRecoveredEvent));
+        var raw = await multiplexer.GetDatabase().StreamRangeAsync(handler.Keys.Stream(runId));
+        Assert.Equal(["before ", "held ", "after", string.Empty], raw.Select(e => (string)e["text"]!));
+        Assert.Equal([0L, 1, 2, 3], raw.Select(e => (long)e["sequence"]));
+        Assert.Equal(raw[^1].Id.ToString(), writer.LastEntryId);
+    }
+
+    [Fact]
+    public async Task Writer_RedisDownLongerThanWriteRetryTimeout_FaultsWithRedis_AndWhatWasWrittenStays()
+    {
+        await using var server = await RedisServer.StartAsync(appendOnly: true);
+        var options = ConfigurationOptions.Parse(server.ConnectionString);
+        options.AsyncTimeout = 500;
+        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        var log = new RecordingLogger<RedisStreamResponseHandler>();
+        await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(1));
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        var texts = Enumerable.Range(0, 10).Select(i => $"kept{i} ").ToArray();
+        foreach (var text in texts)
+        {
+            await writer.AppendAsync(AgentStreamEntry.ForText(text));
+        }
+
+        await writer.FlushAsync();
+
+        await server.StopAsync();
+        var down = Stopwatch.StartNew();
+        await writer.AppendAsync(AgentStreamEntry.ForText("lost"));
+        var ex = await Assert.ThrowsAsync<AgentStreamWriteException>(() => writer.FlushAsync()).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(AgentStreamWriteFailure.Redis, ex.Failure);
+        Assert.Contains("longer than WriteRetryTimeout (1.0 s)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("AgentStreaming:Redis:WriteRetryTimeout", ex.Message, StringComparison.Ordinal);
+        Assert.True(down.Elapsed >= TimeSpan.FromSeconds(1), $"The writer faulted after {down.Elapsed}, inside its retry window.");
+        Assert.True(writer.IsFaulted);
+        await Assert.ThrowsAsync<AgentStreamWriteException>(async () => await writer.AppendAsync(AgentStreamEntry.ForText("after")));
+        Assert.True(log.Has(WriteRetryingEvent));
+        Assert.True(log.Has(WriteFailedEvent));
+        Assert.False(log.Has(WriteRecoveredEvent));
+
+        await server.RestartAsync();
+        await StreamReaderTests.WaitUntilAsync(() => multiplexer.IsConnected, TimeSpan.FromSeconds(30));
+        var raw = await multiplexer.GetDatabase().StreamRangeAsync(handler.Keys.Stream(runId));
+        Assert.Equal(texts, raw[..10].Select(e => (string)e["text"]!));
+        Assert.Equal(Enumerable.Range(0, raw.Length).Select(i => (long)i), raw.Select(e => (long)e["sequence"]));
+
+        // A send the client still held when the window closed may reach Redis once it is back: in order, at most once
+        // (and a newer attempt, had one taken over, would have fenced it out).
+        Assert.InRange(raw.Length, 10, 11);
+        Assert.All(raw[10..], e => Assert.Equal("lost", (string?)e["text"]));
+    }
+
+    [Fact]
+    public async Task Writer_RedisRestartsWithoutItsData_FaultsRatherThanWriteAfterTheLostEntries()
+    {
+        await using var server = await RedisServer.StartAsync(appendOnly: false);
+        var options = ConfigurationOptions.Parse(server.ConnectionString);
+        options.AsyncTimeout = 500;
+        options.SyncTimeout = 500;
+        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        var log = new RecordingLogger<RedisStreamResponseHandler>();
+        await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        await writer.AppendAsync(AgentStreamEntry.ForText("confirmed, then lost "));
+        await writer.FlushAsync();
+
+        await server.StopAsync();
+        await writer.AppendAsync(AgentStreamEntry.ForText("next"));
+        await StreamReaderTests.WaitUntilAsync(() => log.Has(WriteRetryingEvent), TimeSpan.FromSeconds(10));
+        await server.RestartAsync();
+
+        var ex = await Assert.ThrowsAsync<AgentStreamWriteException>(() => writer.FlushAsync()).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(AgentStreamWriteFailure.Redis, ex.Failure);
+        Assert.Contains("no longer holds the entries it had confirmed", ex.Message, StringComparison.Ordinal);
+        Assert.False(await multiplexer.GetDatabase().KeyExistsAsync(handler.Keys.Stream(runId)));
+    }
+
+    private const int WriteFailedEvent = 1001;
+
+    private const int WriteRetryingEvent = 1010;
+
+    private const int WriteRecoveredEvent = 1011;
+
+    private static RedisStreamResponseHandler CreateHandler(IConnectionMultiplexer multiplexer, RecordingLogger<RedisStreamResponseHandler> log, Action<RedisAgentStreamingOptions> configure)
+    {
+        var options = new RedisAgentStreamingOptions();
+        configure(options);
+        return new RedisStreamResponseHandler(multiplexer, Microsoft.Extensions.Options.Options.Create(options), log);
     }
 
     private static async Task<int> ConnectedClientsAsync(IConnectionMultiplexer multiplexer)

@@ -158,6 +158,55 @@ public abstract class StreamWriterTests(IRedisBackend redis)
     }
 
     [Fact]
+    public async Task AppendScript_BatchResentAfterItWasStored_IsAcknowledgedWithItsLastEntryId_NotWrittenAgain()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        RedisKey[] keys = [handler.Keys.Stream(runId), handler.Keys.Meta(runId)];
+        const string Writer = "0123456789abcdef";
+
+        // What the writer sends (see RedisStreamScripts.Append): a re-send after a lost reply is exactly the same call.
+        static RedisValue[] Batch(string writer, int index, params string[] texts)
+        {
+            var done = texts.Length > 0 && texts[^1] == "done";
+            var values = new List<RedisValue> { 600_000, 1, texts.Length, writer, index, 3_600_000, string.Empty };
+            foreach (var text in texts)
+            {
+                values.AddRange(text == "done" ? ["done", string.Empty, 1, "done", "true"] : ["text", text, 0]);
+            }
+
+            return [.. values];
+        }
+
+        async Task<(string Last, long Next)> SendAsync(RedisValue[] values)
+        {
+            var result = (RedisResult[])(await redis.Database.ScriptEvaluateAsync(RedisStreamScripts.Append, keys, values))!;
+            return ((string)result[0]!, (long)result[1]);
+        }
+
+        var first = await SendAsync(Batch(Writer, 1, "a", "b"));
+        Assert.Equal(first, await SendAsync(Batch(Writer, 1, "a", "b")));
+        Assert.Equal(2, first.Next);
+
+        // The terminal batch too: acknowledged, not refused as a write after the terminal entry.
+        var terminal = await SendAsync(Batch(Writer, 2, "c", "done"));
+        Assert.Equal(terminal, await SendAsync(Batch(Writer, 2, "c", "done")));
+        Assert.Equal(4, terminal.Next);
+
+        // Only the batch the writer stored last is acknowledged; an older one, or another writer's, is still refused.
+        var stale = await Assert.ThrowsAsync<RedisServerException>(() => SendAsync(Batch(Writer, 1, "a", "b")));
+        Assert.StartsWith(RedisStreamScripts.TerminatedPrefix, stale.Message, StringComparison.Ordinal);
+        var other = await Assert.ThrowsAsync<RedisServerException>(() => SendAsync(Batch("fedcba9876543210", 2, "c", "done")));
+        Assert.StartsWith(RedisStreamScripts.TerminatedPrefix, other.Message, StringComparison.Ordinal);
+
+        var raw = await redis.Database.StreamRangeAsync(keys[0]);
+        Assert.Equal(["a", "b", "c", string.Empty], raw.Select(e => (string)e["text"]!));
+        Assert.Equal([0L, 1, 2, 3], raw.Select(e => (long)e["sequence"]));
+        Assert.Equal(terminal.Last, raw[^1].Id.ToString());
+        Assert.Equal(first.Last, raw[1].Id.ToString());
+    }
+
+    [Fact]
     public async Task TraceParent_IsWrittenOnTheAttemptsFirstEntryOnly()
     {
         await using var handler = redis.CreateHandler();
