@@ -25,6 +25,7 @@ const string Usage = """
       --rates R,R          paced scenarios: runs/s offered in all by the callers, one conversation each (default 50,100)
       --ttfc-runs N        sequential runs measured for time to first chunk (default 50)
       --history N          only the long-conversation scenario, with N turns (a full run includes it with 200)
+      --blip S             only the Redis blip scenario: Redis down S seconds under a live run, 3 times
     """;
 
 var callers = 100;
@@ -45,6 +46,9 @@ for (var i = 0; i < args.Length; i++)
         case "--runs-per-caller" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: runsPerCaller = n; i++; break;
         case "--ttfc-runs" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: ttfcRuns = n; i++; break;
         case "--history" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 1: historyTurns = n; historyOnly = true; i++; break;
+        case "--blip" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s > 0:
+            await BlipScenario.RunAsync(TimeSpan.FromSeconds(s), repeats: 3, Console.Error);
+            return 0;
         case "--help" or "-h": Console.WriteLine(Usage); return 0;
         default:
             await Console.Error.WriteLineAsync($"Unknown or incomplete argument '{args[i]}'.\n{Usage}");
