@@ -220,10 +220,12 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             return FindRun(runId);
         }
 
-        // Queued behind another run: it ends now, without ever running. Marked ended before any await, so the execution
-        // loop cannot take it meanwhile.
+        // Queued behind another run: it ends now, without ever running. Marked as being ended before any await, so the
+        // execution loop cannot take it meanwhile.
         try
         {
+            // Kept in the queue too: a state write of the execution loop meanwhile persists the request.
+            _queue.RequestCancel(runId);
             var cancelled = await RecordEndAsync(run with { CancelRequested = true }, RunStatus.Cancelled, string.Empty, error: null);
             await RunAttempt.WriteTerminalAsync(_callback, _logger, Context(cancelled, cancelled.Attempts), cancelled, string.Empty);
             await LeaveQueueAsync(cancelled);
@@ -403,7 +405,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     }
 
     /// <summary>
-    /// Records how a run ended: marks it ended in the queue at once (before any await), then appends its turn to the
+    /// Records how a run ended: marks it as being ended in the queue at once (before any await), then appends its turn to the
     /// history (<c>RPUSH</c>: this turn's bytes only). The terminal entry and <see cref="LeaveQueueAsync"/> follow.
     /// </summary>
     private async Task<RunInfo> RecordEndAsync(RunInfo run, RunStatus status, string responseText, string? error, List<ToolCallRecord>? toolCalls = null)
@@ -413,7 +415,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         var now = _time.GetUtcNow();
         // The answer of a completed or cancelled run lives in its messages; only a failed run keeps its partial text in
         // the run record.
-        var ended = _queue.Update(run with { Status = status, CompletedAt = now, ResponseText = status == RunStatus.Failed ? responseText : null, Error = error });
+        var ended = _queue.MarkEnding(run with { Status = status, CompletedAt = now, ResponseText = status == RunStatus.Failed ? responseText : null, Error = error });
         List<ConversationMessage> messages = [];
         if (status == RunStatus.Failed && run.Attempts > 0)
         {

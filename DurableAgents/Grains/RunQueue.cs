@@ -8,6 +8,7 @@ namespace AgentStreaming.DurableAgents.Grains;
 internal sealed class RunQueue
 {
     private readonly List<RunInfo> _runs;
+    private readonly HashSet<string> _ending = new(StringComparer.Ordinal);
 
     /// <param name="runs">The persisted list this queue works on.</param>
     public RunQueue(List<RunInfo> runs) => _runs = runs;
@@ -21,8 +22,20 @@ internal sealed class RunQueue
     /// <summary>A queued or running run, or <see langword="null"/>.</summary>
     public RunInfo? Find(string runId) => _runs.Find(r => r.RunId == runId);
 
-    /// <summary>The run to execute next: the oldest that has not ended.</summary>
-    public RunInfo? Next() => _runs.Find(r => !r.Status.IsFinal());
+    /// <summary>The run to execute next: the oldest that has not ended and is not being ended.</summary>
+    public RunInfo? Next() => _runs.Find(r => !r.Status.IsFinal() && !_ending.Contains(r.RunId));
+
+    /// <summary>
+    /// Marks a run as being ended (its turn is being recorded), in memory only: <see cref="Next"/> skips it, while a
+    /// state write meanwhile still persists it as not ended, so a crash before its turn is recorded re-drives it
+    /// rather than leaving it ended without a turn or a terminal entry.
+    /// </summary>
+    /// <returns>The run, with a cancellation requested meanwhile.</returns>
+    public RunInfo MarkEnding(RunInfo run)
+    {
+        _ending.Add(run.RunId);
+        return Find(run.RunId) is { CancelRequested: true } ? run with { CancelRequested = true } : run;
+    }
 
     /// <summary>Adds an accepted run at the end.</summary>
     public void Enqueue(RunInfo run) => _runs.Add(run);
@@ -60,5 +73,9 @@ internal sealed class RunQueue
 
     /// <summary>Takes a run out of the queue (its turn has been recorded).</summary>
     /// <returns>Whether it was there.</returns>
-    public bool Remove(string runId) => _runs.RemoveAll(r => r.RunId == runId) > 0;
+    public bool Remove(string runId)
+    {
+        _ending.Remove(runId);
+        return _runs.RemoveAll(r => r.RunId == runId) > 0;
+    }
 }

@@ -31,5 +31,19 @@ public sealed class RunQueueTests
         Assert.Null(queue.RequestCancel("unknown"));
     }
 
+    [Fact]
+    public void MarkEnding_SkippedByNext_UntilRemoved_WhileTheStoredRunStaysUnfinished()
+    {
+        var queue = new RunQueue([Run("a"), Run("b")]);
+
+        var ending = queue.MarkEnding(Run("a", RunStatus.Cancelled));
+
+        Assert.Equal(RunStatus.Cancelled, ending.Status);
+        Assert.Equal("b", queue.Next()!.RunId);
+        Assert.Equal(RunStatus.Queued, queue.Find("a")!.Status);
+        Assert.True(queue.Remove("a"));
+        Assert.Equal("b", queue.Next()!.RunId);
+    }
+
     private static RunInfo Run(string id, RunStatus status = RunStatus.Queued) => new() { RunId = id, Message = id, Status = status };
 }
