@@ -200,6 +200,12 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             return ended;
         }
 
+        if (_queue.Ending(runId) is { } ending)
+        {
+            // Its outcome is decided and being recorded: the cancel comes too late, and the answer says how it ended.
+            return ending;
+        }
+
         if (_queue.Find(runId) is not { } run)
         {
             return null;
@@ -376,6 +382,14 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             {
                 // The run stays running in storage; another worker's next attempt takes it.
                 return;
+            }
+
+            if (result.Outcome == AttemptOutcome.Completed && cts.IsCancellationRequested && !_handingOver)
+            {
+                // A cancel answered while the attempt flushed its last entries wins. Nothing is awaited from this check
+                // to the run's MarkEnding, so every cancel either lands before it (and the run ends cancelled) or finds
+                // the run being ended (and is answered with its final status).
+                result = result with { Outcome = AttemptOutcome.Cancelled, Response = null };
             }
 
             var recorded = result.Outcome switch

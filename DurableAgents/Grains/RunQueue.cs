@@ -8,7 +8,7 @@ namespace AgentStreaming.DurableAgents.Grains;
 internal sealed class RunQueue
 {
     private readonly List<RunInfo> _runs;
-    private readonly HashSet<string> _ending = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, RunInfo> _ending = new(StringComparer.Ordinal);
 
     /// <param name="runs">The persisted list this queue works on.</param>
     public RunQueue(List<RunInfo> runs) => _runs = runs;
@@ -23,7 +23,10 @@ internal sealed class RunQueue
     public RunInfo? Find(string runId) => _runs.Find(r => r.RunId == runId);
 
     /// <summary>The run to execute next: the oldest that has not ended and is not being ended.</summary>
-    public RunInfo? Next() => _runs.Find(r => !r.Status.IsFinal() && !_ending.Contains(r.RunId));
+    public RunInfo? Next() => _runs.Find(r => !r.Status.IsFinal() && !_ending.ContainsKey(r.RunId));
+
+    /// <summary>A run being ended, as it will be recorded (with its final status), or <see langword="null"/>.</summary>
+    public RunInfo? Ending(string runId) => _ending.GetValueOrDefault(runId);
 
     /// <summary>
     /// Marks a run as being ended (its turn is being recorded), in memory only: <see cref="Next"/> skips it, while a
@@ -33,8 +36,9 @@ internal sealed class RunQueue
     /// <returns>The run, with a cancellation requested meanwhile.</returns>
     public RunInfo MarkEnding(RunInfo run)
     {
-        _ending.Add(run.RunId);
-        return Find(run.RunId) is { CancelRequested: true } ? run with { CancelRequested = true } : run;
+        run = Find(run.RunId) is { CancelRequested: true } ? run with { CancelRequested = true } : run;
+        _ending[run.RunId] = run;
+        return run;
     }
 
     /// <summary>Adds an accepted run at the end.</summary>

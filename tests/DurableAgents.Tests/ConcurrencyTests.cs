@@ -98,6 +98,46 @@ public sealed class ConcurrencyTests(RedisFixture redis)
         }
     }
 
+    [Fact]
+    public async Task Cancel_WhileTheLastEntriesAreFlushed_EndsTheRunCancelled_OrAnswersThatItFinished()
+    {
+        // The model's last token pauses Redis writes for 2 s: the attempt has its whole answer, and its final flush is
+        // held. A cancel that arrives then is answered either "already finished" (with the final status) or "cancellation
+        // requested", and then the run must end cancelled.
+        var paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString + ",allowAdmin=true");
+        var model = new ScriptedChatClient { Answer = _ => ["Day ", "one ", "ends"], FreeTokens = 2 };
+        model.BeforeToken = async (_, _) =>
+        {
+            await admin.GetServer(admin.GetEndPoints()[0]).ExecuteAsync("CLIENT", "PAUSE", "2000", "WRITE");
+            paused.TrySetResult();
+        };
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
+        var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
+        var run = await agent.RunAsync("go", session);
+        await paused.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        var cancel = await agent.CancelAsync(session, run.RunId);
+
+        Assert.NotNull(cancel);
+        var chunks = await ConversationGrainTests.ReadAllAsync(cluster.Client, run.RunId);
+        var ended = await agent.GetRunAsync(session, run.RunId);
+        Assert.NotNull(ended);
+        Assert.Single(chunks, c => c.IsTerminal);
+        if (cancel.Status.IsFinal())
+        {
+            Assert.Equal(cancel.Status, ended.Status);
+        }
+        else
+        {
+            Assert.Equal(RunStatus.Cancelled, ended.Status);
+            Assert.Equal(StreamEntryKind.Cancelled, chunks[^1].Kind);
+        }
+
+        Assert.Equal(ended.Status == RunStatus.Cancelled ? StreamEntryKind.Cancelled : StreamEntryKind.Done, chunks[^1].Kind);
+    }
+
     private async Task PauseRedisWritesAsync(CancellationToken cancellationToken)
     {
         using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString + ",allowAdmin=true");
