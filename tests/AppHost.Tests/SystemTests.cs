@@ -57,14 +57,24 @@ public sealed partial class SystemTests(SharedSystem shared, ITestOutputHelper o
         await AspireSystem.WaitUntilAsync(
             async () =>
             {
-                var spans = await DashboardSpansAsync(http);
-                trace = spans.GroupBy(s => s.Span.GetProperty("traceId").GetString())
-                    .Select(g => g.ToList())
-                    .FirstOrDefault(g => g.Any(s => s.Service == "client")
-                        && g.Any(s => s.Service == "worker" && s.Name.StartsWith("invoke_agent", StringComparison.Ordinal))
-                        && g.Any(s => s.Service == "worker" && s.Name.StartsWith("chat", StringComparison.Ordinal))
-                        && g.Any(s => s.Name == "agent_stream append")) ?? [];
-                return trace.Count > 0;
+                // The traces the client took part in (the list holds the newest 100 traces by default, and the other
+                // tests' requests and health checks make many), then each of them whole.
+                var clientTraces = (await DashboardSpansAsync(http, "/api/telemetry/traces?resource=client&limit=1000"))
+                    .Select(s => s.Span.GetProperty("traceId").GetString()).Distinct().ToList();
+                foreach (var traceId in clientTraces)
+                {
+                    var spans = await DashboardSpansAsync(http, $"/api/telemetry/traces/{traceId}");
+                    if (spans.Any(s => s.Service == "client")
+                        && spans.Any(s => s.Service == "worker" && s.Name.StartsWith("invoke_agent", StringComparison.Ordinal))
+                        && spans.Any(s => s.Service == "worker" && s.Name.StartsWith("chat", StringComparison.Ordinal))
+                        && spans.Any(s => s.Name == "agent_stream append"))
+                    {
+                        trace = spans;
+                        return true;
+                    }
+                }
+
+                return false;
             },
             TimeSpan.FromSeconds(60),
             () => "no trace with client, invoke_agent, chat and agent_stream append spans in the dashboard");
@@ -143,9 +153,17 @@ public sealed partial class SystemTests(SharedSystem shared, ITestOutputHelper o
         return events;
     }
 
-    private static async Task<List<(string Service, string Name, JsonElement Span)>> DashboardSpansAsync(HttpClient dashboard)
+    private static async Task<List<(string Service, string Name, JsonElement Span)>> DashboardSpansAsync(HttpClient dashboard, string path)
     {
-        using var document = JsonDocument.Parse(await dashboard.GetStringAsync("/api/telemetry/traces"));
+        using var response = await dashboard.GetAsync(path);
+        if (response.StatusCode == global::System.Net.HttpStatusCode.NotFound)
+        {
+            // The resource or trace has sent nothing yet.
+            return [];
+        }
+
+        response.EnsureSuccessStatusCode();
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var result = new List<(string, string, JsonElement)>();
         foreach (var resourceSpans in document.RootElement.GetProperty("data").GetProperty("resourceSpans").EnumerateArray())
         {
