@@ -1,4 +1,5 @@
 using AgentStreaming.DurableAgents;
+using AgentStreaming.Streaming.Options;
 using AgentStreaming.Worker;
 using AgentStreaming.Worker.Agents;
 using AgentStreaming.Worker.Models;
@@ -12,7 +13,7 @@ builder.Logging.AddFilter("Orleans.Runtime.SiloOptionsLogger", LogLevel.Warning)
 
 var redis = WorkerSettings.RedisConnectionString(builder.Configuration);
 // One multiplexer for the streams, the API and the health check, with Aspire's Redis tracing.
-builder.AddRedisClient("redis", settings => settings.ConnectionString = redis);
+builder.AddRedisClient("redis", settings => settings.ConnectionString = redis, options => RedisConnectionString.ApplyReconnectDefaults(options));
 var endpoints = WorkerSettings.SiloEndpoints(builder.Configuration);
 
 builder.UseOrleans(silo =>

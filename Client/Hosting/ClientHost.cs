@@ -44,7 +44,7 @@ internal static class ClientHost
         {
             options.ClientName ??= "agent-streaming-client";
             options.ConnectTimeout = (int)RedisConnectTimeout.TotalMilliseconds;
-            options.AbortOnConnectFail = false;
+            RedisConnectionString.ApplyReconnectDefaults(options);
         });
         if (settings.Mode == ClientMode.Replay)
         {

@@ -156,7 +156,8 @@ internal sealed class ClusterStreamTail : IStreamTail
             if (_connection is null)
             {
                 var configuration = _configuration();
-                configuration.AbortOnConnectFail = false;
+                // The tail's own connection comes back within 250 ms of Redis (see RedisConnectionString.ApplyReconnectDefaults).
+                RedisConnectionString.ApplyReconnectDefaults(configuration);
                 configuration.ClientName = "agent-stream-tail";
                 var connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
                 connection.ConnectionRestored += (_, e) =>

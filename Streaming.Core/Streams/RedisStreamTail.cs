@@ -246,7 +246,8 @@ internal sealed class RedisStreamTail : IStreamTail
         if (_connection is null)
         {
             var configuration = _configuration();
-            configuration.AbortOnConnectFail = false;
+            // The tail's own connection comes back within 250 ms of Redis (see RedisConnectionString.ApplyReconnectDefaults).
+            RedisConnectionString.ApplyReconnectDefaults(configuration);
             configuration.ClientName = "agent-stream-tail";
             // A blocked XREAD must not time out client-side before Redis answers it.
             var needed = (int)(_options.TailBlockTimeout + TimeSpan.FromSeconds(5)).TotalMilliseconds;

@@ -151,6 +151,10 @@ public sealed class RedisConnectionStringTests
         Assert.Equal(database, options.DefaultDatabase);
         Assert.Equal(ssl, options.Ssl);
         Assert.False(options.AbortOnConnectFail);
+        // Reconnects every 250 ms after a blip, not on StackExchange.Redis's exponential back-off.
+        Assert.IsType<StackExchange.Redis.LinearRetry>(options.ReconnectRetryPolicy);
+        Assert.True(options.ReconnectRetryPolicy.ShouldRetry(currentRetryCount: 20, timeElapsedMillisecondsSinceLastRetry: 250));
+        Assert.Equal(TimeSpan.FromMilliseconds(250), options.HeartbeatInterval);
     }
 
     [Theory]
