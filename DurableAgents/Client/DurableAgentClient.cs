@@ -45,9 +45,6 @@ public sealed class DurableAgentClient
         _runs = runs;
     }
 
-    /// <summary>Whether this client reaches the workers (it was created with an Orleans client), not only Redis.</summary>
-    public bool CanReachWorkers => _grains is not null;
-
     /// <summary>The durable agent as an Agent Framework <c>AIAgent</c>.</summary>
     /// <param name="name">The agent's name, e.g. <c>TravelPlanner</c>.</param>
     /// <returns>The agent (an unknown name fails at the first run, with the names the workers host).</returns>
