@@ -69,7 +69,7 @@ internal sealed class ChatCommand
                     if (_detached is { } run)
                     {
                         _renderer.Resumed(run);
-                        await WatchAsync(run, (watcher, detach) => watcher.WatchAsync(run, () => Turn.IsPendingAsync(_agent, _session, run.RunId), ResumeHint, detach));
+                        await WatchAsync(run, (watcher, detach) => watcher.WatchAsync(run, ResumeHint, detach));
                     }
 
                     break;
@@ -128,7 +128,7 @@ internal sealed class ChatCommand
         var info = await _agent.CancelAsync(_session, run.RunId);
         _renderer.Notice(info is null ? $"Run {run.RunId} is not known to the conversation." : $"Cancel requested for run {run.RunId}.");
         _renderer.Resumed(run);
-        await WatchAsync(run, (watcher, detach) => watcher.WatchAsync(run, () => Turn.IsPendingAsync(_agent, _session, run.RunId), ResumeHint, detach));
+        await WatchAsync(run, (watcher, detach) => watcher.WatchAsync(run, ResumeHint, detach));
     }
 
     /// <summary>Watches a run while listening to the input: Enter/Ctrl+C detach, "/cancel" cancels.</summary>
@@ -140,7 +140,7 @@ internal sealed class ChatCommand
         WatchOutcome outcome;
         try
         {
-            outcome = await watch(new RunWatcher(_services.Streams, _renderer), detach.Token);
+            outcome = await watch(new RunWatcher(_agent, _renderer), detach.Token);
         }
         finally
         {

@@ -43,7 +43,7 @@ internal static class ClientApp
             renderer.Error(ex.Message);
             return ex.ExitCode;
         }
-        catch (AgentStreamNotFoundException ex)
+        catch (Exception ex) when (ex is DurableRunNotFoundException or DurableRunExpiredException or AgentStreamNotFoundException)
         {
             renderer.Error(ex.Message);
             return ExitCodes.RunNotFound;

@@ -1,7 +1,6 @@
 using AgentStreaming.Client.Hosting;
 using AgentStreaming.Client.Input;
 using AgentStreaming.Client.Rendering;
-using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
 
@@ -68,7 +67,7 @@ internal static class Turn
         // The client picks the run id, so it can tell how to resume even when it stops waiting before the answer.
         var run = new RunProgress(StreamKeys.NewRunId(), session.ConversationId);
         started?.Invoke(run);
-        var watcher = new RunWatcher(services.Streams, renderer);
+        var watcher = new RunWatcher(agent, renderer);
         try
         {
             if (wait)
@@ -76,16 +75,19 @@ internal static class Turn
                 renderer.Started(run);
                 await using (renderer.Spinner("waiting for the whole answer (--wait)…"))
                 {
-                    await agent.RunAsync(message, session, new DurableRunOptions { WaitForResponse = true, RunId = run.RunId }, detach);
+                    // Without background responses RunAsync answers when the run has ended.
+                    await agent.RunAsync(message, session, new DurableAgentRunOptions { RunId = run.RunId }, detach);
                 }
 
                 // The run has ended; its stream holds the answer as it was produced.
-                return await watcher.WatchAsync(run, stillPending: null, howToResume, detach);
+                return await watcher.WatchAsync(run, howToResume, detach);
             }
 
-            await agent.RunAsync(message, session, new DurableRunOptions { RunId = run.RunId }, detach);
+            // A background response: the run is accepted, and its continuation token says where its stream starts.
+            var accepted = await agent.RunAsync(message, session, new DurableAgentRunOptions { AllowBackgroundResponses = true, RunId = run.RunId }, detach);
+            run.Token = accepted.ContinuationToken ?? run.Token;
             renderer.Started(run);
-            return await watcher.WatchAsync(run, () => IsPendingAsync(agent, session, run.RunId), howToResume, detach);
+            return await watcher.WatchAsync(run, howToResume, detach);
         }
         catch (OperationCanceledException) when (detach.IsCancellationRequested)
         {
@@ -93,12 +95,4 @@ internal static class Turn
             return WatchOutcome.Detached;
         }
     }
-
-    /// <summary>Whether a run of the conversation has not ended yet (e.g. queued behind earlier runs).</summary>
-    /// <param name="agent">The agent.</param>
-    /// <param name="session">The conversation.</param>
-    /// <param name="runId">The run.</param>
-    /// <returns><see langword="true"/> while it is queued or running.</returns>
-    public static async Task<bool> IsPendingAsync(DurableAIAgentProxy agent, DurableAgentSession session, string runId)
-        => await agent.GetRunAsync(session, runId) is { } info && !info.Status.IsFinal();
 }

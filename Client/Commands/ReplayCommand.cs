@@ -1,10 +1,11 @@
 using AgentStreaming.Client.Hosting;
 using AgentStreaming.Client.Input;
 using AgentStreaming.Client.Rendering;
+using AgentStreaming.DurableAgents.Client;
 
 namespace AgentStreaming.Client.Commands;
 
-/// <summary><c>--run RUNID [--cursor ENTRYID]</c>: streams an existing run from Redis, live if it is still going.</summary>
+/// <summary><c>--run RUNID [--cursor ENTRYID]</c>: streams an existing run from Redis, live if it is still going (Redis only, no Worker).</summary>
 internal static class ReplayCommand
 {
     /// <summary>Streams the run; Ctrl+C detaches.</summary>
@@ -15,14 +16,16 @@ internal static class ReplayCommand
     /// <returns>The exit code.</returns>
     public static async Task<int> RunAsync(ClientServices services, ClientSettings settings, IRunRenderer renderer, ConsoleInterrupts interrupts)
     {
-        var run = new RunProgress(settings.RunId!, conversationId: null, settings.Cursor);
+        // The run id and cursor become the continuation token the durable agent resumes the stream from.
+        var agent = services.Agents.GetAgent(ClientSettings.AgentName);
+        var run = new RunProgress(settings.RunId!, conversationId: null, DurableAgentContinuationToken.ForRun(settings.RunId!, settings.Cursor));
         using var detach = new CancellationTokenSource();
         void Detach() => detach.Cancel();
         interrupts.Interrupted += Detach;
         try
         {
             renderer.Started(run);
-            var outcome = await new RunWatcher(services.Streams, renderer).WatchAsync(run, stillPending: null, ClientApp.ResumeCommand, detach.Token);
+            var outcome = await new RunWatcher(agent, renderer).WatchAsync(run, ClientApp.ResumeCommand, detach.Token);
             return RunWatcher.ExitCode(outcome);
         }
         finally

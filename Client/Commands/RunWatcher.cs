@@ -1,5 +1,8 @@
 using AgentStreaming.Client.Rendering;
+using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
+using Microsoft.Agents.AI;
+using Microsoft.Extensions.AI;
 
 namespace AgentStreaming.Client.Commands;
 
@@ -19,63 +22,50 @@ internal enum WatchOutcome
     Detached,
 }
 
-/// <summary>Reads a run's stream from its cursor and renders each entry, until the terminal entry or a detach.</summary>
-/// <param name="reader">The Redis stream reader.</param>
+/// <summary>
+/// Streams a run through the durable agent (<c>RunStreamingAsync</c> with the run's continuation token) and renders
+/// each update's stream entry, until the run's last update or a detach.
+/// </summary>
+/// <param name="agent">The durable agent.</param>
 /// <param name="renderer">The renderer.</param>
-internal sealed class RunWatcher(IAgentStreamReader reader, IRunRenderer renderer)
+internal sealed class RunWatcher(DurableAIAgentProxy agent, IRunRenderer renderer)
 {
     /// <summary>Watches until the run ends or <paramref name="detach"/> fires.</summary>
-    /// <param name="run">The run; its cursor moves with every entry shown, so a detach can resume exactly there.</param>
-    /// <param name="stillPending">
-    /// For a run this client started: asked when the stream has not appeared in time; <see langword="true"/> (the run is
-    /// still queued behind others) keeps waiting.
-    /// </param>
+    /// <param name="run">The run; its token moves with every update shown, so a detach can resume exactly there.</param>
     /// <param name="howToResume">The hint shown on detach.</param>
-    /// <param name="detach">Detaches the live view (the run goes on).</param>
+    /// <param name="detach">Detaches the live view: stops the local read only, the run goes on.</param>
     /// <returns>The outcome.</returns>
-    /// <exception cref="AgentStreamNotFoundException">The run is unknown or its stream expired.</exception>
+    /// <exception cref="DurableRunNotFoundException">The run is unknown.</exception>
+    /// <exception cref="DurableRunExpiredException">Its stream expired.</exception>
     /// <exception cref="AgentStreamUnavailableException">Redis stayed unreachable.</exception>
-    public async Task<WatchOutcome> WatchAsync(RunProgress run, Func<Task<bool>>? stillPending, Func<RunProgress, string> howToResume, CancellationToken detach)
+    public async Task<WatchOutcome> WatchAsync(RunProgress run, Func<RunProgress, string> howToResume, CancellationToken detach)
     {
         var spinner = run.Entries == 0 ? renderer.Spinner("waiting for the answer…") : null;
         try
         {
-            while (true)
+            await foreach (var update in agent.RunStreamingAsync(session: null, Resume(run.Token), detach))
             {
-                try
+                if (spinner is not null)
                 {
-                    await foreach (var chunk in reader.ReadStreamAsync(run.RunId, run.Cursor, detach))
-                    {
-                        if (spinner is not null)
-                        {
-                            await spinner.DisposeAsync();
-                            spinner = null;
-                        }
-
-                        run.Record(chunk);
-                        renderer.Chunk(run, chunk);
-                        if (chunk.IsTerminal)
-                        {
-                            renderer.Finished(run, chunk);
-                            return Outcome(chunk.Kind);
-                        }
-                    }
-
-                    // The cursor was at or after the terminal entry: nothing more to show; report how the run ended.
-                    var terminal = await FindTerminalAsync(run.RunId, detach);
-                    renderer.Finished(run, terminal);
-                    return Outcome(terminal.Kind);
+                    await spinner.DisposeAsync();
+                    spinner = null;
                 }
-                catch (AgentStreamNotFoundException ex) when (!ex.ExpiredWhileReading && stillPending is not null)
-                {
-                    if (!await stillPending())
-                    {
-                        throw;
-                    }
 
-                    // Queued behind earlier runs of the conversation: its stream starts when it does.
+                var chunk = Entry(update);
+                run.Record(chunk, update.ContinuationToken);
+                renderer.Chunk(run, chunk);
+                if (update.ContinuationToken is null)
+                {
+                    // The run's last update: it has ended.
+                    renderer.Finished(run, chunk);
+                    return Outcome(update);
                 }
             }
+
+            // The token was at or after the run's last entry: nothing more to show; report how the run ended.
+            var last = await LastUpdateAsync(run.RunId, detach);
+            renderer.Finished(run, Entry(last));
+            return Outcome(last);
         }
         catch (OperationCanceledException) when (detach.IsCancellationRequested)
         {
@@ -108,21 +98,24 @@ internal sealed class RunWatcher(IAgentStreamReader reader, IRunRenderer rendere
         _ => ExitCodes.Detached,
     };
 
-    private static WatchOutcome Outcome(StreamEntryKind kind) => kind switch
-    {
-        StreamEntryKind.Done => WatchOutcome.Done,
-        StreamEntryKind.Cancelled => WatchOutcome.Cancelled,
-        _ => WatchOutcome.Failed,
-    };
+    private static AgentRunOptions Resume(ResponseContinuationToken token) => new() { AllowBackgroundResponses = true, ContinuationToken = token };
 
-    private async Task<StreamChunk> FindTerminalAsync(string runId, CancellationToken cancellationToken)
+    // The renderers show entries as the stream holds them (entry id, sequence, attempt): the update's raw representation.
+    private static StreamChunk Entry(AgentResponseUpdate update) => (StreamChunk)update.RawRepresentation!;
+
+    private static WatchOutcome Outcome(AgentResponseUpdate last)
+        => last.FinishReason == ChatFinishReason.Stop ? WatchOutcome.Done
+            : last.Contents.OfType<ErrorContent>().Any(e => e.ErrorCode == DurableRunContents.RunCancelledErrorCode) ? WatchOutcome.Cancelled
+            : WatchOutcome.Failed;
+
+    private async Task<AgentResponseUpdate> LastUpdateAsync(string runId, CancellationToken cancellationToken)
     {
-        StreamChunk last = default;
-        await foreach (var chunk in reader.ReadStreamAsync(runId, cursor: null, cancellationToken))
+        AgentResponseUpdate? last = null;
+        await foreach (var update in agent.RunStreamingAsync(session: null, Resume(DurableAgentContinuationToken.ForRun(runId)), cancellationToken))
         {
-            last = chunk;
+            last = update;
         }
 
-        return last;
+        return last ?? throw new InvalidOperationException($"The stream of run '{runId}' ended without entries.");
     }
 }

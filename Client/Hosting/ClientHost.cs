@@ -3,7 +3,6 @@ using AgentStreaming.Client.Commands;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.Streaming.Options;
-using AgentStreaming.Streaming.Streams;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -53,7 +52,8 @@ internal static class ClientHost
                 builder.Configuration[$"{RedisAgentStreamingOptions.SectionName}:{nameof(RedisAgentStreamingOptions.NotFoundTimeout)}"] = ReplayNotFoundTimeout.ToString();
             }
 
-            builder.Services.AddRedisAgentStreaming();
+            // Resuming a stream with a continuation token needs Redis only.
+            builder.Services.AddDurableAgentsStreamClient();
         }
         else
         {
@@ -155,10 +155,7 @@ internal static class ClientHost
 /// <param name="host">The host.</param>
 internal sealed class ClientServices(IHost host) : IAsyncDisposable
 {
-    /// <summary>Reads run streams.</summary>
-    public IAgentStreamReader Streams => host.Services.GetRequiredService<IAgentStreamReader>();
-
-    /// <summary>Starts, cancels and inspects runs (not in <c>--run</c> mode).</summary>
+    /// <summary>The durable agents: start, stream, cancel and inspect runs (in <c>--run</c> mode: stream only, from Redis).</summary>
     public DurableAgentClient Agents => host.Services.GetRequiredService<DurableAgentClient>();
 
     /// <summary>

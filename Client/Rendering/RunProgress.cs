@@ -1,10 +1,15 @@
 using System.Diagnostics;
+using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
+using Microsoft.Extensions.AI;
 
 namespace AgentStreaming.Client.Rendering;
 
-/// <summary>What the client has seen of one run: where to resume, and the numbers of the summary line.</summary>
-internal sealed class RunProgress(string runId, string? conversationId, string? cursor = null)
+/// <summary>What the client has seen of one run: the continuation token to resume with, and the numbers of the summary line.</summary>
+/// <param name="runId">The run.</param>
+/// <param name="conversationId">The run's conversation, when known.</param>
+/// <param name="token">Where to resume; the run's start when <see langword="null"/>.</param>
+internal sealed class RunProgress(string runId, string? conversationId, ResponseContinuationToken? token = null)
 {
     private readonly long _started = Stopwatch.GetTimestamp();
 
@@ -14,8 +19,11 @@ internal sealed class RunProgress(string runId, string? conversationId, string? 
     /// <summary>The run's conversation, when known (not for <c>--run</c>).</summary>
     public string? ConversationId { get; } = conversationId;
 
-    /// <summary>The entry id of the last entry shown, or <see langword="null"/> before the first.</summary>
-    public string? Cursor { get; private set; } = cursor;
+    /// <summary>The continuation token of the last update shown (or of the run's start): reading resumes strictly after it.</summary>
+    public ResponseContinuationToken Token { get; set; } = token ?? DurableAgentContinuationToken.ForRun(runId);
+
+    /// <summary>The entry id the token resumes after (what <c>--cursor</c> takes), or <see langword="null"/> before the first entry.</summary>
+    public string? Cursor => DurableAgentContinuationToken.FromToken(Token).AfterEntryId;
 
     /// <summary>Time from the start (of the run, or of reading) to the first text chunk.</summary>
     public TimeSpan? FirstChunkAfter { get; private set; }
@@ -32,11 +40,16 @@ internal sealed class RunProgress(string runId, string? conversationId, string? 
     /// <summary>Time since the run was started (or reading began).</summary>
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
 
-    /// <summary>Notes an entry as shown.</summary>
-    /// <param name="chunk">The entry.</param>
-    public void Record(StreamChunk chunk)
+    /// <summary>Notes an update as shown.</summary>
+    /// <param name="chunk">Its stream entry.</param>
+    /// <param name="token">Its continuation token (none on the run's last update, after which nothing is left to resume).</param>
+    public void Record(StreamChunk chunk, ResponseContinuationToken? token)
     {
-        Cursor = chunk.EntryId;
+        if (token is not null)
+        {
+            Token = token;
+        }
+
         Entries++;
         Attempt = chunk.Attempt;
         if (chunk.Kind == StreamEntryKind.Text)

@@ -1,77 +1,140 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using AgentStreaming.DurableAgents.Diagnostics;
+using AgentStreaming.DurableAgents.Recovery;
 using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.DurableAgents.Client;
 
 /// <summary>
-/// The client side of the durable agents: starts runs (fire-and-forget or waiting), cancels them, reads
-/// conversations, and streams a run's response from Redis.
+/// The client side of the durable agents: hands out <see cref="DurableAIAgentProxy"/>s (the agents as Agent Framework
+/// <c>AIAgent</c>s), and reads a run's response from its Redis Stream.
 /// </summary>
 public sealed class DurableAgentClient
 {
-    private readonly IGrainFactory _grains;
+    private readonly IGrainFactory? _grains;
     private readonly IAgentStreamReader _streams;
+    private readonly RunIndex _runs;
     private readonly TimeSpan _retryTimeout;
 
     /// <summary>Creates the client.</summary>
     /// <param name="grains">The Orleans cluster client (or a silo's grain factory).</param>
     /// <param name="streams">The Redis stream reader.</param>
+    /// <param name="runs">The run index (finds a run's conversation from its id).</param>
     /// <param name="retryTimeout">How long calls are retried while no worker answers (a worker restarting, a gateway gone). Default 30 s.</param>
-    public DurableAgentClient(IGrainFactory grains, IAgentStreamReader streams, TimeSpan? retryTimeout = null)
+    public DurableAgentClient(IGrainFactory grains, IAgentStreamReader streams, RunIndex runs, TimeSpan? retryTimeout = null)
+        : this(streams, runs)
     {
         ArgumentNullException.ThrowIfNull(grains);
-        ArgumentNullException.ThrowIfNull(streams);
         _grains = grains;
-        _streams = streams;
         _retryTimeout = retryTimeout ?? TimeSpan.FromSeconds(30);
     }
 
-    /// <summary>A proxy for an agent hosted by the workers.</summary>
+    /// <summary>
+    /// Creates a client that only reads runs' streams, from Redis alone (no Orleans client, no Worker needed): its
+    /// agents resume streams with a continuation token (<c>RunStreamingAsync</c>); starting, polling, cancelling and
+    /// reading conversations throw <see cref="InvalidOperationException"/>.
+    /// </summary>
+    /// <param name="streams">The Redis stream reader.</param>
+    /// <param name="runs">The run index.</param>
+    public DurableAgentClient(IAgentStreamReader streams, RunIndex runs)
+    {
+        ArgumentNullException.ThrowIfNull(streams);
+        ArgumentNullException.ThrowIfNull(runs);
+        _streams = streams;
+        _runs = runs;
+    }
+
+    /// <summary>The durable agent as an Agent Framework <c>AIAgent</c>.</summary>
     /// <param name="name">The agent's name, e.g. <c>TravelPlanner</c>.</param>
-    /// <returns>The proxy (an unknown name fails at the first run, with the names the workers host).</returns>
+    /// <returns>The agent (an unknown name fails at the first run, with the names the workers host).</returns>
+    /// <exception cref="ArgumentException">The name is malformed.</exception>
     public DurableAIAgentProxy GetAgent(string name)
     {
         _ = DurableAgentNames.ConversationKey(name, "x");
         return new DurableAIAgentProxy(this, name);
     }
 
-    /// <summary>Reads a run's stream from the start or after a cursor, live, until its terminal entry.</summary>
+    /// <summary>Reads a run's stream entries from the start or after a cursor, live, until its terminal entry.</summary>
     /// <param name="runId">The run.</param>
     /// <param name="cursor">The last entry id received, or <see langword="null"/>.</param>
     /// <param name="cancellationToken">Stops reading.</param>
-    /// <returns>The entries.</returns>
+    /// <returns>The entries, as Streaming.Core's reader delivers them.</returns>
+    /// <remarks>The raw entries; <see cref="DurableAIAgentProxy"/>'s <c>RunStreamingAsync</c> gives them as framework updates.</remarks>
     public IAsyncEnumerable<StreamChunk> StreamAsync(string runId, string? cursor = null, CancellationToken cancellationToken = default)
         => _streams.ReadStreamAsync(runId, cursor, cancellationToken);
 
     internal IAgentConversationGrain Conversation(string agentName, string conversationId)
-        => _grains.GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey(agentName, conversationId));
+        => Grains.GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey(agentName, conversationId));
 
-    internal async Task<DurableRunResult> RunAsync(string agentName, DurableAgentSession session, string message, DurableRunOptions options, CancellationToken cancellationToken)
+    /// <summary>Finds a run's agent and conversation in the run index (<c>HMGET agent-run:{runId}</c>).</summary>
+    internal Task<RunLocation?> FindRunAsync(string runId) => _runs.FindAsync(runId);
+
+    internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, CancellationToken cancellationToken)
     {
+        var grain = Conversation(agentName, conversationId);
         using var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity($"run_agent {agentName}", ActivityKind.Client);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);
-        activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, session.ConversationId);
+        activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, conversationId);
         // A run id chosen here makes retries after a lost answer idempotent: the worker returns the same run.
-        var request = new RunRequest(message, options.RunId ?? StreamKeys.NewRunId(), Activity.Current?.Id);
-        var grain = Conversation(agentName, session.ConversationId);
+        var request = new RunRequest(message, runId ?? StreamKeys.NewRunId(), Activity.Current?.Id);
         var handle = await CallAsync(() => grain.RunAsync(request), cancellationToken).ConfigureAwait(false);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, handle.RunId);
-        if (!options.WaitForResponse)
-        {
-            return new DurableRunResult(handle, null);
-        }
+        return handle;
+    }
 
-        await foreach (var chunk in _streams.ReadStreamAsync(handle.RunId, cancellationToken: cancellationToken).ConfigureAwait(false))
+    internal Task<RunInfo?> GetRunAsync(RunLocation location, string runId, CancellationToken cancellationToken = default)
+    {
+        var grain = Conversation(location.AgentName, location.ConversationId);
+        return CallAsync(() => grain.GetRunAsync(runId), cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads a run's stream strictly after <paramref name="after"/> until its terminal entry. A stream that does not
+    /// exist yet is waited for while the workers say the run is queued; one that is gone is reported as expired.
+    /// </summary>
+    /// <exception cref="DurableRunExpiredException">The run's stream has expired.</exception>
+    /// <exception cref="DurableRunNotFoundException">The run's conversation no longer knows it.</exception>
+    internal async IAsyncEnumerable<StreamChunk> ReadRunAsync(RunLocation location, string runId, string? after, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var cursor = after;
+        while (true)
         {
-            if (chunk.IsTerminal)
+            var entries = _streams.ReadStreamAsync(runId, cursor, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            try
             {
-                break;
+                while (true)
+                {
+                    bool more;
+                    try
+                    {
+                        more = await entries.MoveNextAsync().ConfigureAwait(false);
+                    }
+                    catch (AgentStreamNotFoundException ex)
+                    {
+                        if (!ex.ExpiredWhileReading && await IsPendingAsync(location, runId, cancellationToken).ConfigureAwait(false))
+                        {
+                            // Queued behind earlier runs of its conversation: its stream starts when it does.
+                            break;
+                        }
+
+                        throw Expired(runId, ex);
+                    }
+
+                    if (!more)
+                    {
+                        yield break;
+                    }
+
+                    cursor = entries.Current.EntryId;
+                    yield return entries.Current;
+                }
+            }
+            finally
+            {
+                await entries.DisposeAsync().ConfigureAwait(false);
             }
         }
-
-        var run = await CallAsync(() => grain.GetRunAsync(handle.RunId), cancellationToken).ConfigureAwait(false);
-        return new DurableRunResult(handle with { Status = run?.Status ?? handle.Status }, run);
     }
 
     /// <summary>
@@ -102,38 +165,30 @@ public sealed class DurableAgentClient
         }
     }
 
+    private IGrainFactory Grains => _grains ?? throw new InvalidOperationException(
+        "This DurableAgentClient reads run streams only (it was created without an Orleans client): it can resume a run's stream with a continuation token, but not start, poll or cancel runs. Register it with AddDurableAgentsClient to reach the workers.");
+
+    private async Task<bool> IsPendingAsync(RunLocation location, string runId, CancellationToken cancellationToken)
+    {
+        if (_grains is null)
+        {
+            return false;
+        }
+
+        var run = await GetRunAsync(location, runId, cancellationToken).ConfigureAwait(false);
+        return run is null ? throw new DurableRunNotFoundException(runId) : !run.Status.IsFinal();
+    }
+
+    private DurableRunExpiredException Expired(string runId, AgentStreamNotFoundException ex) => new(
+        runId,
+        ex.ExpiredWhileReading || _grains is not null
+            ? $"The stream of run '{runId}' has expired: the run is known, but its entries are gone (a run's stream lives REDIS_STREAM_TTL_MINUTES after its last entry), so it cannot be resumed. Its final response is still available: call RunAsync with the same continuation token."
+            : $"The stream of run '{runId}' has expired, or the run has not started yet (it waits behind earlier runs of its conversation): the run is known, but its stream is not in Redis. Try again later, or ask a client that reaches the workers (RunAsync with the token returns its final response).",
+        ex);
+
     private static bool IsTransient(Exception ex) => ex is Orleans.Runtime.Messaging.ConnectionFailedException
         or SiloUnavailableException
         or OrleansMessageRejectionException
         or GatewayTooBusyException
         or TimeoutException;
-}
-
-/// <summary>A conversation with an agent (the original sample's thread).</summary>
-/// <param name="ConversationId">The conversation id.</param>
-public sealed record DurableAgentSession(string ConversationId);
-
-/// <summary>How to run.</summary>
-public sealed record DurableRunOptions
-{
-    /// <summary>Fire-and-forget (<see langword="false"/>, the default: answer with the run id at once) or wait for the response.</summary>
-    public bool WaitForResponse { get; init; }
-
-    /// <summary>A run id of the caller's, for idempotent retries.</summary>
-    public string? RunId { get; init; }
-}
-
-/// <summary>The result of <see cref="DurableAIAgentProxy.RunAsync"/>.</summary>
-/// <param name="Handle">The accepted run: its id and stream key.</param>
-/// <param name="Run">The finished run, when the caller waited for it.</param>
-public sealed record DurableRunResult(RunHandle Handle, RunInfo? Run)
-{
-    /// <summary>The run id.</summary>
-    public string RunId => Handle.RunId;
-
-    /// <summary>The Redis Stream key of the response.</summary>
-    public string StreamKey => Handle.StreamKey;
-
-    /// <summary>The response text, when the caller waited and the run completed (partial when cancelled).</summary>
-    public string? Text => Run?.ResponseText;
 }

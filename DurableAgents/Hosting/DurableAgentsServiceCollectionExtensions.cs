@@ -52,11 +52,18 @@ public static class DurableAgentsServiceCollectionExtensions
             provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         services.TryAddSingleton(provider => new RunIndex(provider.GetRequiredService<IConnectionMultiplexer>()));
         services.AddHostedService<RunRecoveryService>();
-        services.TryAddSingleton(provider => new DurableAgentClient(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>()));
+        services.TryAddSingleton(provider => new DurableAgentClient(
+            provider.GetRequiredService<IGrainFactory>(),
+            provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>(),
+            provider.GetRequiredService<RunIndex>()));
         return new DurableAgentsBuilder(services);
     }
 
-    /// <summary>Registers the client side: <see cref="DurableAgentClient"/> and the Redis stream reader. Use with an Orleans client configured by <c>UseDurableAgentsRedis</c>.</summary>
+    /// <summary>
+    /// Registers the client side: <see cref="DurableAgentClient"/> (whose <c>GetAgent</c> gives the durable agents as
+    /// Agent Framework <c>AIAgent</c>s) and the Redis stream reader. Use with an Orleans client configured by
+    /// <c>UseDurableAgentsRedis</c>.
+    /// </summary>
     /// <param name="services">The services.</param>
     /// <returns>The services.</returns>
     public static IServiceCollection AddDurableAgentsClient(this IServiceCollection services)
@@ -68,7 +75,26 @@ public static class DurableAgentsServiceCollectionExtensions
         services.TryAddSingleton(provider => new DurableAgentClient(
             provider.GetRequiredService<IClusterClient>(),
             provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>(),
+            provider.GetRequiredService<RunIndex>(),
             provider.GetRequiredService<IOptions<DurableAgentsClientOptions>>().Value.CallRetryTimeout));
+        return services;
+    }
+
+    /// <summary>
+    /// Registers a <see cref="DurableAgentClient"/> that needs Redis only, no Orleans client and no Worker: its agents
+    /// resume runs' streams with continuation tokens (<c>RunStreamingAsync</c>); starting, polling and cancelling runs
+    /// need <see cref="AddDurableAgentsClient"/>.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <returns>The services.</returns>
+    public static IServiceCollection AddDurableAgentsStreamClient(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddRedisAgentStreaming();
+        services.TryAddSingleton(provider => new RunIndex(provider.GetRequiredService<IConnectionMultiplexer>()));
+        services.TryAddSingleton(provider => new DurableAgentClient(
+            provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>(),
+            provider.GetRequiredService<RunIndex>()));
         return services;
     }
 }

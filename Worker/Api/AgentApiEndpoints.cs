@@ -164,10 +164,10 @@ public static class AgentApiEndpoints
 
         var format = RunStreamer.Negotiate(context.Request, sseByDefault: false);
         var wait = format is null ? PreferredWait(context.Request, apiOptions.Value.MaxWait) : null;
-        DurableRunResult started;
+        RunHandle started;
         try
         {
-            started = await proxy.RunAsync(message, session, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            started = await proxy.StartRunAsync(message, session, cancellationToken: context.RequestAborted).ConfigureAwait(false);
         }
         catch (ArgumentException ex)
         {
@@ -187,7 +187,7 @@ public static class AgentApiEndpoints
         AgentApiLog.RunAccepted(logger, runId, agent, session.ConversationId, message.Length, mode);
         AgentApiLog.RunMessage(logger, runId, message);
 
-        var accepted = RunView.From(agent, session.ConversationId, runId, started.Handle.Status);
+        var accepted = RunView.From(agent, session.ConversationId, runId, started.Status);
         context.Response.Headers.Location = accepted.Links.Self;
         if (format is { } streamFormat)
         {
@@ -216,7 +216,8 @@ public static class AgentApiEndpoints
             return UnknownRun(agent, runId);
         }
 
-        var run = await client.GetAgent(agent).GetRunAsync(new DurableAgentSession(location.ConversationId), runId).ConfigureAwait(false);
+        var proxy = client.GetAgent(agent);
+        var run = await proxy.GetRunAsync(proxy.GetSession(location.ConversationId), runId).ConfigureAwait(false);
         return run is null
             ? UnknownRun(agent, runId)
             : Results.Json(RunView.From(agent, location.ConversationId, runId, run.Status, run), AgentApiJson.Options);
@@ -229,7 +230,8 @@ public static class AgentApiEndpoints
             return UnknownRun(agent, runId);
         }
 
-        var run = await client.GetAgent(agent).CancelAsync(new DurableAgentSession(location.ConversationId), runId).ConfigureAwait(false);
+        var proxy = client.GetAgent(agent);
+        var run = await proxy.CancelAsync(proxy.GetSession(location.ConversationId), runId).ConfigureAwait(false);
         if (run is null)
         {
             return UnknownRun(agent, runId);
@@ -248,7 +250,8 @@ public static class AgentApiEndpoints
             return AgentApiProblems.NotFound("Unknown conversation", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.'.");
         }
 
-        var snapshot = await client.GetAgent(agent).GetConversationAsync(new DurableAgentSession(conversationId)).ConfigureAwait(false);
+        var proxy = client.GetAgent(agent);
+        var snapshot = await proxy.GetConversationAsync(proxy.GetSession(conversationId)).ConfigureAwait(false);
         return snapshot.Exists
             ? Results.Json(ConversationView.From(snapshot), AgentApiJson.Options)
             : AgentApiProblems.NotFound("Unknown conversation", $"Agent '{agent}' has no conversation '{conversationId}'.");
@@ -304,7 +307,8 @@ public static class AgentApiEndpoints
                 return UnknownRun(agent, runId);
             }
 
-            var run = await client.GetAgent(agent).GetRunAsync(new DurableAgentSession(known.ConversationId), runId).ConfigureAwait(false);
+            var proxy = client.GetAgent(agent);
+            var run = await proxy.GetRunAsync(proxy.GetSession(known.ConversationId), runId).ConfigureAwait(false);
             if (run is null || run.Status.IsFinal())
             {
                 return AgentApiProblems.Gone(runId);

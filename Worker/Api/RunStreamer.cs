@@ -189,7 +189,8 @@ internal sealed class RunStreamer
 
     private async Task<bool> HasEndedAsync(string runId, RunLocation location)
     {
-        var run = await _agents.GetAgent(location.AgentName).GetRunAsync(new DurableAgentSession(location.ConversationId), runId).ConfigureAwait(false);
+        var agent = _agents.GetAgent(location.AgentName);
+        var run = await agent.GetRunAsync(agent.GetSession(location.ConversationId), runId).ConfigureAwait(false);
         return run is null || run.Status.IsFinal();
     }
 

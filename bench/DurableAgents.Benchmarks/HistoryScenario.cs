@@ -30,7 +30,7 @@ internal static class HistoryScenario
         {
             var before = await NetInputBytesAsync(server);
             var t0 = Stopwatch.GetTimestamp();
-            var run = await agent.RunAsync($"{prompt} (turn {i + 1})", session);
+            var run = await agent.StartRunAsync($"{prompt} (turn {i + 1})", session);
             accept[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             await foreach (var chunk in client.StreamAsync(run.RunId, cancellationToken: cts.Token))

@@ -108,7 +108,7 @@ var aloneClock = Stopwatch.StartNew();
 for (var i = 0; i < Math.Max(callers, 20); i++)
 {
     var t0 = Stopwatch.GetTimestamp();
-    var run = await agent.RunAsync(Prompt, agent.NewSession());
+    var run = await agent.StartRunAsync(Prompt, agent.NewSession());
     alone.Add(Ms(t0));
     started++;
     await meter.WaitForEndedAsync(started).WaitAsync(drainTimeout);
@@ -118,7 +118,7 @@ var aloneElapsed = aloneClock.Elapsed;
 var historySession = agent.NewSession();
 for (var i = 0; i < runsPerCaller + 2; i++)
 {
-    await agent.RunAsync(Prompt, historySession, new DurableRunOptions { WaitForResponse = true });
+    await agent.RunAsync(Prompt, historySession);
 }
 
 var history = (await agent.GetConversationAsync(historySession)).History;
@@ -143,7 +143,7 @@ var whole = new List<double>();
 for (var i = 0; i < ttfcRuns; i++)
 {
     var t0 = Stopwatch.GetTimestamp();
-    var run = await agent.RunAsync(Prompt, agent.NewSession());
+    var run = await agent.StartRunAsync(Prompt, agent.NewSession());
     double? entry = null, text = null;
     using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
     await foreach (var chunk in cluster.Client.StreamAsync(run.RunId, cancellationToken: cts.Token))
@@ -210,7 +210,7 @@ async Task<(List<double> Latencies, TimeSpan Elapsed)> AcceptAsync(int count, in
             }
 
             var t0 = Stopwatch.GetTimestamp();
-            _ = await agent.RunAsync(Prompt, session);
+            _ = await agent.StartRunAsync(Prompt, session);
             latencies.Add(Ms(t0));
         }
 
@@ -245,7 +245,7 @@ async Task<(List<double> Latencies, TimeSpan Elapsed)> PacedAsync(int count, int
             }
 
             var t0 = Stopwatch.GetTimestamp();
-            _ = await agent.RunAsync(Prompt, session);
+            _ = await agent.StartRunAsync(Prompt, session);
             latencies.Add(Ms(t0));
         }
 

@@ -14,7 +14,7 @@ public sealed class WorkerCrashTests(ITestOutputHelper output)
         await using var orleans = await SystemClient.ConnectAsync(redis);
         var agent = orleans.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
-        var run = await agent.RunAsync("Plan a 3-day trip to Kyoto with temples and food", session);
+        var run = await agent.StartRunAsync("Plan a 3-day trip to Kyoto with temples and food", session);
 
         await using var client = ServiceProcess.StartDotnet(
             "client",

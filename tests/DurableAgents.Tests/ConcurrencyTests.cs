@@ -13,7 +13,7 @@ public sealed class ConcurrencyTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var executing = await agent.RunAsync("first", session);
+        var executing = await agent.StartRunAsync("first", session);
         // A busy Redis: writes are held in short pauses, so the writes of accept and cancel turns and those of the
         // execution loop are in flight at the same time (on an idle loopback Redis they rarely overlap).
         using var stopPausing = new CancellationTokenSource();
@@ -21,7 +21,7 @@ public sealed class ConcurrencyTests(RedisFixture redis)
 
         var calls = Enumerable.Range(0, 60).Select(async i =>
         {
-            var run = await agent.RunAsync($"turn {i}", session);
+            var run = await agent.StartRunAsync($"turn {i}", session);
             RunInfo? cancel = null;
             if (i % 2 == 0)
             {
@@ -72,7 +72,7 @@ public sealed class ConcurrencyTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var run = await agent.RunAsync("go", session);
+        var run = await agent.StartRunAsync("go", session);
         await reached.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
         using (var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString + ",allowAdmin=true"))
@@ -115,7 +115,7 @@ public sealed class ConcurrencyTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var run = await agent.RunAsync("go", session);
+        var run = await agent.StartRunAsync("go", session);
         await paused.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
         var cancel = await agent.CancelAsync(session, run.RunId);

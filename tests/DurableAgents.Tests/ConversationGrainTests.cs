@@ -19,11 +19,10 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
 
-        var result = await agent.RunAsync("Plan a trip", session);
+        var result = await agent.StartRunAsync("Plan a trip", session);
 
         Assert.Equal("agent-stream:" + result.RunId, result.StreamKey);
-        Assert.Null(result.Text);
-        Assert.Equal(RunStatus.Queued, result.Handle.Status);
+        Assert.Equal(RunStatus.Queued, result.Status);
         gate.SetResult();
         var chunks = await ReadAllAsync(cluster.Client, result.RunId);
         Assert.Equal("Answer to: Plan a trip", Text(chunks));
@@ -42,11 +41,13 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     {
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
         var agent = cluster.Client.GetAgent("TestAgent");
+        var session = agent.NewSession();
 
-        var result = await agent.RunAsync("Hello", agent.NewSession(), new DurableRunOptions { WaitForResponse = true });
+        var result = await agent.RunAsync("Hello", session);
 
         Assert.Equal("Answer to: Hello", result.Text);
-        Assert.Equal(RunStatus.Completed, result.Run!.Status);
+        Assert.Null(result.ContinuationToken);
+        Assert.Equal(RunStatus.Completed, (await agent.GetRunAsync(session, result.ResponseId!))!.Status);
     }
 
     [Fact]
@@ -73,10 +74,10 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
 
-        var runs = new List<DurableRunResult>();
+        var runs = new List<RunHandle>();
         for (var i = 0; i < 5; i++)
         {
-            runs.Add(await agent.RunAsync($"turn {i}", session));
+            runs.Add(await agent.StartRunAsync($"turn {i}", session));
         }
 
         foreach (var run in runs)
@@ -98,8 +99,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var agent = cluster.Client.GetAgent("TestAgent");
         var older = agent.NewSession();
         var newer = agent.NewSession();
-        await agent.RunAsync("one", older, new DurableRunOptions { WaitForResponse = true });
-        await agent.RunAsync("two", newer, new DurableRunOptions { WaitForResponse = true });
+        await agent.RunAsync("one", older);
+        await agent.RunAsync("two", newer);
 
         var index = cluster.Silos[0].Services.GetRequiredService<AgentStreaming.DurableAgents.Recovery.ConversationIndex>();
         var listed = await index.ListAsync();
@@ -115,7 +116,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
 
-        var run = await agent.RunAsync("find me", session);
+        var run = await agent.StartRunAsync("find me", session);
 
         var runs = cluster.Silos[0].Services.GetRequiredService<AgentStreaming.DurableAgents.Recovery.RunIndex>();
         Assert.Equal(new AgentStreaming.DurableAgents.Recovery.RunLocation("TestAgent", session.ConversationId), await runs.FindAsync(run.RunId));
@@ -130,8 +131,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var session = agent.NewSession();
         var runId = StreamKeys.NewRunId();
 
-        var first = await agent.RunAsync("once", session, new DurableRunOptions { RunId = runId });
-        var second = await agent.RunAsync("once", session, new DurableRunOptions { RunId = runId });
+        var first = await agent.StartRunAsync("once", session, runId: runId);
+        var second = await agent.StartRunAsync("once", session, runId: runId);
 
         Assert.Equal(first.RunId, second.RunId);
         await ReadAllAsync(cluster.Client, runId);
@@ -147,7 +148,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        await agent.RunAsync("first", session, new DurableRunOptions { WaitForResponse = true });
+        await agent.RunAsync("first", session);
 
         await cluster.StopSiloAsync(cluster.Silos[0]);
         await cluster.StartSiloAsync();
@@ -155,7 +156,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var conversation = await agent.GetConversationAsync(session);
         Assert.Equal(["first", "Answer to: first"], conversation.History.Select(m => m.Text));
 
-        await agent.RunAsync("second", session, new DurableRunOptions { WaitForResponse = true });
+        await agent.RunAsync("second", session);
         Assert.Equal(["first", "Answer to: first", "second"], model.Calls[^1].Select(m => m.Text));
     }
 
@@ -167,7 +168,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
 
-        var result = await agent.RunAsync("boom", session);
+        var result = await agent.StartRunAsync("boom", session);
         var chunks = await ReadAllAsync(cluster.Client, result.RunId);
 
         Assert.Equal(StreamEntryKind.Error, chunks[^1].Kind);
@@ -188,14 +189,14 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
 
-        var failed = await agent.RunAsync("first question", session, new DurableRunOptions { WaitForResponse = true });
+        var failed = await agent.RunAsync("first question", session);
         model.Failure = null;
-        await agent.RunAsync("second question", session, new DurableRunOptions { WaitForResponse = true });
+        await agent.RunAsync("second question", session);
 
-        Assert.Equal(RunStatus.Failed, failed.Run!.Status);
+        Assert.Equal(RunStatus.Failed, (await agent.GetRunAsync(session, failed.ResponseId!))!.Status);
         var conversation = await agent.GetConversationAsync(session);
         var asked = conversation.History[0];
-        Assert.Equal(("user", "first question", failed.RunId, true), (asked.Role, asked.Text, asked.RunId, asked.Failed));
+        Assert.Equal(("user", "first question", failed.ResponseId, true), (asked.Role, asked.Text, asked.RunId, asked.Failed));
         Assert.Equal(["first question", "second question", "Answer to: second question"], conversation.History.Select(m => m.Text));
         Assert.Equal(["second question"], model.Calls[^1].Select(m => m.Text));
     }
@@ -210,7 +211,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var result = await agent.RunAsync("go", session);
+        var result = await agent.StartRunAsync("go", session);
         var deadline = Stopwatch.StartNew();
         while (await connection.GetDatabase().StreamLengthAsync(result.StreamKey) == 0)
         {
@@ -268,7 +269,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var result = await agent.RunAsync("go", session);
+        var result = await agent.StartRunAsync("go", session);
         await reachedGate.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
         var stopwatch = Stopwatch.StartNew();
@@ -295,8 +296,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var first = await agent.RunAsync("first", session);
-        var second = await agent.RunAsync("second", session);
+        var first = await agent.StartRunAsync("first", session);
+        var second = await agent.StartRunAsync("second", session);
 
         var cancelled = await agent.CancelAsync(session, second.RunId);
         Assert.Equal(RunStatus.Cancelled, cancelled!.Status);
@@ -314,7 +315,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient(), services => services.AddSingleton<TimeProvider>(clock));
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        await agent.RunAsync("remember me", session, new DurableRunOptions { WaitForResponse = true });
+        await agent.RunAsync("remember me", session);
         var grain = cluster.Silos[0].Services.GetRequiredService<IGrainFactory>().GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey("TestAgent", session.ConversationId));
 
         clock.Advance(TimeSpan.FromDays(13));

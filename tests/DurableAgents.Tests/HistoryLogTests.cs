@@ -46,14 +46,14 @@ public sealed class HistoryLogTests(RedisFixture redis)
 
         for (var i = 0; i < 3; i++)
         {
-            await agent.RunAsync($"turn {i}", session, new Client.DurableRunOptions { WaitForResponse = true });
+            await agent.RunAsync($"turn {i}", session);
         }
 
         var stateKey = await FindStateKeyAsync(connection, session.ConversationId, logKey);
         var early = await SizeAsync(connection, stateKey);
         for (var i = 3; i < 25; i++)
         {
-            await agent.RunAsync($"turn {i}", session, new Client.DurableRunOptions { WaitForResponse = true });
+            await agent.RunAsync($"turn {i}", session);
         }
 
         var late = await SizeAsync(connection, stateKey);
@@ -92,11 +92,11 @@ public sealed class HistoryLogTests(RedisFixture redis)
         };
         await storage.WriteStateAsync("conversation", grainId, new GrainState<ConversationState>(legacy));
 
-        var followUp = await agent.RunAsync("new question", session, new Client.DurableRunOptions { WaitForResponse = true });
+        var followUp = await agent.RunAsync("new question", session);
 
         var conversation = await agent.GetConversationAsync(session);
         Assert.Equal(["old question", "old answer", "kept question", "kept answer", "new question", "Answer to: new question"], conversation.History.Select(m => m.Text));
-        Assert.Equal(["old-run", followUp.RunId], conversation.Runs.Select(r => r.RunId));
+        Assert.Equal(["old-run", followUp.ResponseId], conversation.Runs.Select(r => r.RunId));
         Assert.Equal("old answer", conversation.Runs[0].ResponseText);
         // The model saw the moved history.
         Assert.Contains(cluster.Model.Calls[^1], m => m.Text == "kept answer");

@@ -16,7 +16,7 @@ public sealed class ModelHistoryTests(RedisFixture redis)
 
         for (var i = 0; i < 5; i++)
         {
-            await agent.RunAsync($"turn {i}", session, new Client.DurableRunOptions { WaitForResponse = true });
+            await agent.RunAsync($"turn {i}", session);
         }
 
         Assert.Equal(

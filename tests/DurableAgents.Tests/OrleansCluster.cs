@@ -64,7 +64,12 @@ internal sealed class OrleansCluster : IAsyncDisposable
         return host;
     }
 
-    public async Task StartClientAsync()
+    public async Task StartClientAsync() => _client = await StartClientHostAsync();
+
+    /// <summary>Another Orleans client of the cluster, with its own Redis connections and stream reader (as another process has).</summary>
+    public async Task<OtherClient> ConnectOtherClientAsync() => new(await StartClientHostAsync());
+
+    private async Task<IHost> StartClientHostAsync()
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -72,8 +77,9 @@ internal sealed class OrleansCluster : IAsyncDisposable
         builder.Configuration["DurableAgents:Client:ConnectTimeout"] = "00:00:20";
         builder.UseOrleansClient(client => client.UseDurableAgentsRedis(Redis.ConnectionString, ClusterId));
         builder.Services.AddDurableAgentsClient();
-        _client = builder.Build();
-        await _client.StartAsync();
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
     }
 
     public async Task StopSiloAsync(IHost silo)
@@ -95,5 +101,17 @@ internal sealed class OrleansCluster : IAsyncDisposable
         {
             await StopSiloAsync(silo);
         }
+    }
+}
+
+/// <summary>A second client of an <see cref="OrleansCluster"/>.</summary>
+internal sealed class OtherClient(IHost host) : IAsyncDisposable
+{
+    public DurableAgentClient Client => host.Services.GetRequiredService<DurableAgentClient>();
+
+    public async ValueTask DisposeAsync()
+    {
+        await host.StopAsync();
+        host.Dispose();
     }
 }

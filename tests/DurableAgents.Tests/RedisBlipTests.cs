@@ -26,7 +26,7 @@ public sealed class RedisBlipTests
         await using var cluster = await OrleansCluster.StartAsync(server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var run = await agent.RunAsync("plan", session);
+        var run = await agent.StartRunAsync("plan", session);
         await reached.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
         await server.StopAsync();

@@ -11,6 +11,12 @@ internal sealed class ScriptedChatClient : IChatClient
     /// <summary>Produces the tokens of an answer to the given messages.</summary>
     public Func<IList<ChatMessage>, IReadOnlyList<string>> Answer { get; set; } = messages => ["Answer ", "to: ", messages[^1].Text];
 
+    /// <summary>
+    /// When set, the answer is these contents instead of <see cref="Answer"/>'s tokens, one update each (text, function
+    /// calls, usage): lets a test drive tool calls through the agent's function invocation.
+    /// </summary>
+    public Func<IList<ChatMessage>, IReadOnlyList<AIContent>>? Contents { get; set; }
+
     /// <summary>Awaited before each token (after the first <see cref="FreeTokens"/>); lets a test hold a run mid-stream.</summary>
     public Func<int, CancellationToken, Task>? BeforeToken { get; set; }
 
@@ -50,6 +56,17 @@ internal sealed class ScriptedChatClient : IChatClient
         lock (_calls)
         {
             _calls.Add(list);
+        }
+
+        if (Contents is { } contents)
+        {
+            foreach (var content in contents(list))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return new ChatResponseUpdate(ChatRole.Assistant, [content]);
+            }
+
+            yield break;
         }
 
         var tokens = Answer(list);

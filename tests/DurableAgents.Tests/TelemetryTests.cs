@@ -54,7 +54,7 @@ public sealed class TelemetryTests(RedisFixture redis)
         var agent = cluster.Client.GetAgent(AgentName);
         var session = agent.NewSession();
 
-        var result = await agent.RunAsync("Weather in Lisbon?", session);
+        var result = await agent.StartRunAsync("Weather in Lisbon?", session);
         var chunks = await ConversationGrainTests.ReadAllAsync(cluster.Client, result.RunId);
         var runSpan = await runSpanEnded.Task.WaitAsync(TimeSpan.FromSeconds(30));
 

@@ -17,7 +17,7 @@ public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper 
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
 
-        var run = await agent.RunAsync("Plan a 3-day trip to Porto with food and museums", session);
+        var run = await agent.StartRunAsync("Plan a 3-day trip to Porto with food and museums", session);
         var chunks = new List<StreamChunk>();
         var tenTexts = new TaskCompletionSource();
         var resetSeen = new TaskCompletionSource<long>();

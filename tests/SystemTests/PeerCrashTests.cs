@@ -20,7 +20,7 @@ public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
         for (var i = 0; i < 8; i++)
         {
             var session = agent.NewSession();
-            runs.Add((session, (await agent.RunAsync($"Plan a 2-day trip to Ghent, variant {i}", session)).RunId));
+            runs.Add((session, (await agent.StartRunAsync($"Plan a 2-day trip to Ghent, variant {i}", session)).RunId));
         }
 
         foreach (var (_, runId) in runs)

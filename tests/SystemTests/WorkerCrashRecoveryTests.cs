@@ -17,7 +17,7 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
 
-        var run = await agent.RunAsync("Plan a 3-day trip to Lisbon with food and museums", session);
+        var run = await agent.StartRunAsync("Plan a 3-day trip to Lisbon with food and museums", session);
         var chunks = new List<StreamChunk>();
         var tenTexts = new TaskCompletionSource();
         var resetSeen = new TaskCompletionSource<long>();
@@ -72,8 +72,8 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         await cluster.StartClientAsync();
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
-        var running = await agent.RunAsync("Plan a 2-day trip to Oslo", session);
-        var queued = await agent.RunAsync("Now make it 3 days", session);
+        var running = await agent.StartRunAsync("Plan a 2-day trip to Oslo", session);
+        var queued = await agent.StartRunAsync("Now make it 3 days", session);
         await foreach (var chunk in cluster.Client.StreamAsync(running.RunId))
         {
             if (chunk.Kind == StreamEntryKind.Text)
