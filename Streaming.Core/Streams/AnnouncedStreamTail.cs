@@ -179,16 +179,20 @@ internal sealed class AnnouncedStreamTail : IStreamTail
         }
     }
 
-    /// <summary>An announcement: the keys, one per line, that received entries in one append call.</summary>
+    /// <summary>
+    /// An announcement of one append call (<see cref="Announcement"/>): its entries go straight to the readers that had
+    /// received everything up to the id each batch follows; a key with a reader further back, a paused reader or a batch
+    /// announced without its entries is read from Redis instead.
+    /// </summary>
     private void OnAnnounced(RedisValue message)
     {
-        var text = (string?)message;
-        if (string.IsNullOrEmpty(text))
+        var bytes = (byte[]?)message;
+        if (bytes is null || bytes.Length == 0)
         {
             return;
         }
 
-        var any = false;
+        var read = false;
         lock (_gate)
         {
             if (_keys.Count == 0)
@@ -196,21 +200,93 @@ internal sealed class AnnouncedStreamTail : IStreamTail
                 return;
             }
 
-            var lookup = _keys.GetAlternateLookup<ReadOnlySpan<char>>();
-            foreach (var range in text.AsSpan().Split('\n'))
+            var announcement = new Announcement(bytes);
+            if (!announcement.TryReadHeader() || !OfferLocked(ref announcement, ref read))
             {
-                if (lookup.TryGetValue(text.AsSpan(range), out var state))
+                // Not understood (another version's writer): read every key.
+                foreach (var state in _keys.Values)
                 {
                     MarkLocked(state);
-                    any = true;
+                }
+
+                read = true;
+            }
+        }
+
+        if (read)
+        {
+            StartReading();
+        }
+    }
+
+    /// <returns><see langword="false"/> when the announcement is malformed.</returns>
+    private bool OfferLocked(ref Announcement announcement, ref bool read)
+    {
+        var lookup = _keys.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> name = stackalloc char[512];
+        while (announcement.TryReadRun(out var key, out var previous, out var count, out var attempt))
+        {
+            KeyState? state = null;
+            if (key.Length <= name.Length)
+            {
+                var length = System.Text.Encoding.ASCII.GetChars(key, name);
+                lookup.TryGetValue(name[..length], out state);
+            }
+
+            var from = StreamCursor.Start;
+            if (state is null || count < 0 || (previous.Length > 0 && !StreamCursor.TryParse(System.Text.Encoding.ASCII.GetString(previous), out from)))
+            {
+                for (var e = 0; e < count; e++)
+                {
+                    if (!announcement.TrySkipEntry())
+                    {
+                        return false;
+                    }
+                }
+
+                if (state is not null)
+                {
+                    MarkLocked(state);
+                    read = true;
+                }
+
+                continue;
+            }
+
+            var chunks = new StreamChunk[count];
+            for (var e = 0; e < count; e++)
+            {
+                if (!announcement.TryReadEntry(attempt, out chunks[e]))
+                {
+                    return false;
+                }
+            }
+
+            foreach (var subscription in state.Subscriptions)
+            {
+                if (!subscription.IsComplete && subscription.Buffered >= _options.ReaderBufferLimit)
+                {
+                    subscription.Paused = true;
+                }
+            }
+
+            TailSubscription.Offer(state.Subscriptions, from, chunks, LoseEntry);
+            if (count > 0 && StreamCursor.TryParse(chunks[^1].EntryId, out var newest))
+            {
+                foreach (var subscription in state.Subscriptions)
+                {
+                    if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered < newest)
+                    {
+                        // Further back than the batch: read it from its own position.
+                        MarkLocked(state);
+                        read = true;
+                        break;
+                    }
                 }
             }
         }
 
-        if (any)
-        {
-            StartReading();
-        }
+        return true;
     }
 
     /// <summary>Reads every key (after a (re)subscription, and on the sweep).</summary>

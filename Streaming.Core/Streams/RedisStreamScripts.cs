@@ -17,8 +17,9 @@ internal static class RedisStreamScripts
     /// never leaves a gap. A batch is idempotent: re-sent with the same writer id and batch index after its reply was
     /// lost, it writes nothing and returns the last entry id it stored (kept in the metadata as <c>last</c>), even after
     /// its terminal entry. A refused batch does not stop the other runs' batches of the call.
-    /// When a changes channel is given, the keys of the streams that received entries are announced on it once per
-    /// call (<c>PUBLISH channel "key1\nkey2…"</c>): the single-server tail reads only those keys.
+    /// When a changes channel is given, the streams that received entries are announced on it once per call (one
+    /// <c>PUBLISH</c>), with the entries of small batches and the id each batch follows, so the single-server tail
+    /// hands them to readers that are up to date without reading Redis, and reads only the other announced streams.
     /// KEYS: per run: stream, meta. ARGV: changesChannel or "", runCount, then per run: its argument count, then ttlMs,
     /// attempt, n, writerId, batchIndex (1-based), metaExtraTtlMs, notifyChannel or "", then per entry: type, text,
     /// extraPairCount, field, value….
@@ -29,6 +30,12 @@ internal static class RedisStreamScripts
         local t = redis.call('TIME')
         local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local now = string.format('%d', nowMs)
+        -- The announcement (ARGV[1] names its channel): per run that received entries, a header line
+        -- "key previousLastId count attempt" and, when the batch is small, its entries: "id sequence type extraPairs textBytes",
+        -- the text, then per extra pair "field valueBytes" and the value; elements are joined by newlines. A count of
+        -- "-" (a large batch) or a previous id of "?" (unknown) asks readers to read the stream instead.
+        local announce = ARGV[1] ~= ''
+        local pub = { 'v1 ' .. now }
 
         -- One run's batch; b is the offset of its arguments (ARGV[b + 1] is its TTL).
         local function append(key, metaKey, b)
@@ -37,11 +44,11 @@ internal static class RedisStreamScripts
           local n = tonumber(ARGV[b + 3])
           local writer = ARGV[b + 4]
           local batch = tonumber(ARGV[b + 5])
-          local meta = redis.call('HMGET', metaKey, 'attempt', 'seq', 'terminal', 'writer', 'batch', 'ttlat')
+          local meta = redis.call('HMGET', metaKey, 'attempt', 'seq', 'terminal', 'writer', 'batch', 'ttlat', 'last')
           if meta[4] == writer and tonumber(meta[5]) == batch then
             -- A batch re-sent after its reply was lost: it is stored already. Acknowledged before the checks below, so
             -- a re-sent terminal batch is not refused as a write after the terminal entry.
-            return { 1, redis.call('HGET', metaKey, 'last') or '', tonumber(meta[2]) }, false
+            return { 1, meta[7] or '', tonumber(meta[2]) }, false
           end
           local current = tonumber(meta[1]) or 0
           local seq = tonumber(meta[2]) or 0
@@ -72,9 +79,25 @@ internal static class RedisStreamScripts
             return { 0, 'AGENTSTREAM_ORDER batch ' .. batch .. ' of a writer that no longer owns the stream' }, false
           end
           local a = ARGV[b + 2]
-          local last = ''
+          local prev = meta[7]
+          if prev == nil and seq > 0 then
+            prev = '?'
+          end
+          local last = meta[7] or ''
+          local head = 0
+          local detail = false
+          local announced = 0
+          if announce then
+            head = #pub + 1
+            pub[head] = ''
+            detail = n <= 16
+          end
           if attempt > current and seq > 0 then
             last = redis.call('XADD', key, '*', 'text', '', 'sequence', seq, 'timestamp', now, 'type', 'reset', 'attempt', a)
+            if detail then
+              pub[#pub + 1] = last .. ' ' .. seq .. ' reset 0 0\n'
+              announced = 1
+            end
             -- The abandoned attempts' entries go: a reader that starts now begins at this reset. Ids are positions, so
             -- the cursors of readers already in the stream stay valid and lead them to this reset.
             redis.call('XTRIM', key, 'MINID', last)
@@ -90,6 +113,9 @@ internal static class RedisStreamScripts
             if probe then
               last = redis.call('XADD', key, 'NOMKSTREAM', '*', 'text', text, 'sequence', seq, 'timestamp', now, 'type', kind, 'attempt', a)
               if not last then
+                if head > 0 then
+                  pub[head] = nil
+                end
                 return { 0, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries' }, false
               end
               probe = false
@@ -104,6 +130,21 @@ internal static class RedisStreamScripts
             else
               last = redis.call('XADD', key, '*', 'text', text, 'sequence', seq, 'timestamp', now, 'type', kind, 'attempt', a,
                 ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
+            end
+            if detail then
+              if #text > 4096 then
+                detail = false
+              else
+                pub[#pub + 1] = last .. ' ' .. seq .. ' ' .. kind .. ' ' .. extra .. ' ' .. #text .. '\n' .. text
+                announced = announced + 1
+                for x = 1, extra do
+                  local value = ARGV[i + 2 + 2 * x]
+                  if #value > 4096 then
+                    detail = false
+                  end
+                  pub[#pub + 1] = ARGV[i + 1 + 2 * x] .. ' ' .. #value .. '\n' .. value
+                end
+              end
             end
             i = i + 3 + extra * 2
             seq = seq + 1
@@ -129,28 +170,33 @@ internal static class RedisStreamScripts
               redis.call('PEXPIRE', key, ttl)
             end
           end
-          if ARGV[b + 7] ~= '' and last ~= '' then
+          local wrote = seq > (tonumber(meta[2]) or 0)
+          if ARGV[b + 7] ~= '' and wrote then
             redis.call('SPUBLISH', ARGV[b + 7], last)
           end
-          return { 1, last, seq }, last ~= ''
+          if head > 0 then
+            if not wrote then
+              pub[head] = nil
+            elseif detail then
+              pub[head] = key .. ' ' .. (prev or '') .. ' ' .. announced .. ' ' .. a
+            else
+              for x = #pub, head + 1, -1 do
+                pub[x] = nil
+              end
+              pub[head] = key .. ' ' .. (prev or '') .. ' - ' .. a
+            end
+          end
+          return { 1, last, seq }, wrote
         end
 
         local results = {}
-        local changed = {}
-        local seen = {}
         local p = 3
         for r = 1, tonumber(ARGV[2]) do
-          local key = KEYS[2 * r - 1]
-          local result, wrote = append(key, KEYS[2 * r], p)
-          results[r] = result
-          if wrote and not seen[key] then
-            seen[key] = true
-            changed[#changed + 1] = key
-          end
+          results[r] = append(KEYS[2 * r - 1], KEYS[2 * r], p)
           p = p + 1 + tonumber(ARGV[p])
         end
-        if ARGV[1] ~= '' and #changed > 0 then
-          redis.call('PUBLISH', ARGV[1], table.concat(changed, '\n'))
+        if #pub > 1 then
+          redis.call('PUBLISH', ARGV[1], table.concat(pub, '\n'))
         end
         return results
         """;
