@@ -69,8 +69,20 @@ public sealed class RedisAgentStreamingOptions
     /// </summary>
     public TimeSpan WriteRetryTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>The longest a shared blocking read waits in Redis before it is re-issued. Default 5 s.</summary>
+    /// <summary>
+    /// The longest a shared blocking read waits in Redis before it is re-issued (<see cref="LiveReadMode.BlockingRead"/>),
+    /// and how often the announced tail reads every live stream as a sweep (<see cref="LiveReadMode.Announced"/>, and on
+    /// Redis Cluster). Default 5 s.
+    /// </summary>
     public TimeSpan TailBlockTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How a process's live readers learn of new entries on a single server. <see cref="LiveReadMode.Announced"/>
+    /// (the default) reads only the streams the writers' append calls announce, so Redis's cost follows the traffic;
+    /// <see cref="LiveReadMode.BlockingRead"/> keeps one blocking <c>XREAD</c> over every live stream, for streams written
+    /// by writers that do not announce (not this library's). Redis Cluster always uses its sharded announcements.
+    /// </summary>
+    public LiveReadMode LiveRead { get; set; } = LiveReadMode.Announced;
 
     /// <summary>How often a waiting reader checks that its stream still exists. Default 5 s.</summary>
     public TimeSpan IdleCheckInterval { get; set; } = TimeSpan.FromSeconds(5);

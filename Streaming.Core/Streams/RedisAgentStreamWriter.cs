@@ -8,8 +8,9 @@ namespace AgentStreaming.Streaming.Streams;
 
 /// <summary>
 /// Appends one attempt of one run to its Redis Stream, in order, batched: entries appended while a batch is in
-/// flight go out together in the next one, as a single script call (<c>EVALSHA</c> of XADD… + PEXPIRE), so a
-/// chunk costs neither an awaited round trip of its own nor a TTL command of its own.
+/// flight go out together in the next one, through the process-wide <see cref="StreamAppender"/> (on a single server
+/// one script call carries the batches of every run waiting at that moment), so a chunk costs neither an awaited round
+/// trip of its own nor a TTL command of its own.
 /// </summary>
 /// <remarks>
 /// <para><see cref="AppendAsync"/> returns as soon as the entry is queued. A batch that fails because Redis is
@@ -28,7 +29,7 @@ namespace AgentStreaming.Streaming.Streams;
 /// </remarks>
 public sealed class RedisAgentStreamWriter
 {
-    private readonly IDatabase _database;
+    private readonly StreamAppender _appender;
     private readonly RedisKey[] _keys;
     private readonly string _runId;
     private readonly int _attempt;
@@ -52,7 +53,7 @@ public sealed class RedisAgentStreamWriter
     private string? _lastEntryId;
 
     internal RedisAgentStreamWriter(
-        IDatabase database,
+        StreamAppender appender,
         StreamKeys keys,
         string runId,
         int attempt,
@@ -67,7 +68,7 @@ public sealed class RedisAgentStreamWriter
         ILogger logger)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(attempt, 1);
-        _database = database;
+        _appender = appender;
         _runId = runId;
         _keys = [keys.Stream(runId), keys.Meta(runId)];
         _attempt = attempt;
@@ -220,8 +221,9 @@ public sealed class RedisAgentStreamWriter
 
     private async Task WaitForPumpAsync(Task pump, CancellationToken cancellationToken)
     {
-        // The pump never faults: a failed batch is recorded in _fault and surfaced here.
-        await pump.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // The pump never faults: a failed batch is recorded in _fault and surfaced here. The caller resumes on the
+        // thread pool, never inline on the appender's completion of a call (which completes many runs' batches).
+        await pump.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         lock (_gate)
         {
             ThrowIfFaulted();
@@ -510,12 +512,16 @@ public sealed class RedisAgentStreamWriter
             values[extraIndex] = extras;
         }
 
-        return new PendingBatch(batch, [.. values]);
+        return new PendingBatch(batch, [.. values], _batchIndex);
     }
 
     private async Task SendAsync(PendingBatch batch, bool retry)
     {
-        using var activity = StreamingDiagnostics.ActivitySource.StartActivity("agent_stream append", ActivityKind.Client);
+        // A span for the claim, the terminal batch and re-sends, not for every batch: a run has hundreds, and their
+        // count and duration are in the metrics (agent_streaming.entries.written, agent_streaming.write.duration).
+        using var activity = retry || batch.Index == 1 || batch.IsTerminal
+            ? StreamingDiagnostics.ActivitySource.StartActivity("agent_stream append", ActivityKind.Client)
+            : null;
         if (activity is not null)
         {
             activity.SetTag("db.system.name", "redis");
@@ -535,7 +541,7 @@ public sealed class RedisAgentStreamWriter
         try
         {
             // Re-sent unchanged (same writer id and batch index): the script acknowledges a batch it already stored.
-            result = (RedisResult[])(await _database.ScriptEvaluateAsync(RedisStreamScripts.Append, _keys, batch.Values).ConfigureAwait(false))!;
+            result = await _appender.AppendAsync(_keys[0], _keys[1], batch.Values, batch.Count).ConfigureAwait(false);
         }
         catch (Exception ex) when (activity is not null)
         {
@@ -544,7 +550,7 @@ public sealed class RedisAgentStreamWriter
         }
 
         StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        Stored(batch, (string?)result[0]);
+        Stored(batch, (string?)result[1]);
     }
 
     private void Stored(PendingBatch batch, string? last)
@@ -554,10 +560,16 @@ public sealed class RedisAgentStreamWriter
             Volatile.Write(ref _lastEntryId, last);
         }
 
+        // One measurement per run of entries of the same type (a batch is mostly text), not one per entry.
         var entries = batch.Entries;
-        for (var i = 0; i < entries.Count; i++)
+        var from = 0;
+        for (var i = 1; i <= entries.Count; i++)
         {
-            StreamingDiagnostics.EntriesWrittenCounter.Add(1, new KeyValuePair<string, object?>(StreamingDiagnostics.EntryTypeTag, entries[i].Kind.ToWireName()));
+            if (i == entries.Count || entries[i].Kind != entries[from].Kind)
+            {
+                StreamingDiagnostics.EntriesWrittenCounter.Add(i - from, new KeyValuePair<string, object?>(StreamingDiagnostics.EntryTypeTag, entries[from].Kind.ToWireName()));
+                from = i;
+            }
         }
     }
 
@@ -619,11 +631,16 @@ public sealed class RedisAgentStreamWriter
     }
 
     /// <summary>A batch as sent, kept so a re-send is byte-for-byte the same script call.</summary>
-    private sealed class PendingBatch(List<AgentStreamEntry> entries, RedisValue[] values)
+    private sealed class PendingBatch(List<AgentStreamEntry> entries, RedisValue[] values, long index)
     {
         public List<AgentStreamEntry> Entries { get; } = entries;
 
         public RedisValue[] Values { get; } = values;
+
+        /// <summary>The writer's 1-based batch index (1 is the claim).</summary>
+        public long Index { get; } = index;
+
+        public bool IsTerminal => Entries.Count > 0 && Entries[^1].IsTerminal;
 
         public int Count => Entries.Count;
 

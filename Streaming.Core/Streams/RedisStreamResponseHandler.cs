@@ -46,6 +46,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     private readonly TimeProvider _time;
     private readonly object _tailGate = new();
     private IStreamTail? _tail;
+    private StreamAppender? _appender;
+    private StreamAppender? _clusterAppender;
     private bool _disposed;
     private const int FirstPageSize = 32;
     private int _topology;
@@ -89,7 +91,9 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 return _tail ??= IsCluster
                     ? new ClusterStreamTail(_multiplexer, TailConfiguration, static key => "{" + key + "}:notify", _options, _logger, _time)
-                    : new RedisStreamTail(_multiplexer, TailConfiguration, _options, _logger, _time);
+                    : _options.LiveRead == LiveReadMode.BlockingRead
+                        ? new RedisStreamTail(_multiplexer, TailConfiguration, _options, _logger, _time)
+                        : new AnnouncedStreamTail(TailConfiguration, Keys.Changes, _options, _logger, _time);
             }
         }
     }
@@ -106,9 +110,30 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     public RedisAgentStreamWriter CreateWriter(string runId, int attempt = 1, string? traceParent = null)
     {
         StreamKeys.ValidateRunId(runId);
+        var cluster = IsCluster;
         return new RedisAgentStreamWriter(
-            _multiplexer.GetDatabase(), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
-            IsCluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
+            Appender(cluster), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
+            cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
+    }
+
+    /// <summary>
+    /// The process-wide write pump of this handler (one per topology: combined calls announced on
+    /// <see cref="StreamKeys.Changes"/> on a single server, a call per batch on Redis Cluster).
+    /// </summary>
+    private StreamAppender Appender(bool cluster)
+    {
+        var appender = cluster ? _clusterAppender : _appender;
+        if (appender is not null)
+        {
+            return appender;
+        }
+
+        lock (_tailGate)
+        {
+            return cluster
+                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize)
+                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize);
+        }
     }
 
     /// <summary>Whether the multiplexer talks to a Redis Cluster (known once it has connected).</summary>

@@ -48,6 +48,12 @@ public sealed class StreamKeys
     /// <exception cref="ArgumentException"><paramref name="runId"/> is not a valid run id.</exception>
     public string Notify(string runId) => "{" + _prefix + ValidateRunId(runId) + "}:notify";
 
+    /// <summary>
+    /// The Pub/Sub channel (not a key) on which a single server's writers announce which streams received entries, once
+    /// per script call: <c>{prefix}changes</c>, e.g. <c>agent-stream:changes</c>.
+    /// </summary>
+    public string Changes => _prefix + "changes";
+
     /// <summary>Checks that a run id is 1–128 characters of letters, digits, <c>-</c>, <c>_</c> or <c>.</c>.</summary>
     /// <param name="runId">The run id.</param>
     /// <returns><paramref name="runId"/>.</returns>

@@ -88,7 +88,8 @@ internal sealed class TailSubscription : IDisposable
 
             foreach (var subscription in subscriptions)
             {
-                if (!subscription.IsComplete && subscription.Delivered >= readFrom && cursor > subscription.Delivered)
+                // A paused reader (its buffer is full) takes nothing: it is read from its own position once it drains.
+                if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered >= readFrom && cursor > subscription.Delivered)
                 {
                     if (loseEntry?.Invoke(chunk) == true)
                     {

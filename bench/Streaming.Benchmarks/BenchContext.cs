@@ -29,9 +29,10 @@ internal sealed class BenchContext(
     public OriginalSampleStreamHandler ReferenceHandler { get; } = new(reference, Ttl);
 
     /// <summary>A handler with default options (each latency scenario gets its own shared tail).</summary>
-    public RedisStreamResponseHandler NewHandler()
+    /// <param name="liveRead">How the handler's readers learn of new entries (the reference writer does not announce them).</param>
+    public RedisStreamResponseHandler NewHandler(LiveReadMode liveRead = LiveReadMode.Announced)
     {
-        var options = new RedisAgentStreamingOptions { StreamTtl = Ttl };
+        var options = new RedisAgentStreamingOptions { StreamTtl = Ttl, LiveRead = liveRead };
         tune?.Invoke(options);
         return new(Ours, Microsoft.Extensions.Options.Options.Create(options));
     }

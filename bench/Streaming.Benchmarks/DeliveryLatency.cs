@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.Benchmarks;
@@ -44,7 +45,8 @@ internal static class DeliveryLatency
     /// <param name="referenceWriter">Diagnostic: write with the reference writer (plain XADD + EXPIRE) and read with ours, to isolate our reader.</param>
     public static async Task<LatencyResult> OursAsync(BenchContext context, int streams, int chunksPerSecond, TimeSpan duration, bool referenceWriter = false)
     {
-        await using var handler = context.NewHandler();
+        // The reference writer does not announce its entries: our reader then waits on the blocking XREAD tail.
+        await using var handler = context.NewHandler(referenceWriter ? LiveReadMode.BlockingRead : LiveReadMode.Announced);
         var ids = BenchContext.NewIds(streams);
         var writers = ids.Select(id => handler.CreateWriter(id)).ToArray();
         if (referenceWriter)

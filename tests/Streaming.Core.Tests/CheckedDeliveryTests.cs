@@ -272,3 +272,6 @@ public sealed class SingleServerCheckedDeliveryTests(RedisFixture redis) : Check
 
 /// <summary>Checked delivery against a 3-primary Redis Cluster.</summary>
 public sealed class ClusterCheckedDeliveryTests(ClusterFixture redis) : CheckedDeliveryTests(redis);
+
+/// <summary>The same against a single redis-server, read by the blocking tail.</summary>
+public sealed class BlockingReadCheckedDeliveryTests(RedisFixture redis) : CheckedDeliveryTests(new BlockingReadBackend(redis));

@@ -185,3 +185,6 @@ public sealed class SingleServerDeliveryPropertyTests(RedisFixture redis) : Deli
 
 /// <summary>The delivery property against a 3-primary Redis Cluster.</summary>
 public sealed class ClusterDeliveryPropertyTests(ClusterFixture redis) : DeliveryPropertyTests(redis);
+
+/// <summary>The same against a single redis-server, read by the blocking tail.</summary>
+public sealed class BlockingReadDeliveryPropertyTests(RedisFixture redis) : DeliveryPropertyTests(new BlockingReadBackend(redis));

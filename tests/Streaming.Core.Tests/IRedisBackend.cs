@@ -33,3 +33,26 @@ public interface IRedisBackend
     /// <returns>How many connections were killed.</returns>
     Task<int> KillTailConnectionsAsync();
 }
+
+/// <summary>
+/// The single server, read by the blocking tail (<see cref="LiveReadMode.BlockingRead"/>: one <c>XREAD BLOCK</c> over
+/// every live stream) instead of the default announced one.
+/// </summary>
+/// <param name="server">The assembly's redis-server.</param>
+public sealed class BlockingReadBackend(RedisFixture server) : IRedisBackend
+{
+    public string Name => "single server, blocking read";
+
+    public IConnectionMultiplexer Multiplexer => server.Multiplexer;
+
+    public IDatabase Database => server.Database;
+
+    public string ConnectionString => server.ConnectionString;
+
+    public Task<ConnectionMultiplexer> ConnectAsync() => server.ConnectAsync();
+
+    public RedisStreamResponseHandler CreateHandler(Action<RedisAgentStreamingOptions>? configure = null, IConnectionMultiplexer? multiplexer = null)
+        => server.CreateHandler(o => { o.LiveRead = LiveReadMode.BlockingRead; configure?.Invoke(o); }, multiplexer);
+
+    public Task<int> KillTailConnectionsAsync() => server.KillTailConnectionsAsync();
+}

@@ -263,3 +263,6 @@ public sealed class SingleServerStreamReaderTests(RedisFixture redis) : StreamRe
 
 /// <summary>The reader against a 3-primary Redis Cluster.</summary>
 public sealed class ClusterStreamReaderTests(ClusterFixture redis) : StreamReaderTests(redis);
+
+/// <summary>The same against a single redis-server, read by the blocking tail.</summary>
+public sealed class BlockingReadStreamReaderTests(RedisFixture redis) : StreamReaderTests(new BlockingReadBackend(redis));

@@ -137,7 +137,7 @@ public abstract class StreamWriterTests(IRedisBackend redis)
     }
 
     [Fact]
-    public async Task Writes_SetAndRefreshTtl()
+    public async Task Writes_SetTheTtl_RefreshItAtLeastEveryEighthOfIt_AndOnTheTerminalEntry()
     {
         await using var handler = redis.CreateHandler(o => o.StreamTtl = TimeSpan.FromMinutes(3));
         var runId = TestStreams.NewRunId();
@@ -149,12 +149,20 @@ public abstract class StreamWriterTests(IRedisBackend redis)
         var ttl = await redis.Database.KeyTimeToLiveAsync(key);
         Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(2.9), TimeSpan.FromMinutes(3));
 
-        await redis.Database.KeyExpireAsync(key, TimeSpan.FromSeconds(5));
+        // Within an eighth of the TTL (22.5 s) of the last refresh, a batch leaves the TTL alone (two commands fewer
+        // per batch); the terminal entry refreshes it, so a finished stream lives its full TTL.
+        await redis.Database.KeyExpireAsync(key, TimeSpan.FromSeconds(20));
         await writer.AppendAsync(AgentStreamEntry.ForText("b"));
         await writer.FlushAsync();
         ttl = await redis.Database.KeyTimeToLiveAsync(key);
+        Assert.InRange(ttl!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20));
+
+        await writer.CompleteAsync(AgentStreamEntry.ForDone());
+        ttl = await redis.Database.KeyTimeToLiveAsync(key);
         Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(2.9), TimeSpan.FromMinutes(3));
-        Assert.NotNull(await redis.Database.KeyTimeToLiveAsync(handler.Keys.Meta(runId)));
+        var metaTtl = await redis.Database.KeyTimeToLiveAsync(handler.Keys.Meta(runId));
+        Assert.NotNull(metaTtl);
+        Assert.True(metaTtl > ttl, "The metadata outlives the stream.");
     }
 
     [Fact]
@@ -178,10 +186,14 @@ public abstract class StreamWriterTests(IRedisBackend redis)
             return [.. values];
         }
 
+        // One run's batch per call, as on Redis Cluster: no changes channel, one run, its argument count, its arguments.
         async Task<(string Last, long Next)> SendAsync(RedisValue[] values)
         {
-            var result = (RedisResult[])(await redis.Database.ScriptEvaluateAsync(RedisStreamScripts.Append, keys, values))!;
-            return ((string)result[0]!, (long)result[1]);
+            var reply = (RedisResult[])(await redis.Database.ScriptEvaluateAsync(RedisStreamScripts.Append, keys, [string.Empty, 1, values.Length, .. values]))!;
+            var result = (RedisResult[])reply[0]!;
+            return (long)result[0] == 1
+                ? ((string)result[1]!, (long)result[2])
+                : throw new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, (string)result[1]!);
         }
 
         var first = await SendAsync(Batch(Writer, 1, "a", "b"));

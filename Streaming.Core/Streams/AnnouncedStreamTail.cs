@@ -1,0 +1,595 @@
+using AgentStreaming.Streaming.Diagnostics;
+using AgentStreaming.Streaming.Options;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Streaming.Streams;
+
+/// <summary>
+/// The shared tail on a single server, driven by the keys that changed: every append call announces the streams it
+/// wrote to on one channel (<see cref="StreamKeys.Changes"/>), and this tail, subscribed on a connection of its own,
+/// reads only the announced keys that have readers here, many in one non-blocking <c>XREAD COUNT n STREAMS k1 k2 … id1
+/// id2 …</c>. Redis's cost is in proportion to the traffic, not to the number of live streams, as a blocking
+/// <c>XREAD</c> over every live key would be.
+/// </summary>
+/// <remarks>
+/// A key is read from the position of its furthest-behind reader, and is read again when an announcement arrives
+/// during a read, or when the read returned a full page. Announcements cannot be lost silently: entries written
+/// before the subscription took effect, or while its connection was down, are read when it is (re-)established, and a
+/// sweep reads every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/> for streams written by other
+/// writers that do not announce.
+/// </remarks>
+internal sealed class AnnouncedStreamTail : IStreamTail
+{
+    /// <summary>Keys per <c>XREAD</c>: a larger set is read in several commands.</summary>
+    internal const int MaxKeysPerRead = 1024;
+
+    private readonly Func<ConfigurationOptions> _configuration;
+    private readonly RedisChannel _channel;
+    private readonly RedisAgentStreamingOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
+    private readonly Queue<KeyState> _dirty = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _connecting = new(1, 1);
+    private ConnectionMultiplexer? _connection;
+    private ITimer? _sweep;
+    private bool _listening;
+    private bool _reading;
+    private int _count;
+
+    public AnnouncedStreamTail(Func<ConfigurationOptions> configuration, string changesChannel, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
+    {
+        _configuration = configuration;
+        _channel = RedisChannel.Literal(changesChannel);
+        _options = options;
+        _logger = logger;
+        _time = time;
+    }
+
+    /// <inheritdoc />
+    public int SubscriberCount => Volatile.Read(ref _count);
+
+    /// <inheritdoc />
+    public Func<StreamChunk, bool>? LoseEntry { get; set; }
+
+    /// <inheritdoc />
+    public TailSubscription Subscribe(string key, StreamCursor after)
+    {
+        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+        var subscription = new TailSubscription(this, key, after, Math.Max(1, _options.ReaderBufferLimit / 2));
+        var listen = false;
+        lock (_gate)
+        {
+            if (!_keys.TryGetValue(key, out var state))
+            {
+                _keys[key] = state = new KeyState(key);
+            }
+
+            state.Subscriptions.Add(subscription);
+            _count++;
+            if (!_listening)
+            {
+                _listening = listen = true;
+                _sweep ??= _time.CreateTimer(static s => ((AnnouncedStreamTail)s!).ReadAll(), this, _options.TailBlockTimeout, _options.TailBlockTimeout);
+            }
+
+            MarkLocked(state);
+        }
+
+        StreamingDiagnostics.LiveReadersCounter.Add(1);
+        if (listen)
+        {
+            _ = ListenAsync();
+        }
+
+        StartReading();
+        return subscription;
+    }
+
+    /// <inheritdoc />
+    public void Unsubscribe(TailSubscription subscription)
+    {
+        lock (_gate)
+        {
+            if (_keys.TryGetValue(subscription.Key, out var state) && state.Subscriptions.Remove(subscription))
+            {
+                _count--;
+                StreamingDiagnostics.LiveReadersCounter.Add(-1);
+                if (state.Subscriptions.Count == 0)
+                {
+                    _keys.Remove(subscription.Key);
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Wake(TailSubscription subscription)
+    {
+        lock (_gate)
+        {
+            if (_keys.TryGetValue(subscription.Key, out var state))
+            {
+                MarkLocked(state);
+            }
+        }
+
+        StartReading();
+    }
+
+    private async Task ListenAsync()
+    {
+        try
+        {
+            var connection = await ConnectAsync().ConfigureAwait(false);
+            await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The sweep reads every key meanwhile and subscribes again.
+            StreamingLog.TailConnectionLost(_logger, TimeSpan.Zero, ex);
+            lock (_gate)
+            {
+                _listening = false;
+            }
+
+            return;
+        }
+
+        // Entries written before the subscription took effect were announced to no one.
+        ReadAll();
+    }
+
+    private async Task<ConnectionMultiplexer> ConnectAsync()
+    {
+        if (_connection is { } existing)
+        {
+            return existing;
+        }
+
+        await _connecting.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        try
+        {
+            if (_connection is null)
+            {
+                var configuration = _configuration();
+                // The tail's own connection comes back within 250 ms of Redis (see RedisConnectionString.ApplyReconnectDefaults).
+                RedisConnectionString.ApplyReconnectDefaults(configuration);
+                configuration.ClientName = "agent-stream-tail";
+                var connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+                connection.ConnectionRestored += (_, e) =>
+                {
+                    if (e.ConnectionType == ConnectionType.Subscription)
+                    {
+                        // Announcements sent while the connection was down are lost: read every key again.
+                        ReadAll();
+                    }
+                };
+                _connection = connection;
+            }
+
+            return _connection;
+        }
+        finally
+        {
+            _connecting.Release();
+        }
+    }
+
+    /// <summary>
+    /// An announcement of one append call (<see cref="Announcement"/>): its entries go straight to the readers that had
+    /// received everything up to the id each batch follows; a key with a reader further back, a paused reader or a batch
+    /// announced without its entries is read from Redis instead.
+    /// </summary>
+    private void OnAnnounced(RedisValue message)
+    {
+        var bytes = (byte[]?)message;
+        if (bytes is null || bytes.Length == 0)
+        {
+            return;
+        }
+
+        var read = false;
+        lock (_gate)
+        {
+            if (_keys.Count == 0)
+            {
+                return;
+            }
+
+            var announcement = new Announcement(bytes);
+            if (!announcement.TryReadHeader() || !OfferLocked(ref announcement, ref read))
+            {
+                // Not understood (another version's writer): read every key.
+                foreach (var state in _keys.Values)
+                {
+                    MarkLocked(state);
+                }
+
+                read = true;
+            }
+        }
+
+        if (read)
+        {
+            StartReading();
+        }
+    }
+
+    /// <returns><see langword="false"/> when the announcement is malformed.</returns>
+    private bool OfferLocked(ref Announcement announcement, ref bool read)
+    {
+        var lookup = _keys.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> name = stackalloc char[512];
+        while (announcement.TryReadRun(out var key, out var previous, out var count, out var attempt))
+        {
+            KeyState? state = null;
+            if (key.Length <= name.Length)
+            {
+                var length = System.Text.Encoding.ASCII.GetChars(key, name);
+                lookup.TryGetValue(name[..length], out state);
+            }
+
+            var from = StreamCursor.Start;
+            if (state is null || count < 0 || (previous.Length > 0 && !StreamCursor.TryParse(System.Text.Encoding.ASCII.GetString(previous), out from)))
+            {
+                for (var e = 0; e < count; e++)
+                {
+                    if (!announcement.TrySkipEntry())
+                    {
+                        return false;
+                    }
+                }
+
+                if (state is not null)
+                {
+                    MarkLocked(state);
+                    read = true;
+                }
+
+                continue;
+            }
+
+            var chunks = new StreamChunk[count];
+            for (var e = 0; e < count; e++)
+            {
+                if (!announcement.TryReadEntry(attempt, out chunks[e]))
+                {
+                    return false;
+                }
+            }
+
+            foreach (var subscription in state.Subscriptions)
+            {
+                if (!subscription.IsComplete && subscription.Buffered >= _options.ReaderBufferLimit)
+                {
+                    subscription.Paused = true;
+                }
+            }
+
+            TailSubscription.Offer(state.Subscriptions, from, chunks, LoseEntry);
+            if (count > 0 && StreamCursor.TryParse(chunks[^1].EntryId, out var newest))
+            {
+                foreach (var subscription in state.Subscriptions)
+                {
+                    if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered < newest)
+                    {
+                        // Further back than the batch: read it from its own position.
+                        MarkLocked(state);
+                        read = true;
+                        break;
+                    }
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Reads every key (after a (re)subscription, and on the sweep).</summary>
+    private void ReadAll()
+    {
+        bool listen;
+        lock (_gate)
+        {
+            foreach (var state in _keys.Values)
+            {
+                MarkLocked(state);
+            }
+
+            listen = !_listening && _keys.Count > 0;
+            _listening |= listen;
+        }
+
+        if (listen)
+        {
+            _ = ListenAsync();
+        }
+
+        StartReading();
+    }
+
+    private void MarkLocked(KeyState state)
+    {
+        if (!state.Dirty)
+        {
+            state.Dirty = true;
+            _dirty.Enqueue(state);
+        }
+    }
+
+    private void StartReading()
+    {
+        lock (_gate)
+        {
+            if (_reading || _dirty.Count == 0 || _stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _reading = true;
+        }
+
+        _ = Task.Run(ReadLoopAsync);
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var states = new List<KeyState>();
+        var froms = new List<StreamCursor>();
+        var args = new List<object>();
+        var backoff = TimeSpan.FromMilliseconds(50);
+        DateTimeOffset? failingSince = null;
+        while (!_stopping.IsCancellationRequested)
+        {
+            if (!TakeDirty(states, froms, args))
+            {
+                return;
+            }
+
+            RedisResult reply;
+            try
+            {
+                var connection = await ConnectAsync().ConfigureAwait(false);
+                reply = await connection.GetDatabase().ExecuteAsync("XREAD", args).ConfigureAwait(false);
+                if (failingSince is { } since)
+                {
+                    var outage = _time.GetUtcNow() - since;
+                    StreamingLog.TailReconnected(_logger, outage);
+                    failingSince = null;
+                    backoff = TimeSpan.FromMilliseconds(50);
+                }
+            }
+            catch (Exception ex) when (!_stopping.IsCancellationRequested && ex is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                var now = _time.GetUtcNow();
+                failingSince ??= now;
+                var elapsed = now - failingSince.Value;
+                lock (_gate)
+                {
+                    foreach (var state in states)
+                    {
+                        MarkLocked(state);
+                    }
+                }
+
+                if (elapsed >= _options.ReconnectTimeout)
+                {
+                    FailAll(ex, elapsed);
+                    failingSince = null;
+                    continue;
+                }
+
+                StreamingLog.TailConnectionLost(_logger, elapsed, ex);
+                try
+                {
+                    await Task.Delay(backoff, _time, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+                continue;
+            }
+            catch (Exception) when (_stopping.IsCancellationRequested)
+            {
+                break;
+            }
+
+            Deliver(reply, states, froms);
+        }
+
+        lock (_gate)
+        {
+            _reading = false;
+        }
+    }
+
+    /// <summary>Takes the keys to read next and builds their <c>XREAD</c>; ends the loop when there are none.</summary>
+    private bool TakeDirty(List<KeyState> states, List<StreamCursor> froms, List<object> args)
+    {
+        states.Clear();
+        froms.Clear();
+        args.Clear();
+        lock (_gate)
+        {
+            while (states.Count < MaxKeysPerRead && _dirty.TryDequeue(out var state))
+            {
+                state.Dirty = false;
+                if (!ReferenceEquals(_keys.GetValueOrDefault(state.Key), state))
+                {
+                    continue;
+                }
+
+                StreamCursor? from = null;
+                foreach (var subscription in state.Subscriptions)
+                {
+                    if (subscription.IsComplete)
+                    {
+                        continue;
+                    }
+
+                    if (subscription.Buffered >= _options.ReaderBufferLimit)
+                    {
+                        subscription.Paused = true;
+                        continue;
+                    }
+
+                    subscription.Paused = false;
+                    if (from is null || subscription.Delivered < from.Value)
+                    {
+                        from = subscription.Delivered;
+                    }
+                }
+
+                if (from is { } cursor)
+                {
+                    states.Add(state);
+                    froms.Add(cursor);
+                }
+            }
+
+            // Keys without a reader to read for (all complete or paused) were skipped; none left means the queue is empty.
+            if (states.Count == 0)
+            {
+                _reading = false;
+                return false;
+            }
+        }
+
+        args.Add("COUNT");
+        args.Add(_options.ReadBatchSize);
+        args.Add("STREAMS");
+        foreach (var state in states)
+        {
+            args.Add(state.Key);
+        }
+
+        foreach (var from in froms)
+        {
+            args.Add(from.ToString());
+        }
+
+        return true;
+    }
+
+    private void Deliver(RedisResult reply, List<KeyState> states, List<StreamCursor> froms)
+    {
+        var index = new Dictionary<string, int>(states.Count, StringComparer.Ordinal);
+        for (var i = 0; i < states.Count; i++)
+        {
+            index[states[i].Key] = i;
+        }
+
+        var more = new List<KeyState>();
+        if (!reply.IsNull)
+        {
+            var items = (RedisResult[])reply!;
+            var isMap = reply.Resp3Type == ResultType.Map;
+            var pairCount = isMap ? items.Length / 2 : items.Length;
+            for (var p = 0; p < pairCount; p++)
+            {
+                RedisResult keyResult;
+                RedisResult entriesResult;
+                if (isMap)
+                {
+                    keyResult = items[2 * p];
+                    entriesResult = items[(2 * p) + 1];
+                }
+                else
+                {
+                    var pair = (RedisResult[])items[p]!;
+                    keyResult = pair[0];
+                    entriesResult = pair[1];
+                }
+
+                if (!index.TryGetValue(keyResult.ToString(), out var i))
+                {
+                    continue;
+                }
+
+                var entries = (RedisResult[])entriesResult!;
+                var chunks = new StreamChunk[entries.Length];
+                for (var e = 0; e < entries.Length; e++)
+                {
+                    chunks[e] = StreamChunkParser.Parse(entries[e]);
+                }
+
+                var state = states[i];
+                lock (_gate)
+                {
+                    // The reply holds the entries right after the position this key was read from, without a gap, so
+                    // only readers that had received everything up to there take them (TailSubscription.Offer).
+                    TailSubscription.Offer(state.Subscriptions, froms[i], chunks, LoseEntry);
+                    if (entries.Length >= _options.ReadBatchSize)
+                    {
+                        MarkLocked(state);
+                    }
+                }
+            }
+        }
+    }
+
+    private void FailAll(Exception cause, TimeSpan elapsed)
+    {
+        List<TailSubscription> failed;
+        lock (_gate)
+        {
+            failed = _keys.Values.SelectMany(k => k.Subscriptions).ToList();
+        }
+
+        StreamingLog.TailGaveUp(_logger, elapsed, failed.Count, cause);
+        var error = new AgentStreamUnavailableException(
+            $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while waiting for stream entries. Check that Redis is running and reachable, then resume from the last entry id you received.",
+            cause);
+        foreach (var subscription in failed)
+        {
+            subscription.Fail(error);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        List<TailSubscription> open;
+        lock (_gate)
+        {
+            _sweep?.Dispose();
+            open = _keys.Values.SelectMany(k => k.Subscriptions).ToList();
+            _keys.Clear();
+            _dirty.Clear();
+        }
+
+        foreach (var subscription in open)
+        {
+            subscription.Fail(new ObjectDisposedException(nameof(RedisStreamTail), "The stream reader was disposed while a read was in progress."));
+        }
+
+        await _connecting.WaitAsync().ConfigureAwait(false);
+        if (_connection is { } owned)
+        {
+            await owned.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _connecting.Release();
+    }
+
+    private sealed class KeyState(string key)
+    {
+        public string Key { get; } = key;
+
+        public List<TailSubscription> Subscriptions { get; } = [];
+
+        public bool Dirty { get; set; }
+    }
+}

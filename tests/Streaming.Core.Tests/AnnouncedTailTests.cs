@@ -1,0 +1,72 @@
+using AgentStreaming.Streaming.Streams;
+
+namespace AgentStreaming.Streaming.Tests;
+
+/// <summary>
+/// The single server's announced tail, whose live entries arrive inside the writers' announcements: every byte of every
+/// field survives the trip, whatever it holds, and entries too large to announce are read from Redis.
+/// </summary>
+public sealed class AnnouncedTailTests(RedisFixture redis)
+{
+    [Fact]
+    public async Task LiveReader_GetsEveryFieldExactly_WhateverTheTextHolds()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId, traceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        await writer.BeginAsync();
+        var reading = handler.ReadAllAsync(runId);
+        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
+
+        string[] texts = ["plain ", "two\nlines ", "\n", " spaces  and\ttabs ", "3 1 text 0 5\n", "€ ünïcödé 🚀 ", "", new string('x', 5000), "after the big one"];
+        foreach (var text in texts)
+        {
+            await writer.AppendAsync(AgentStreamEntry.ForText(text));
+            await writer.FlushAsync();
+        }
+
+        await writer.AppendAsync(new AgentStreamEntry(StreamEntryKind.ToolCall, string.Empty, Data: "{\"name\":\"f\",\n\"args\":\"a b\"}"));
+        await writer.FlushAsync();
+        await writer.CompleteAsync(AgentStreamEntry.ForError("failed:\nline two"));
+        var chunks = await reading;
+
+        // The same entries a catch-up read from Redis returns.
+        var stored = await handler.ReadAllAsync(runId, cursor: null);
+        Assert.Equal(stored, chunks);
+        Assert.Equal(texts, chunks.Where(c => c.Kind == StreamEntryKind.Text).Select(c => c.Text));
+        Assert.Equal("{\"name\":\"f\",\n\"args\":\"a b\"}", chunks.Single(c => c.Kind == StreamEntryKind.ToolCall).Data);
+        Assert.Equal("failed:\nline two", chunks[^1].Error);
+        Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+    }
+
+    [Fact]
+    public async Task LiveReaders_OfManyRuns_GetTheirRunsEntriesOnly_InOrder()
+    {
+        await using var handler = redis.CreateHandler();
+        var runs = Enumerable.Range(0, 40).Select(_ => TestStreams.NewRunId()).ToList();
+        var writers = runs.Select(r => handler.CreateWriter(r)).ToList();
+        foreach (var writer in writers)
+        {
+            await writer.BeginAsync();
+        }
+
+        var readings = runs.Select(r => handler.ReadAllAsync(r)).ToList();
+        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == runs.Count);
+        for (var i = 0; i < 30; i++)
+        {
+            // Appended together, so one append call carries many runs' batches.
+            for (var w = 0; w < writers.Count; w++)
+            {
+                await writers[w].AppendAsync(AgentStreamEntry.ForText($"{runs[w]}:{i} "));
+            }
+        }
+
+        await Task.WhenAll(writers.Select(w => w.CompleteAsync(AgentStreamEntry.ForDone())));
+        var results = await Task.WhenAll(readings);
+        for (var w = 0; w < runs.Count; w++)
+        {
+            Assert.Equal(Enumerable.Range(0, 30).Select(i => $"{runs[w]}:{i} "), results[w].Where(c => c.Kind == StreamEntryKind.Text).Select(c => c.Text));
+            Assert.Equal(StreamEntryKind.Done, results[w][^1].Kind);
+        }
+    }
+}
