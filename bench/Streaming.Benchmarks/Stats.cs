@@ -65,9 +65,13 @@ internal sealed class LatencyHistogram(double offsetMs = 0)
     }
 
     /// <summary>The nearest-rank percentile in milliseconds (a bucket's midpoint), or NaN without samples.</summary>
+    /// <remarks>
+    /// Allocation-free (a copy of the buckets would land on the large object heap and cost the process under test a
+    /// gen 2 collection); while samples are still being recorded the answer is approximate.
+    /// </remarks>
     public double Percentile(double p)
     {
-        var counts = Snapshot(out var total);
+        var total = Count;
         if (total == 0)
         {
             return double.NaN;
@@ -75,9 +79,9 @@ internal sealed class LatencyHistogram(double offsetMs = 0)
 
         var rank = Math.Clamp((long)Math.Ceiling(p / 100.0 * total), 1, total);
         long seen = 0;
-        for (var i = 0; i < counts.Length; i++)
+        for (var i = 0; i < _counts.Length; i++)
         {
-            seen += counts[i];
+            seen += Volatile.Read(in _counts[i]);
             if (seen >= rank)
             {
                 return (Midpoint(i) / 1000.0) - offsetMs;
@@ -102,19 +106,6 @@ internal sealed class LatencyHistogram(double offsetMs = 0)
 
             return double.NaN;
         }
-    }
-
-    private long[] Snapshot(out long total)
-    {
-        var counts = new long[_counts.Length];
-        total = 0;
-        for (var i = 0; i < counts.Length; i++)
-        {
-            counts[i] = Volatile.Read(in _counts[i]);
-            total += counts[i];
-        }
-
-        return counts;
     }
 
     private static int Index(long micros)
@@ -192,17 +183,24 @@ internal static class Clock
     /// (the append time), 6 digits of the chunk's number within its run (for the loss and order check), and a bar.
     /// Fixed-length, so an entry that carries several adjacent chunks merged into one text is split back exactly.
     /// </summary>
-    public static string CapacityText(long sequence) => string.Create(CapacityChunkLength, (Ticks: Stopwatch.GetTimestamp() - s_originTimestamp, Sequence: sequence), static (span, state) =>
+    public static string CapacityText(long sequence)
     {
-        if (state.Ticks >= 10_000_000_000_000 || state.Sequence >= 1_000_000
-            || !state.Ticks.TryFormat(span[..13], out _, "D13", CultureInfo.InvariantCulture)
-            || !state.Sequence.TryFormat(span.Slice(13, 6), out _, "D6", CultureInfo.InvariantCulture))
+        // The origin first: reading it may run the type's initializer, which must not stamp a later origin than now.
+        var origin = s_originTimestamp;
+        return string.Create(CapacityChunkLength, (Ticks: Stopwatch.GetTimestamp() - origin, Sequence: sequence), static (span, state) => Stamp(span, state.Ticks, state.Sequence));
+    }
+
+    private static void Stamp(Span<char> span, long ticks, long sequence)
+    {
+        if (ticks < 0 || ticks >= 10_000_000_000_000 || sequence < 0 || sequence >= 1_000_000
+            || !ticks.TryFormat(span[..13], out _, "D13", CultureInfo.InvariantCulture)
+            || !sequence.TryFormat(span.Slice(13, 6), out _, "D6", CultureInfo.InvariantCulture))
         {
-            throw new InvalidOperationException("The capacity chunk stamp overflowed (run longer than the 13-digit clock or 999,999 chunks per run).");
+            throw new InvalidOperationException($"The capacity chunk stamp does not fit: {ticks} ticks since the clock origin, chunk {sequence} (13 and 6 digits).");
         }
 
         span[19] = '|';
-    });
+    }
 
     /// <summary>Reads one chunk of <see cref="CapacityText"/>: its append time (a Stopwatch timestamp) and its number.</summary>
     public static bool TryParseCapacityChunk(ReadOnlySpan<char> chunk, out long timestamp, out long sequence)
