@@ -141,6 +141,7 @@ internal static class Capacity
             return;
         }
 
+        step(F($"5. capacity: bisecting {side.ToString().ToLowerInvariant()} between {held:N0} runs (held) and {failed:N0} (did not), to {settings.Granularity:N0} runs"));
         while (failed - held > settings.Granularity)
         {
             var middle = held + (Math.Max(1, (failed - held) / 2 / settings.Granularity) * settings.Granularity);
@@ -160,6 +161,8 @@ internal static class Capacity
                 failed = middle;
             }
         }
+
+        step(F($"   {side.ToString().ToLowerInvariant()}: capacity between {held:N0} (held) and {failed:N0} runs (did not)"));
     }
 
     private static async Task<CapacityResult> MeasureAndLogAsync(BenchContext context, CapacitySettings settings, CapacitySide side, int runs, Action<string> step)
