@@ -168,12 +168,16 @@ internal static class Capacity
     private static async Task<CapacityResult> MeasureAndLogAsync(BenchContext context, CapacitySettings settings, CapacitySide side, int runs, Action<string> step)
     {
         step(F($"5. capacity: {(side == CapacitySide.Ours ? "ours" : "reference")}, {runs:N0} runs at {settings.ChunksPerSecond} chunks/s each ({runs * settings.ChunksPerSecond:N0} chunks/s offered)"));
-        var result = await MeasureAsync(context, settings, side, runs, step).ConfigureAwait(false);
+        var (result, liveHeap) = await MeasureAsync(context, settings, side, runs, step).ConfigureAwait(false);
+        // The heap held by the live runs: against the same process once the step is gone (its objects unreachable
+        // now that MeasureAsync returned), so buffers pooled by earlier steps and trimmed later do not count.
+        result = result with { HeapBytesPerRun = (liveHeap - Memory().Heap) / (double)runs };
         step(Describe(result, settings));
         return result;
     }
 
-    private static async Task<CapacityResult> MeasureAsync(BenchContext context, CapacitySettings settings, CapacitySide side, int runs, Action<string> step)
+    /// <returns>The step (its <see cref="CapacityResult.HeapBytesPerRun"/> still NaN) and the managed heap after a full GC with every run live.</returns>
+    private static async Task<(CapacityResult Result, long LiveHeap)> MeasureAsync(BenchContext context, CapacitySettings settings, CapacitySide side, int runs, Action<string> step)
     {
         var period = TimeSpan.FromSeconds(1.0 / settings.ChunksPerSecond);
         var ids = BenchContext.NewIds(runs);
@@ -184,7 +188,7 @@ internal static class Capacity
             readers[i] = new RunReader();
         }
 
-        // Memory before anything of the step exists; measured again, after a full GC, with every run live.
+        // The working set before anything of the step exists; measured again, with the heap, after a full GC with every run live.
         var before = Memory();
         RedisStreamResponseHandler? handler = null;
         using var stopReading = new CancellationTokenSource();
@@ -316,12 +320,13 @@ internal static class Capacity
 
         await context.DeleteAsync(ids).ConfigureAwait(false);
 
-        return new CapacityResult(
+        var result = new CapacityResult(
             side, runs, settings.ChunksPerSecond, measured, cut, state.Latency, state.WriteLeg, state.ReadLeg, lag,
             pacers.Sum(p => p.Offered), pacers.Sum(p => p.Appended), pacers.Sum(p => p.SkippedBusy), pacers.Sum(p => p.SkippedLate),
             readers.Sum(r => r.InWindow), readers.Sum(r => r.EntriesInWindow), state.Violations, state.Samples, undelivered, drained,
-            clientCpu, redisCpu, commands, (live.Heap - before.Heap) / (double)runs, (live.WorkingSet - before.WorkingSet) / (double)runs,
+            clientCpu, redisCpu, commands, double.NaN, (live.WorkingSet - before.WorkingSet) / (double)runs,
             pool, settings.Pacers, collections, gcPause);
+        return (result, live.Heap);
     }
 
     private static async Task ReadOursAsync(RedisStreamResponseHandler handler, string id, int run, RunReader reader, StepState state, CancellationToken cancellationToken)
@@ -432,7 +437,7 @@ internal static class Capacity
             F($"      pacer ({r.Pacers} loops): appended {r.AppendedPerSecond:N0} of {r.OfferedPerSecond:N0} chunks/s due ({100 * r.Appended / (double)Math.Max(1, r.Offered):0.0}%); slot lag p50/p99/max {r.PacerLag.Percentile(50):0.00}/{r.PacerLag.Percentile(99):0.00}/{r.PacerLag.Max:0.0} ms; skipped {r.SkippedBusy:N0} (run's previous write in flight), {r.SkippedLate:N0} (pacer over {CapacityPacer.CatchUpPeriods} periods late)"),
             F($"      redis: CPU {100 * r.RedisCpuSeconds / r.Measured.TotalSeconds:0}% of a core = {r.RedisCpuMicrosPerChunk:0.00} us/chunk; commandstats Σ {r.RedisCommandMicrosPerChunk:0.00} us/chunk: ")
                 + string.Join(", ", r.Commands.Take(6).Select(c => F($"{c.Name} {r.PerChunk(c.Usec):0.00} us/chunk ({c.Calls / (double)Math.Max(1, r.Delivered):0.000} calls/chunk × {c.PerCall:0.0} us)"))),
-            F($"      client: CPU {100 * r.ClientCpuSeconds / r.Measured.TotalSeconds:0}% of a core = {r.ClientCpuMicrosPerChunk:0.00} us/chunk; memory per live run {r.HeapBytesPerRun / 1024:0.0} KiB managed heap, {r.WorkingSetBytesPerRun / 1024:0.0} KiB working set; GC {r.Collections.Gen0}/{r.Collections.Gen1}/{r.Collections.Gen2} collections (gen 0/1/2), paused {r.GcPause.TotalMilliseconds:0} ms ({100 * r.GcPause / r.Measured:0.0}% of the window); {r.Pool}"),
+            F($"      client: CPU {100 * r.ClientCpuSeconds / r.Measured.TotalSeconds:0}% of a core = {r.ClientCpuMicrosPerChunk:0.00} us/chunk; memory per live run {r.HeapBytesPerRun / 1024:0.0} KiB managed heap (live − after the step), {r.WorkingSetBytesPerRun / 1024:0.0} KiB working-set growth (live − before the step); GC {r.Collections.Gen0}/{r.Collections.Gen1}/{r.Collections.Gen2} collections (gen 0/1/2), paused {r.GcPause.TotalMilliseconds:0} ms ({100 * r.GcPause / r.Measured:0.0}% of the window); {r.Pool}"),
         };
         if (r.CutReason is not null)
         {

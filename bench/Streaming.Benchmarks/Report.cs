@@ -132,7 +132,7 @@ internal static class Report
         Line(string.Empty);
         Line(F($"Every run written at {settings.ChunksPerSecond} chunks/s and followed by one live reader, writers and readers in this process, one redis-server; {settings.Warmup.TotalSeconds:0} s warm-up, then {settings.Measured.TotalSeconds:0} s measured per step (less where a side was cut). A step holds with delivery p99 ≤ {settings.P99TargetMs:0} ms, no chunk lost or out of order, all drained, and ≥ {100 * settings.DeliveredShareTarget:0}% of the offered chunks delivered in the window."));
         Line(string.Empty);
-        Line("| runs | ours p50 / p99 / p99.9 | ours Redis µs/chunk (CPU; Σ commandstats) | ours client CPU µs/chunk | ours memory/run (heap; working set) | ours delivered/offered | reference p50 / p99 | reference delivered/offered | lost or out of order (ours; reference) |");
+        Line("| runs | ours p50 / p99 / p99.9 | ours Redis µs/chunk (CPU; Σ commandstats) | ours client CPU µs/chunk | ours memory/run (heap; working-set growth) | ours delivered/offered | reference p50 / p99 | reference delivered/offered | lost or out of order (ours; reference) |");
         Line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var runs in results.Select(r => r.Runs).Distinct().Order())
         {
