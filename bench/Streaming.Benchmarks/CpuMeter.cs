@@ -11,6 +11,9 @@ internal readonly record struct CpuUse(double ClientSeconds, double RedisSeconds
         $"client {ClientSeconds:0.00} s ({100 * ClientSeconds / WallSeconds:0}% of a core), redis {RedisSeconds:0.00} s ({100 * RedisSeconds / WallSeconds:0}%)");
 }
 
+/// <summary>One row of <c>INFO commandstats</c>.</summary>
+internal readonly record struct CommandStat(string Name, long Calls, double Usec, double PerCall);
+
 internal sealed class CpuMeter
 {
     private readonly IDatabase _database;
@@ -63,8 +66,17 @@ internal sealed class CpuMeter
     /// <summary>The busiest commands since the last reset: calls and server time per call (INFO commandstats).</summary>
     public static async Task<string> CommandStatsAsync(IDatabase database, double wallSeconds)
     {
+        var rows = await ReadCommandStatsAsync(database).ConfigureAwait(false);
+        return string.Join("; ", rows.OrderByDescending(r => r.Usec).Take(6).Select(r => string.Create(CultureInfo.InvariantCulture,
+            $"{r.Name} {r.Calls / wallSeconds:0}/s x {r.PerCall:0.0} us = {r.Usec / 1e6 / wallSeconds * 100:0}% of a core")));
+    }
+
+    /// <summary>Calls and server time of every command since the last reset (INFO commandstats), as figures.</summary>
+    /// <remarks>A script's own row (<c>evalsha</c>) includes the commands it calls, which also have rows of their own.</remarks>
+    public static async Task<IReadOnlyList<CommandStat>> ReadCommandStatsAsync(IDatabase database)
+    {
         var info = await InfoAsync(database, "commandstats").ConfigureAwait(false);
-        var rows = new List<(string Name, long Calls, double Usec, double PerCall)>();
+        var rows = new List<CommandStat>();
         foreach (var line in info.Split('\n'))
         {
             // cmdstat_xadd:calls=2001,usec=5000,usec_per_call=2.50,...
@@ -89,14 +101,14 @@ internal sealed class CpuMeter
                 }
             }
 
-            rows.Add((name, calls, usec, perCall));
+            rows.Add(new CommandStat(name, calls, usec, perCall));
         }
 
-        return string.Join("; ", rows.OrderByDescending(r => r.Usec).Take(6).Select(r => string.Create(CultureInfo.InvariantCulture,
-            $"{r.Name} {r.Calls / wallSeconds:0}/s x {r.PerCall:0.0} us = {r.Usec / 1e6 / wallSeconds * 100:0}% of a core")));
+        return rows;
     }
 
-    private static async Task<double> RedisCpuSecondsAsync(IDatabase database)
+    /// <summary>CPU seconds redis-server has used since it started (INFO cpu: used_cpu_sys + used_cpu_user).</summary>
+    public static async Task<double> RedisCpuSecondsAsync(IDatabase database)
     {
         var info = await InfoAsync(database, "cpu").ConfigureAwait(false);
         double Field(string name) => double.Parse(InfoField(info, name) ?? "0", CultureInfo.InvariantCulture);

@@ -10,26 +10,46 @@ using StackExchange.Redis;
 // Side-by-side benchmark: our Redis Stream writer/reader (Streaming.Core) against the original sample's algorithm
 // (Reference/OriginalSampleStreamHandler.cs), against one redis-server started for the whole run.
 //   dotnet run -c Release --project bench/Streaming.Benchmarks [-- --quick]
+//   dotnet run -c Release --project bench/Streaming.Benchmarks -- --only capacity [--steps 1000,2000,3000,5000] [--side both]
 
 const string Usage = """
-    Streaming.Benchmarks [--quick] [--only write|delivery|resume|cluster] [--max-batch-size N] [--read-batch-size N]
+    Streaming.Benchmarks [--quick] [--only write|delivery|resume|cluster|capacity] [--max-batch-size N] [--read-batch-size N]
       --quick            a short smoke run (default: the full run whose numbers docs/benchmarks.md reports)
-      --only X           run one scenario group and print its log lines only (no table); for investigation
+      --only X           run one scenario group and print its log lines only (no table); for investigation.
+                         --only capacity runs the capacity scenario (not part of the full run) and prints its table
       --max-batch-size N, --read-batch-size N
                          override RedisAgentStreamingOptions for our side (default: the library defaults)
+    capacity options:
+      --steps N,N,…      concurrent runs per step (default 1000,2000,3000,5000)
+      --step-seconds S   measured time per step (default 20)
+      --warmup-seconds S warm-up per step, not measured (default 5)
+      --side X           ours, reference or both (default both; they alternate step by step)
+      --find-capacity    then bisect (500-run granularity) between the largest step that held and the next that did not
+      --pacers N         pacer loops driving the writers (default one per core)
     """;
 
 var quick = false;
 string? only = null;
 int? maxBatchSize = null, readBatchSize = null;
+var capacitySteps = CapacitySettings.DefaultSteps;
+double stepSeconds = 20, warmupSeconds = 5;
+string side = "both";
+var findCapacity = false;
+var pacers = Environment.ProcessorCount;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--quick": quick = true; break;
-        case "--only" when i + 1 < args.Length && args[i + 1] is "write" or "delivery" or "resume" or "cluster": only = args[++i]; break;
+        case "--only" when i + 1 < args.Length && args[i + 1] is "write" or "delivery" or "resume" or "cluster" or "capacity": only = args[++i]; break;
         case "--max-batch-size" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n): maxBatchSize = n; i++; break;
         case "--read-batch-size" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n): readBatchSize = n; i++; break;
+        case "--steps" when i + 1 < args.Length && TryParseSteps(args[i + 1], out var steps): capacitySteps = steps; i++; break;
+        case "--step-seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s > 0: stepSeconds = s; i++; break;
+        case "--warmup-seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s >= 0: warmupSeconds = s; i++; break;
+        case "--side" when i + 1 < args.Length && args[i + 1] is "ours" or "reference" or "both": side = args[++i]; break;
+        case "--find-capacity": findCapacity = true; break;
+        case "--pacers" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: pacers = n; i++; break;
         case "--help" or "-h": Console.WriteLine(Usage); return 0;
         default:
             await Console.Error.WriteLineAsync($"Unknown or incomplete argument '{args[i]}'.\n{Usage}");
@@ -66,6 +86,22 @@ await log.WriteLineAsync($"Run: {settings.Name}{(only is null ? "" : ", only " +
 
 var total = Stopwatch.StartNew();
 void Step(string what) => log.WriteLine($"[{total.Elapsed:mm\\:ss}] {what}");
+
+if (only is "capacity")
+{
+    // Its own warm-up per step; nothing else runs, so the steps see only the load this process offers.
+    var capacity = new CapacitySettings(capacitySteps, TimeSpan.FromSeconds(stepSeconds), TimeSpan.FromSeconds(warmupSeconds),
+        Ours: side is "ours" or "both", Reference: side is "reference" or "both", findCapacity, pacers);
+    if (capacity.Measured < TimeSpan.FromSeconds(20))
+    {
+        Step("note: under 20 s measured per step; the published capacity figures use at least 20 s");
+    }
+
+    var loadBefore = LoadAverage();
+    var results = await Capacity.RunAsync(context, capacity, Step);
+    Console.WriteLine(Report.RenderCapacity(capacity, machine, total.Elapsed, loadBefore, LoadAverage(), results));
+    return 0;
+}
 
 // Warm-up: JIT, script load, connection pools.
 Step("warm-up");
@@ -162,6 +198,24 @@ return 0;
 void LogLatency(string side, LatencyResult result)
     => Step(string.Create(CultureInfo.InvariantCulture,
         $"   {side}: p50 {result.Latency.Percentile(50):0.000} ms, p99 {result.Latency.Percentile(99):0.000} ms, p99.9 {result.Latency.Percentile(99.9):0.000} ms, max {result.Latency.Max:0.000} ms; {result.Latency.Count} samples, {result.DeliveredPerStreamPerSecond:0.0} chunks/s per stream; {result.Cpu}\n      {result.Legs}\n      {result.Pool}\n      {result.Cpu.Commands}"));
+
+static bool TryParseSteps(string text, out IReadOnlyList<int> steps)
+{
+    var parsed = new List<int>();
+    foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+    {
+        if (!int.TryParse(part, CultureInfo.InvariantCulture, out var runs) || runs < 1)
+        {
+            steps = [];
+            return false;
+        }
+
+        parsed.Add(runs);
+    }
+
+    steps = parsed;
+    return parsed.Count > 0;
+}
 
 static string PackageVersion(Type type)
 {

@@ -119,4 +119,65 @@ internal static class Report
             Row(one, settings.ChunksPerSecond),
             Row(many, settings.ChunksPerSecond));
     }
+
+    /// <summary>The capacity table (issue 12): one row per number of runs, ours and the reference side by side, then how the load was offered.</summary>
+    public static string RenderCapacity(CapacitySettings settings, string machine, TimeSpan elapsed, string loadBefore, string loadAfter, IReadOnlyList<CapacityResult> results)
+    {
+        var sb = new StringBuilder();
+        void Line(string text) => sb.Append(text).Append('\n');
+
+        Line(F($"## Capacity ({elapsed.TotalMinutes:0.0} min; load average {loadBefore} before, {loadAfter} after)"));
+        Line(string.Empty);
+        Line($"Machine: {machine}");
+        Line(string.Empty);
+        Line(F($"Every run written at {settings.ChunksPerSecond} chunks/s and followed by one live reader, writers and readers in this process, one redis-server; {settings.Warmup.TotalSeconds:0} s warm-up, then {settings.Measured.TotalSeconds:0} s measured per step (less where a side was cut). A step holds with delivery p99 ≤ {settings.P99TargetMs:0} ms, no chunk lost or out of order, all drained, and ≥ {100 * settings.DeliveredShareTarget:0}% of the offered chunks delivered in the window."));
+        Line(string.Empty);
+        Line("| runs | ours p50 / p99 / p99.9 | ours Redis µs/chunk (CPU; Σ commandstats) | ours client CPU µs/chunk | ours memory/run (heap; working-set growth) | ours delivered/offered | reference p50 / p99 | reference delivered/offered | lost or out of order (ours; reference) |");
+        Line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var runs in results.Select(r => r.Runs).Distinct().Order())
+        {
+            var ours = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Ours);
+            var reference = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Reference);
+            Line(F($"| {runs:N0} | {(ours is null ? "—" : F($"{ours.Latency.Percentile(50):0.00} / {ours.Latency.Percentile(99):0.00} / {ours.Latency.Percentile(99.9):0.00} ms"))} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk:0.00}; {ours.RedisCommandMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.ClientCpuMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.HeapBytesPerRun / 1024:0.0} KiB; {ours.WorkingSetBytesPerRun / 1024:0.0} KiB"))} | {Delivered(ours)} | {(reference is null ? "—" : F($"{reference.Latency.Percentile(50):0.0} / {reference.Latency.Percentile(99):0.0} ms"))} | {Delivered(reference)} | {Violations(ours)}; {Violations(reference)} |"));
+        }
+
+        Line(string.Empty);
+        Line(F($"capacity (largest step with p99 ≤ {settings.P99TargetMs:0} ms, no loss): ours {Capacity(CapacitySide.Ours)}, reference {Capacity(CapacitySide.Reference)}"));
+        Line(string.Empty);
+        Line("### Capacity: how the load was offered, and where the time went");
+        Line(string.Empty);
+        Line("Pacer: chunks appended of those due (runs × rate × window), how late its 1 ms slots ran, and due chunks skipped because the run's previous write was still in flight or the pacer was over 5 periods late (slots up to that late are caught up, in a burst). Redis: CPU share of one core (INFO cpu) and the busiest commands in µs per delivered chunk (INFO commandstats; `evalsha` includes the commands its script calls, which are listed again on their own).");
+        Line(string.Empty);
+        Line("| runs | side | measured | legs p99 (append → stored; stored → reader) | pacer | Redis CPU | Redis, busiest commands (µs/chunk) | client CPU | client GC pauses | client thread pool |");
+        Line("| ---: | --- | --- | --- | --- | ---: | --- | ---: | ---: | --- |");
+        foreach (var r in results.OrderBy(r => r.Runs).ThenBy(r => r.Side))
+        {
+            var measured = F($"{r.Measured.TotalSeconds:0.0} s") + (r.CutReason is null ? string.Empty : $" (**{r.CutReason}**)") + (r.Drained ? string.Empty : F($" (**not drained: {r.Undelivered:N0} chunks**)"));
+            var pacer = F($"{100 * r.Appended / (double)Math.Max(1, r.Offered):0.0}% appended; lag p99/max {r.PacerLag.Percentile(99):0.0}/{r.PacerLag.Max:0.0} ms; skipped {r.SkippedBusy:N0} busy, {r.SkippedLate:N0} late");
+            var commands = string.Join(", ", r.Commands.Take(4).Select(c => F($"{c.Name} {r.PerChunk(c.Usec):0.00}")));
+            Line(F($"| {r.Runs:N0} | {r.Name} | {measured} | {r.WriteLeg.Percentile(99):0.0}; {r.ReadLeg.Percentile(99):0.0} ms | {pacer} | {100 * r.RedisCpuSeconds / r.Measured.TotalSeconds:0}% | {commands} | {100 * r.ClientCpuSeconds / r.Measured.TotalSeconds:0}% | {r.GcPause.TotalMilliseconds:0} ms ({r.Collections.Gen0 + r.Collections.Gen1 + r.Collections.Gen2} GCs) | {r.Pool} |"));
+        }
+
+        return sb.ToString();
+
+        string Capacity(CapacitySide side)
+        {
+            if (!results.Any(r => r.Side == side))
+            {
+                return "not measured";
+            }
+
+            var capacity = AgentStreaming.Benchmarks.Capacity.CapacityOf(results, side, settings);
+            var largest = results.Where(r => r.Side == side).Max(r => r.Runs);
+            return capacity == 0
+                ? F($"below {results.Where(r => r.Side == side).Min(r => r.Runs):N0} (no step held)")
+                : F($"{capacity:N0}") + (capacity == largest ? " (the largest step measured)" : string.Empty);
+        }
+
+        string Delivered(CapacityResult? r) => r is null
+            ? "—"
+            : F($"{r.DeliveredPerSecond / 1000:0.0}k / {r.OfferedPerSecond / 1000:0.0}k/s ({100 * r.DeliveredShare:0.0}%)") + (r.CutReason is null ? string.Empty : F($", cut at {r.Measured.TotalSeconds:0} s"));
+
+        static string Violations(CapacityResult? r) => r is null ? "—" : r.Violations == 0 ? "0" : F($"**{r.Violations:N0}**");
+    }
 }
