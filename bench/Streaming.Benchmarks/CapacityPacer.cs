@@ -154,11 +154,13 @@ internal sealed class CapacityPacer
                 }
             }
 
-            // Sleep until the next slot is due (at least ~1 ms on Linux; a late wake-up is caught up above).
+            // Sleep until the next slot is due, in whole milliseconds (a late wake-up is caught up above). Rounded up: a
+            // sleep of under 1 ms is Thread.Sleep(0), a yield, which made the pacers spin and burn a core of the two
+            // the code under test and Redis share.
             var untilNext = (_start + (next * _slotTicks)) - Stopwatch.GetTimestamp();
             if (untilNext > 0)
             {
-                Thread.Sleep(TimeSpan.FromSeconds(untilNext / (double)Stopwatch.Frequency));
+                Thread.Sleep(Math.Max(1, (int)Math.Ceiling(untilNext * 1000.0 / Stopwatch.Frequency)));
             }
         }
     }
