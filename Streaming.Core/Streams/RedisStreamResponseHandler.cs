@@ -34,9 +34,11 @@ public interface IAgentStreamReader
 /// The Redis Stream handler of agent responses: creates writers for run attempts and reads run streams live.
 /// </summary>
 /// <remarks>
-/// Catch-up reads use <c>XRANGE key (cursor + COUNT n</c> on the shared multiplexer; live entries come from one
-/// shared blocking <c>XREAD</c> per process (<see cref="RedisStreamTail"/>), on a connection this handler opens and
-/// owns. The multiplexer passed in is not disposed.
+/// Catch-up reads use <c>XRANGE key (cursor + COUNT n</c> on the shared multiplexer; live entries come from one shared
+/// tail per process, on a connection this handler opens and owns: on a single server the writers' announcements
+/// (<see cref="AnnouncedStreamTail"/>, or one blocking <c>XREAD</c>, <see cref="RedisStreamTail"/>, with
+/// <see cref="LiveReadMode.BlockingRead"/>), on Redis Cluster sharded announcements (<see cref="ClusterStreamTail"/>).
+/// Writers share one write pump per handler (<see cref="StreamAppender"/>). The multiplexer passed in is not disposed.
 /// </remarks>
 public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDisposable
 {
@@ -79,8 +81,9 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     internal RedisAgentStreamingOptions Options => _options;
 
     /// <summary>
-    /// The shared tail, made on first use (the multiplexer has connected by then, so its topology is known): one
-    /// blocking <c>XREAD</c> on a single server, announcements and <c>XRANGE</c> on Redis Cluster.
+    /// The shared tail, made on first use (the multiplexer has connected by then, so its topology is known): the
+    /// writers' announcements on a single server (or one blocking <c>XREAD</c>), sharded announcements and <c>XRANGE</c>
+    /// on Redis Cluster.
     /// </summary>
     internal IStreamTail Tail
     {
