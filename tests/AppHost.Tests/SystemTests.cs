@@ -97,12 +97,25 @@ public sealed partial class SystemTests(SharedSystem shared, ITestOutputHelper o
         var before = await ReadStreamAsync(http, runId);
         Assert.Equal("done", before[^1].Event);
 
+        // Stop, wait until the process has exited, start: the dashboard's one-step Restart now and then started the new
+        // redis-server before the old one had let go of the port ("failed to start"; Start again recovers).
         var commands = System.App.Services.GetRequiredService<ResourceCommandService>();
-        var restarted = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.RestartCommand);
+        var stopped = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.StopCommand);
+        Assert.True(stopped.Success, stopped.Message);
+        await System.WaitForExitAsync("redis", AspireSystem.StartTimeout);
+        var restarted = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.StartCommand);
         Assert.True(restarted.Success, restarted.Message);
         using (var cts = new CancellationTokenSource(AspireSystem.StartTimeout))
         {
-            await System.App.ResourceNotifications.WaitForResourceHealthyAsync("redis", cts.Token);
+            try
+            {
+                await System.App.ResourceNotifications.WaitForResourceHealthyAsync("redis", cts.Token);
+            }
+            catch (DistributedApplicationException ex)
+            {
+                throw new Xunit.Sdk.XunitException($"{ex.Message}\nredis console:\n{await System.ConsoleAsync("redis", timeout: TimeSpan.FromSeconds(2))}");
+            }
+
             await System.App.ResourceNotifications.WaitForResourceHealthyAsync("worker", cts.Token);
         }
 
