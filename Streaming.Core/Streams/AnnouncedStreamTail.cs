@@ -486,50 +486,28 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             index[states[i].Key] = i;
         }
 
-        var more = new List<KeyState>();
-        if (!reply.IsNull)
+        foreach (var (key, entries) in Tails.Streams(reply))
         {
-            var items = (RedisResult[])reply!;
-            var isMap = reply.Resp3Type == ResultType.Map;
-            var pairCount = isMap ? items.Length / 2 : items.Length;
-            for (var p = 0; p < pairCount; p++)
+            if (!index.TryGetValue(key, out var i))
             {
-                RedisResult keyResult;
-                RedisResult entriesResult;
-                if (isMap)
-                {
-                    keyResult = items[2 * p];
-                    entriesResult = items[(2 * p) + 1];
-                }
-                else
-                {
-                    var pair = (RedisResult[])items[p]!;
-                    keyResult = pair[0];
-                    entriesResult = pair[1];
-                }
+                continue;
+            }
 
-                if (!index.TryGetValue(keyResult.ToString(), out var i))
-                {
-                    continue;
-                }
+            var chunks = new StreamChunk[entries.Length];
+            for (var e = 0; e < entries.Length; e++)
+            {
+                chunks[e] = StreamChunkParser.Parse(entries[e]);
+            }
 
-                var entries = (RedisResult[])entriesResult!;
-                var chunks = new StreamChunk[entries.Length];
-                for (var e = 0; e < entries.Length; e++)
+            var state = states[i];
+            lock (_gate)
+            {
+                // The reply holds the entries right after the position this key was read from, without a gap, so only
+                // readers that had received everything up to there take them (TailSubscription.Offer).
+                TailSubscription.Offer(state.Subscriptions, froms[i], chunks, LoseEntry);
+                if (entries.Length >= _options.ReadBatchSize)
                 {
-                    chunks[e] = StreamChunkParser.Parse(entries[e]);
-                }
-
-                var state = states[i];
-                lock (_gate)
-                {
-                    // The reply holds the entries right after the position this key was read from, without a gap, so
-                    // only readers that had received everything up to there take them (TailSubscription.Offer).
-                    TailSubscription.Offer(state.Subscriptions, froms[i], chunks, LoseEntry);
-                    if (entries.Length >= _options.ReadBatchSize)
-                    {
-                        MarkLocked(state);
-                    }
+                    MarkLocked(state);
                 }
             }
         }
@@ -543,14 +521,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             failed = _keys.Values.SelectMany(k => k.Subscriptions).ToList();
         }
 
-        StreamingLog.TailGaveUp(_logger, elapsed, failed.Count, cause);
-        var error = new AgentStreamUnavailableException(
-            $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while waiting for stream entries. Check that Redis is running and reachable, then resume from the last entry id you received.",
-            cause);
-        foreach (var subscription in failed)
-        {
-            subscription.Fail(error);
-        }
+        Tails.GiveUp(failed, _logger, elapsed, cause);
     }
 
     public async ValueTask DisposeAsync()
@@ -570,10 +541,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             _dirty.Clear();
         }
 
-        foreach (var subscription in open)
-        {
-            subscription.Fail(new ObjectDisposedException(nameof(RedisStreamTail), "The stream reader was disposed while a read was in progress."));
-        }
+        Tails.Disposed(open);
 
         await _connecting.WaitAsync().ConfigureAwait(false);
         if (_connection is { } owned)

@@ -322,14 +322,7 @@ internal sealed class ClusterStreamTail : IStreamTail
             state.FailingSince = null;
         }
 
-        StreamingLog.TailGaveUp(_logger, elapsed, failed.Count, cause);
-        var error = new AgentStreamUnavailableException(
-            $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while waiting for stream entries. Check that Redis is running and reachable, then resume from the last entry id you received.",
-            cause);
-        foreach (var subscription in failed)
-        {
-            subscription.Fail(error);
-        }
+        Tails.GiveUp(failed, _logger, elapsed, cause);
     }
 
     public async ValueTask DisposeAsync()
@@ -348,10 +341,7 @@ internal sealed class ClusterStreamTail : IStreamTail
             _keys.Clear();
         }
 
-        foreach (var subscription in open)
-        {
-            subscription.Fail(new ObjectDisposedException(nameof(RedisStreamTail), "The stream reader was disposed while a read was in progress."));
-        }
+        Tails.Disposed(open);
 
         await _connecting.WaitAsync().ConfigureAwait(false);
         if (_connection is { } owned)

@@ -317,32 +317,8 @@ internal sealed class RedisStreamTail : IStreamTail
 
     private void Deliver(RedisResult reply)
     {
-        if (reply.IsNull)
+        foreach (var (key, entries) in Tails.Streams(reply))
         {
-            return;
-        }
-
-        var items = (RedisResult[])reply!;
-        var isMap = reply.Resp3Type == ResultType.Map;
-        var pairCount = isMap ? items.Length / 2 : items.Length;
-        for (var p = 0; p < pairCount; p++)
-        {
-            RedisResult keyResult;
-            RedisResult entriesResult;
-            if (isMap)
-            {
-                keyResult = items[2 * p];
-                entriesResult = items[(2 * p) + 1];
-            }
-            else
-            {
-                var pair = (RedisResult[])items[p]!;
-                keyResult = pair[0];
-                entriesResult = pair[1];
-            }
-
-            var key = keyResult.ToString();
-            var entries = (RedisResult[])entriesResult!;
             if (key == _wakeKey)
             {
                 if (entries.Length > 0)
@@ -382,14 +358,7 @@ internal sealed class RedisStreamTail : IStreamTail
             failed = _subscriptions.Values.SelectMany(l => l).ToList();
         }
 
-        StreamingLog.TailGaveUp(_logger, elapsed, failed.Count, cause);
-        var error = new AgentStreamUnavailableException(
-            $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while waiting for stream entries. Check that Redis is running and reachable, then resume from the last entry id you received.",
-            cause);
-        foreach (var subscription in failed)
-        {
-            subscription.Fail(error);
-        }
+        Tails.GiveUp(failed, _logger, elapsed, cause);
     }
 
     public async ValueTask DisposeAsync()
@@ -434,10 +403,7 @@ internal sealed class RedisStreamTail : IStreamTail
 
         lock (_gate)
         {
-            foreach (var subscription in _subscriptions.Values.SelectMany(l => l))
-            {
-                subscription.Fail(new ObjectDisposedException(nameof(RedisStreamTail), "The stream reader was disposed while a read was in progress."));
-            }
+            Tails.Disposed(_subscriptions.Values.SelectMany(l => l));
 
             _subscriptions.Clear();
         }
