@@ -172,6 +172,14 @@ internal sealed class ChatCommand
                     return;
                 }
 
+                if (input.Kind == InputKind.Line && input.Text.Trim() is { Length: > 0 } typed && typed != "/cancel")
+                {
+                    // A command or a message typed while the run answers (or just as it ends) detaches and is left for
+                    // the prompt, which carries it out: it is never swallowed.
+                    await detach.CancelAsync();
+                    return;
+                }
+
                 _ = await _input.ReadAsync(stop);
                 if (input.Kind == InputKind.Line && input.Text.Trim() == "/cancel" && currentRun() is { } run)
                 {

@@ -1,3 +1,4 @@
+using AgentStreaming.DurableAgents;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -109,6 +110,34 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
         var last = Array.FindIndex(lines, l => l.StartsWith("✓ done", StringComparison.Ordinal));
         var shown = lines[first..last].Where(l => !IsChrome(l)).Select(l => Spinner().Replace(l, string.Empty));
         Assert.Equal(NoWhitespace(answer), NoWhitespace(string.Concat(shown)));
+    }
+
+    [Fact]
+    public async Task TerminalChat_QuitTypedWhileItAnswers_DetachesAndQuits_TheRunGoesOn()
+    {
+        await using var client = ClientProcess.StartInTerminal([], fixture.ClientEnvironment());
+        await client.WaitForScreenAsync("New conversation", Deadline);
+        await client.WriteAsync("Plan a 2-day trip to Porto\r");
+        await client.WaitForScreenAsync("Weather Outlook", Deadline);
+        await client.WriteAsync("/quit\r");
+
+        // The command is carried out, not swallowed by the run's watcher: detached, then quit.
+        Assert.Equal(130, await client.WaitForExitAsync(Deadline)); // docs/client.md: 130, left a run detached
+        var screen = client.ScreenText;
+        output.WriteLine(screen);
+        Assert.Matches("» Detached from run [0-9a-f]+", screen);
+        var (runId, conversationId) = RunAndConversation(screen);
+        Assert.Contains($"Run {runId} goes on", screen, StringComparison.Ordinal);
+        var agent = fixture.Agents.GetAgent("TravelPlanner");
+        var session = agent.GetSession(conversationId);
+        var deadline = DateTime.UtcNow + Deadline;
+        while ((await agent.GetRunAsync(session, runId))?.Status.IsFinal() != true)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Run {runId} did not finish within {Deadline} after the client quit.");
+            await Task.Delay(200);
+        }
+
+        Assert.Contains("Porto", await fixture.PersistedAnswerAsync(conversationId, runId), StringComparison.Ordinal);
     }
 
     [Fact]
