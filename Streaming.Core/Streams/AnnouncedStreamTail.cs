@@ -426,26 +426,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
                     continue;
                 }
 
-                StreamCursor? from = null;
-                foreach (var subscription in state.Subscriptions)
-                {
-                    if (subscription.IsComplete)
-                    {
-                        continue;
-                    }
-
-                    if (subscription.Buffered >= _options.ReaderBufferLimit)
-                    {
-                        subscription.Paused = true;
-                        continue;
-                    }
-
-                    subscription.Paused = false;
-                    if (from is null || subscription.Delivered < from.Value)
-                    {
-                        from = subscription.Delivered;
-                    }
-                }
+                var from = TailSubscription.ReadFrom(state.Subscriptions, _options.ReaderBufferLimit);
 
                 if (from is { } cursor)
                 {

@@ -231,25 +231,7 @@ internal sealed class ClusterStreamTail : IStreamTail
             lock (_gate)
             {
                 state.Again = false;
-                foreach (var subscription in state.Subscriptions)
-                {
-                    if (subscription.IsComplete)
-                    {
-                        continue;
-                    }
-
-                    if (subscription.Buffered >= _options.ReaderBufferLimit)
-                    {
-                        subscription.Paused = true;
-                        continue;
-                    }
-
-                    subscription.Paused = false;
-                    if (from is null || subscription.Delivered < from.Value)
-                    {
-                        from = subscription.Delivered;
-                    }
-                }
+                from = TailSubscription.ReadFrom(state.Subscriptions, _options.ReaderBufferLimit);
 
                 if (from is null || !ReferenceEquals(_keys.GetValueOrDefault(state.Key), state))
                 {

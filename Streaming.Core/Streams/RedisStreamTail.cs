@@ -275,26 +275,7 @@ internal sealed class RedisStreamTail : IStreamTail
             Interlocked.Exchange(ref _snapshotVersion, _version);
             foreach (var (key, list) in _subscriptions)
             {
-                StreamCursor? from = null;
-                foreach (var subscription in list)
-                {
-                    if (subscription.IsComplete)
-                    {
-                        continue;
-                    }
-
-                    if (subscription.Buffered >= _options.ReaderBufferLimit)
-                    {
-                        subscription.Paused = true;
-                        continue;
-                    }
-
-                    subscription.Paused = false;
-                    if (from is null || subscription.Delivered < from.Value)
-                    {
-                        from = subscription.Delivered;
-                    }
-                }
+                var from = TailSubscription.ReadFrom(list, _options.ReaderBufferLimit);
 
                 if (from is { } cursor)
                 {

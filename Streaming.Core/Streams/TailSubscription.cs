@@ -76,6 +76,38 @@ internal sealed class TailSubscription : IDisposable
     internal void Skip(StreamCursor cursor) => Delivered = cursor;
 
     /// <summary>
+    /// Where a key must be read from for its readers: the position of the furthest-behind reader that can take more.
+    /// Readers whose buffer is full are marked paused and left out (they are read for again once they drain). Call
+    /// under the tail's lock.
+    /// </summary>
+    /// <returns>The position, or <see langword="null"/> when no reader of the key can take entries now.</returns>
+    internal static StreamCursor? ReadFrom(List<TailSubscription> subscriptions, int bufferLimit)
+    {
+        StreamCursor? from = null;
+        foreach (var subscription in subscriptions)
+        {
+            if (subscription.IsComplete)
+            {
+                continue;
+            }
+
+            if (subscription.Buffered >= bufferLimit)
+            {
+                subscription.Paused = true;
+                continue;
+            }
+
+            subscription.Paused = false;
+            if (from is null || subscription.Delivered < from.Value)
+            {
+                from = subscription.Delivered;
+            }
+        }
+
+        return from;
+    }
+
+    /// <summary>
     /// Hands entries read from Redis right after <paramref name="readFrom"/> (so without a gap) to the subscribers that
     /// had received everything up to that position; a subscriber further back takes none of them and is read from its
     /// own position next. Call under the tail's lock.
