@@ -470,50 +470,64 @@ public sealed class RedisAgentStreamWriter
 
     private PendingBatch Build(List<AgentStreamEntry> batch)
     {
+        // Sized up front: the arguments go to Redis as they are, with no list to grow and copy per batch.
         var count = batch.Count;
-        var values = new List<RedisValue>(7 + (count * 5)) { _ttlMilliseconds, _attempt, count, _writerId, ++_batchIndex, _metaExtraMilliseconds, _notifyChannel };
+        var length = 7;
+        var traceParent = _traceParent;
+        for (var i = 0; i < count; i++)
+        {
+            length += 3 + (2 * ExtraPairs(batch[i], i == 0 && traceParent is not null));
+        }
+
+        var values = new RedisValue[length];
+        values[0] = _ttlMilliseconds;
+        values[1] = _attempt;
+        values[2] = count;
+        values[3] = _writerId;
+        values[4] = ++_batchIndex;
+        values[5] = _metaExtraMilliseconds;
+        values[6] = _notifyChannel;
+        var p = 7;
         for (var i = 0; i < count; i++)
         {
             var entry = batch[i];
-            values.Add(entry.Kind.ToWireName());
-            values.Add(entry.Text ?? string.Empty);
-            var extraIndex = values.Count;
-            values.Add(0);
-            var extras = 0;
+            values[p++] = entry.Kind.ToWireName();
+            values[p++] = entry.Text ?? string.Empty;
+            values[p++] = ExtraPairs(entry, i == 0 && traceParent is not null);
             switch (entry.Kind)
             {
                 case StreamEntryKind.Done:
-                    values.Add(StreamFields.Done);
-                    values.Add("true");
-                    extras++;
+                    values[p++] = StreamFields.Done;
+                    values[p++] = "true";
                     break;
                 case StreamEntryKind.Error or StreamEntryKind.Cancelled:
-                    values.Add(StreamFields.Error);
-                    values.Add(string.IsNullOrEmpty(entry.Error) ? (entry.Kind == StreamEntryKind.Error ? "The run failed." : "The run was cancelled.") : entry.Error);
-                    extras++;
+                    values[p++] = StreamFields.Error;
+                    values[p++] = string.IsNullOrEmpty(entry.Error) ? (entry.Kind == StreamEntryKind.Error ? "The run failed." : "The run was cancelled.") : entry.Error;
                     break;
             }
 
             if (entry.Data is { Length: > 0 } data)
             {
-                values.Add(StreamFields.Data);
-                values.Add(data);
-                extras++;
+                values[p++] = StreamFields.Data;
+                values[p++] = data;
             }
 
-            if (_traceParent is { } traceParent)
+            if (i == 0 && traceParent is not null)
             {
-                values.Add(StreamFields.TraceParent);
-                values.Add(traceParent);
-                extras++;
-                _traceParent = null;
+                values[p++] = StreamFields.TraceParent;
+                values[p++] = traceParent;
             }
-
-            values[extraIndex] = extras;
         }
 
-        return new PendingBatch(batch, [.. values], _batchIndex);
+        _traceParent = null;
+        return new PendingBatch(batch, values, _batchIndex);
     }
+
+    /// <summary>The field/value pairs an entry carries besides the common fields (see <see cref="Build"/>).</summary>
+    private static int ExtraPairs(AgentStreamEntry entry, bool traceParent)
+        => (entry.Kind is StreamEntryKind.Done or StreamEntryKind.Error or StreamEntryKind.Cancelled ? 1 : 0)
+            + (entry.Data is { Length: > 0 } ? 1 : 0)
+            + (traceParent ? 1 : 0);
 
     private async Task SendAsync(PendingBatch batch, bool retry)
     {
@@ -537,11 +551,11 @@ public sealed class RedisAgentStreamWriter
         }
 
         var started = Stopwatch.GetTimestamp();
-        RedisResult[] result;
+        string last;
         try
         {
             // Re-sent unchanged (same writer id and batch index): the script acknowledges a batch it already stored.
-            result = await _appender.AppendAsync(_keys[0], _keys[1], batch.Values, batch.Count).ConfigureAwait(false);
+            last = await _appender.AppendAsync(_keys[0], _keys[1], batch.Values, batch.Count).ConfigureAwait(false);
         }
         catch (Exception ex) when (activity is not null)
         {
@@ -550,7 +564,7 @@ public sealed class RedisAgentStreamWriter
         }
 
         StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        Stored(batch, (string?)result[1]);
+        Stored(batch, last);
     }
 
     private void Stored(PendingBatch batch, string? last)

@@ -23,8 +23,9 @@ internal static class RedisStreamScripts
     /// KEYS: per run: stream, meta. ARGV: changesChannel or "", runCount, then per run: its argument count, then ttlMs,
     /// attempt, n, writerId, batchIndex (1-based), metaExtraTtlMs, notifyChannel or "", then per entry: type, text,
     /// extraPairCount, field, value….
-    /// Returns per run { 1, lastEntryId or "", nextSequence } or { 0, error }, the error starting with one of the
-    /// prefixes below.
+    /// Returns three elements per run, flat (no nested reply per run): 1, lastEntryId or "", nextSequence; or 0, error, 0,
+    /// the error starting with one of the prefixes below. The common batch (same writer and attempt, no TTL refresh)
+    /// rewrites only the metadata fields it changes.
     /// </summary>
     public const string Append = """
         local t = redis.call('TIME')
@@ -36,6 +37,7 @@ internal static class RedisStreamScripts
         -- "-" (a large batch) or a previous id of "?" (unknown) asks readers to read the stream instead.
         local announce = ARGV[1] ~= ''
         local pub = { 'v1 ' .. now }
+        local np = 1
 
         -- One run's batch; b is the offset of its arguments (ARGV[b + 1] is its TTL).
         local function append(key, metaKey, b)
@@ -48,13 +50,13 @@ internal static class RedisStreamScripts
           if meta[4] == writer and tonumber(meta[5]) == batch then
             -- A batch re-sent after its reply was lost: it is stored already. Acknowledged before the checks below, so
             -- a re-sent terminal batch is not refused as a write after the terminal entry.
-            return { 1, meta[7] or '', tonumber(meta[2]) }, false
+            return 1, meta[7] or '', tonumber(meta[2]) or 0
           end
           local current = tonumber(meta[1]) or 0
           local seq = tonumber(meta[2]) or 0
           local fresh = seq == 0
           if meta[3] then
-            return { 0, 'AGENTSTREAM_TERMINATED the run stream already holds its terminal entry' }, false
+            return 0, 'AGENTSTREAM_TERMINATED the run stream already holds its terminal entry', 0
           end
           -- A stream that has entries must still exist (it expired or was evicted otherwise). The common batch, text
           -- first, checks with its first XADD (NOMKSTREAM writes nothing to a missing stream); others check first.
@@ -62,21 +64,21 @@ internal static class RedisStreamScripts
           if seq > 0 then
             if attempt > current or n == 0 or tonumber(ARGV[b + 10]) ~= 0 then
               if redis.call('EXISTS', key) == 0 then
-                return { 0, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries' }, false
+                return 0, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries', 0
               end
             else
               probe = true
             end
           end
           if attempt < current then
-            return { 0, 'AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current }, false
+            return 0, 'AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current, 0
           end
           if meta[4] == writer then
             if tonumber(meta[5]) ~= batch - 1 then
-              return { 0, 'AGENTSTREAM_ORDER batch ' .. batch .. ' follows a batch that was not stored' }, false
+              return 0, 'AGENTSTREAM_ORDER batch ' .. batch .. ' follows a batch that was not stored', 0
             end
           elseif batch ~= 1 then
-            return { 0, 'AGENTSTREAM_ORDER batch ' .. batch .. ' of a writer that no longer owns the stream' }, false
+            return 0, 'AGENTSTREAM_ORDER batch ' .. batch .. ' of a writer that no longer owns the stream', 0
           end
           local a = ARGV[b + 2]
           local prev = meta[7]
@@ -88,14 +90,16 @@ internal static class RedisStreamScripts
           local detail = false
           local announced = 0
           if announce then
-            head = #pub + 1
+            np = np + 1
+            head = np
             pub[head] = ''
             detail = n <= 16
           end
           if attempt > current and seq > 0 then
             last = redis.call('XADD', key, '*', 'text', '', 'sequence', seq, 'timestamp', now, 'type', 'reset', 'attempt', a)
             if detail then
-              pub[#pub + 1] = last .. ' ' .. seq .. ' reset 0 0\n'
+              np = np + 1
+              pub[np] = last .. ' ' .. seq .. ' reset 0 0\n'
               announced = 1
             end
             -- The abandoned attempts' entries go: a reader that starts now begins at this reset. Ids are positions, so
@@ -115,8 +119,9 @@ internal static class RedisStreamScripts
               if not last then
                 if head > 0 then
                   pub[head] = nil
+                  np = head - 1
                 end
-                return { 0, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries' }, false
+                return 0, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries', 0
               end
               probe = false
             elseif extra == 0 then
@@ -135,14 +140,16 @@ internal static class RedisStreamScripts
               if #text > 4096 then
                 detail = false
               else
-                pub[#pub + 1] = last .. ' ' .. seq .. ' ' .. kind .. ' ' .. extra .. ' ' .. #text .. '\n' .. text
+                np = np + 1
+                pub[np] = last .. ' ' .. seq .. ' ' .. kind .. ' ' .. ARGV[i + 2] .. ' ' .. #text .. '\n' .. text
                 announced = announced + 1
                 for x = 1, extra do
                   local value = ARGV[i + 2 + 2 * x]
                   if #value > 4096 then
                     detail = false
                   end
-                  pub[#pub + 1] = ARGV[i + 1 + 2 * x] .. ' ' .. #value .. '\n' .. value
+                  np = np + 1
+                  pub[np] = ARGV[i + 1 + 2 * x] .. ' ' .. #value .. '\n' .. value
                 end
               end
             end
@@ -161,8 +168,11 @@ internal static class RedisStreamScripts
           end
           if terminal then
             redis.call('HSET', metaKey, 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch, 'last', last, 'ttlat', ttlAt, 'terminal', '1')
-          else
+          elseif refresh or meta[4] ~= writer then
             redis.call('HSET', metaKey, 'attempt', attempt, 'seq', seq, 'writer', writer, 'batch', batch, 'last', last, 'ttlat', ttlAt)
+          else
+            -- The common batch: same writer, same attempt, no TTL refresh.
+            redis.call('HSET', metaKey, 'seq', seq, 'batch', batch, 'last', last)
           end
           if refresh then
             redis.call('PEXPIRE', metaKey, ttl + tonumber(ARGV[b + 6]))
@@ -177,25 +187,28 @@ internal static class RedisStreamScripts
           if head > 0 then
             if not wrote then
               pub[head] = nil
+              np = head - 1
             elseif detail then
               pub[head] = key .. ' ' .. (prev or '') .. ' ' .. announced .. ' ' .. a
             else
-              for x = #pub, head + 1, -1 do
+              for x = np, head + 1, -1 do
                 pub[x] = nil
               end
+              np = head
               pub[head] = key .. ' ' .. (prev or '') .. ' - ' .. a
             end
           end
-          return { 1, last, seq }, wrote
+          return 1, last, seq
         end
 
         local results = {}
         local p = 3
         for r = 1, tonumber(ARGV[2]) do
-          results[r] = append(KEYS[2 * r - 1], KEYS[2 * r], p)
+          local q = 3 * r
+          results[q - 2], results[q - 1], results[q] = append(KEYS[2 * r - 1], KEYS[2 * r], p)
           p = p + 1 + tonumber(ARGV[p])
         end
-        if #pub > 1 then
+        if np > 1 then
           redis.call('PUBLISH', ARGV[1], table.concat(pub, '\n'))
         end
         return results

@@ -45,10 +45,10 @@ internal sealed class StreamAppender
     /// <param name="meta">The run's metadata key.</param>
     /// <param name="arguments">The batch's arguments, as the script takes them per run (TTL first).</param>
     /// <param name="entries">How many entries the batch holds.</param>
-    /// <returns>The script's reply for this run: <c>{ 1, lastEntryId, nextSequence }</c>.</returns>
+    /// <returns>The last entry id the run's stream holds after the batch (empty when it holds none).</returns>
     /// <exception cref="RedisServerException">The script refused the batch (fenced, terminated, expired, out of order) or Redis failed it.</exception>
     /// <exception cref="RedisConnectionException">Redis could not be reached.</exception>
-    public Task<RedisResult[]> AppendAsync(RedisKey stream, RedisKey meta, RedisValue[] arguments, int entries)
+    public Task<string> AppendAsync(RedisKey stream, RedisKey meta, RedisValue[] arguments, int entries)
     {
         var submission = new Submission(stream, meta, arguments, Math.Max(1, entries));
         if (!_combine)
@@ -159,13 +159,13 @@ internal sealed class StreamAppender
         {
             try
             {
-                if (i < replies.Length)
+                if ((3 * i) + 2 < replies.Length)
                 {
-                    batch[i].Complete(replies[i]);
+                    batch[i].Complete(replies[3 * i], replies[(3 * i) + 1]);
                 }
                 else
                 {
-                    batch[i].SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, $"The append script answered {replies.Length} of {batch.Count} batches."));
+                    batch[i].SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, $"The append script answered {replies.Length / 3} of {batch.Count} batches."));
                 }
             }
             catch (Exception ex) when (ex is InvalidCastException or IndexOutOfRangeException)
@@ -178,7 +178,7 @@ internal sealed class StreamAppender
 
     /// <summary>One run's batch waiting for, or in, a call.</summary>
     private sealed class Submission(RedisKey stream, RedisKey meta, RedisValue[] arguments, int entries)
-        : TaskCompletionSource<RedisResult[]>(TaskCreationOptions.None)
+        : TaskCompletionSource<string>(TaskCreationOptions.None)
     {
         // Completed inline: the continuation is the writer's own pump (its callers resume on the thread pool, see
         // RedisAgentStreamWriter.WaitForPumpAsync), which queues its next batch for the next call.
@@ -190,16 +190,15 @@ internal sealed class StreamAppender
 
         public int Entries { get; } = entries;
 
-        public void Complete(RedisResult reply)
+        public void Complete(RedisResult status, RedisResult value)
         {
-            var parts = (RedisResult[])reply!;
-            if (parts.Length >= 3 && (long)parts[0] == 1)
+            if ((long)status == 1)
             {
-                SetResult(parts);
+                SetResult((string?)value ?? string.Empty);
             }
             else
             {
-                SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, parts.Length >= 2 ? (string?)parts[1] ?? "The append script refused the batch." : "The append script refused the batch."));
+                SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, (string?)value ?? "The append script refused the batch."));
             }
         }
     }

@@ -190,10 +190,10 @@ public abstract class StreamWriterTests(IRedisBackend redis)
         async Task<(string Last, long Next)> SendAsync(RedisValue[] values)
         {
             var reply = (RedisResult[])(await redis.Database.ScriptEvaluateAsync(RedisStreamScripts.Append, keys, [string.Empty, 1, values.Length, .. values]))!;
-            var result = (RedisResult[])reply[0]!;
-            return (long)result[0] == 1
-                ? ((string)result[1]!, (long)result[2])
-                : throw new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, (string)result[1]!);
+            Assert.Equal(3, reply.Length);
+            return (long)reply[0] == 1
+                ? ((string)reply[1]!, (long)reply[2])
+                : throw new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, (string)reply[1]!);
         }
 
         var first = await SendAsync(Batch(Writer, 1, "a", "b"));
