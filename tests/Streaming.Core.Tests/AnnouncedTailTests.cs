@@ -1,4 +1,5 @@
 using AgentStreaming.Streaming.Streams;
+using StackExchange.Redis;
 
 namespace AgentStreaming.Streaming.Tests;
 
@@ -68,5 +69,48 @@ public sealed class AnnouncedTailTests(RedisFixture redis)
             Assert.Equal(Enumerable.Range(0, 30).Select(i => $"{runs[w]}:{i} "), results[w].Where(c => c.Kind == StreamEntryKind.Text).Select(c => c.Text));
             Assert.Equal(StreamEntryKind.Done, results[w][^1].Kind);
         }
+    }
+    [Theory]
+    [InlineData("not an announcement")]
+    [InlineData("v1 1700000000000\nagent-stream:{x} 0-0 2 1\n1700000000000-0 0 text 0 5\nhello")]
+    [InlineData("v1 1700000000000\nagent-stream:{x} 0-0 1 1\n1700000000000-0 0 text 0 50\nshort")]
+    public async Task MalformedAnnouncement_MakesTheTailReadEveryKey_SoNothingWaitsForTheSweep(string malformed)
+    {
+        // The sweep and the reader's idle check are an hour away: only the fallback for an announcement the tail does
+        // not understand can deliver in time.
+        await using var handler = redis.CreateHandler(o => { o.TailBlockTimeout = TimeSpan.FromHours(1); o.IdleCheckInterval = TimeSpan.FromHours(1); });
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        await writer.BeginAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var chunks = new List<StreamChunk>();
+        var reading = Task.Run(async () =>
+        {
+            await foreach (var chunk in handler.ReadStreamAsync(runId, cancellationToken: cts.Token))
+            {
+                lock (chunks)
+                {
+                    chunks.Add(chunk);
+                    if (chunks.Count == 2)
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+
+        // Live first, so the entry below reaches the reader through its announcement, not the read that joins the tail.
+        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
+        await writer.AppendAsync(AgentStreamEntry.ForText("announced "));
+        await writer.FlushAsync();
+        await StreamReaderTests.WaitUntilAsync(() => { lock (chunks) { return chunks.Count == 1; } });
+
+        // An entry that reaches the stream without an announcement (as another writer's would), then a malformed one.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await redis.Database.StreamAddAsync(handler.Keys.Stream(runId), [new("text", "unannounced "), new("sequence", 1), new("timestamp", now), new("type", "text"), new("attempt", 1)]);
+        await redis.Database.PublishAsync(RedisChannel.Literal(handler.Keys.Changes), malformed);
+
+        await reading;
+        Assert.Equal(["announced ", "unannounced "], chunks.Select(c => c.Text));
     }
 }
