@@ -24,7 +24,6 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     /// <summary>Keys per <c>XREAD</c>: a larger set is read in several commands.</summary>
     internal const int MaxKeysPerRead = 1024;
 
-    private readonly Func<ConfigurationOptions> _configuration;
     private readonly RedisChannel _channel;
     private readonly RedisAgentStreamingOptions _options;
     private readonly ILogger _logger;
@@ -33,8 +32,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
     private readonly Queue<KeyState> _dirty = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly SemaphoreSlim _connecting = new(1, 1);
-    private ConnectionMultiplexer? _connection;
+    private readonly TailConnection _connection;
     private ITimer? _sweep;
     private bool _listening;
     private bool _reading;
@@ -42,7 +40,8 @@ internal sealed class AnnouncedStreamTail : IStreamTail
 
     public AnnouncedStreamTail(Func<ConfigurationOptions> configuration, string changesChannel, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
     {
-        _configuration = configuration;
+        // Announcements sent while the subscription connection was down are lost: read every key again.
+        _connection = new TailConnection(configuration, ReadAll);
         _channel = RedisChannel.Literal(changesChannel);
         _options = options;
         _logger = logger;
@@ -124,7 +123,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     {
         try
         {
-            var connection = await ConnectAsync().ConfigureAwait(false);
+            var connection = await _connection.GetAsync(_stopping.Token).ConfigureAwait(false);
             await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
@@ -141,42 +140,6 @@ internal sealed class AnnouncedStreamTail : IStreamTail
 
         // Entries written before the subscription took effect were announced to no one.
         ReadAll();
-    }
-
-    private async Task<ConnectionMultiplexer> ConnectAsync()
-    {
-        if (_connection is { } existing)
-        {
-            return existing;
-        }
-
-        await _connecting.WaitAsync(_stopping.Token).ConfigureAwait(false);
-        try
-        {
-            if (_connection is null)
-            {
-                var configuration = _configuration();
-                // The tail's own connection comes back within 250 ms of Redis (see RedisConnectionString.ApplyReconnectDefaults).
-                RedisConnectionString.ApplyReconnectDefaults(configuration);
-                configuration.ClientName = "agent-stream-tail";
-                var connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
-                connection.ConnectionRestored += (_, e) =>
-                {
-                    if (e.ConnectionType == ConnectionType.Subscription)
-                    {
-                        // Announcements sent while the connection was down are lost: read every key again.
-                        ReadAll();
-                    }
-                };
-                _connection = connection;
-            }
-
-            return _connection;
-        }
-        finally
-        {
-            _connecting.Release();
-        }
     }
 
     /// <summary>
@@ -353,7 +316,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             RedisResult reply;
             try
             {
-                var connection = await ConnectAsync().ConfigureAwait(false);
+                var connection = await _connection.GetAsync(_stopping.Token).ConfigureAwait(false);
                 reply = await connection.GetDatabase().ExecuteAsync("XREAD", args).ConfigureAwait(false);
                 if (failingSince is { } since)
                 {
@@ -524,13 +487,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
 
         Tails.Disposed(open);
 
-        await _connecting.WaitAsync().ConfigureAwait(false);
-        if (_connection is { } owned)
-        {
-            await owned.DisposeAsync().ConfigureAwait(false);
-        }
-
-        _connecting.Release();
+        await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
     private sealed class KeyState(string key)

@@ -20,7 +20,6 @@ namespace AgentStreaming.Streaming.Streams;
 internal sealed class ClusterStreamTail : IStreamTail
 {
     private readonly IConnectionMultiplexer _shared;
-    private readonly Func<ConfigurationOptions> _configuration;
     private readonly Func<string, string> _channelOf;
     private readonly RedisAgentStreamingOptions _options;
     private readonly ILogger _logger;
@@ -28,8 +27,7 @@ internal sealed class ClusterStreamTail : IStreamTail
     private readonly object _gate = new();
     private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly SemaphoreSlim _connecting = new(1, 1);
-    private ConnectionMultiplexer? _connection;
+    private readonly TailConnection _connection;
     private ITimer? _sweep;
     private int _count;
 
@@ -42,7 +40,8 @@ internal sealed class ClusterStreamTail : IStreamTail
         TimeProvider time)
     {
         _shared = shared;
-        _configuration = configuration;
+        // Announcements sent while the subscription connection was down are lost: read every key again.
+        _connection = new TailConnection(configuration, ReadAll);
         _channelOf = channelOf;
         _options = options;
         _logger = logger;
@@ -101,7 +100,7 @@ internal sealed class ClusterStreamTail : IStreamTail
             }
         }
 
-        if (emptied is not null && _connection is { } connection)
+        if (emptied is not null && _connection.Current is { } connection)
         {
             _ = UnlistenAsync(connection, emptied);
         }
@@ -114,7 +113,7 @@ internal sealed class ClusterStreamTail : IStreamTail
     {
         try
         {
-            var connection = await ConnectAsync().ConfigureAwait(false);
+            var connection = await _connection.GetAsync(_stopping.Token).ConfigureAwait(false);
             await connection.GetSubscriber().SubscribeAsync(state.Channel, (_, _) => Read(state.Key)).ConfigureAwait(false);
             lock (_gate)
             {
@@ -140,42 +139,6 @@ internal sealed class ClusterStreamTail : IStreamTail
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
         {
             // The connection is gone, and its subscriptions with it.
-        }
-    }
-
-    private async Task<ConnectionMultiplexer> ConnectAsync()
-    {
-        if (_connection is { } existing)
-        {
-            return existing;
-        }
-
-        await _connecting.WaitAsync(_stopping.Token).ConfigureAwait(false);
-        try
-        {
-            if (_connection is null)
-            {
-                var configuration = _configuration();
-                // The tail's own connection comes back within 250 ms of Redis (see RedisConnectionString.ApplyReconnectDefaults).
-                RedisConnectionString.ApplyReconnectDefaults(configuration);
-                configuration.ClientName = "agent-stream-tail";
-                var connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
-                connection.ConnectionRestored += (_, e) =>
-                {
-                    if (e.ConnectionType == ConnectionType.Subscription)
-                    {
-                        // Announcements sent while the connection was down are lost: read every key again.
-                        ReadAll();
-                    }
-                };
-                _connection = connection;
-            }
-
-            return _connection;
-        }
-        finally
-        {
-            _connecting.Release();
         }
     }
 
@@ -325,13 +288,7 @@ internal sealed class ClusterStreamTail : IStreamTail
 
         Tails.Disposed(open);
 
-        await _connecting.WaitAsync().ConfigureAwait(false);
-        if (_connection is { } owned)
-        {
-            await owned.DisposeAsync().ConfigureAwait(false);
-        }
-
-        _connecting.Release();
+        await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
     private sealed class KeyState(string key, RedisChannel channel)
