@@ -3,16 +3,15 @@ using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.SystemTests;
 
-/// <summary>With the distributed grain directory on, a peer's kill -9 does not disturb the runs the surviving Worker hosts.</summary>
+/// <summary>With the default settings (Orleans' distributed grain directory), a peer's kill -9 does not disturb the runs the surviving Worker hosts.</summary>
 public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
 {
     [Fact]
-    public async Task KillingOneWorker_WithTheDistributedDirectory_RunsHostedByTheSurvivor_FinishAsAttemptOne()
+    public async Task KillingOneWorker_RunsHostedByTheSurvivor_FinishAsAttemptOne()
     {
         await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
-        var settings = new Dictionary<string, string?> { ["DurableAgents__DistributedGrainDirectory"] = "true" };
-        await cluster.StartWorkerAsync(settings);
-        await cluster.StartWorkerAsync(settings);
+        await cluster.StartWorkerAsync();
+        await cluster.StartWorkerAsync();
         await cluster.StartClientAsync();
         var agent = cluster.Client.GetAgent("TravelPlanner");
 
