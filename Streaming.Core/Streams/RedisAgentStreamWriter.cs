@@ -519,7 +519,12 @@ public sealed class RedisAgentStreamWriter
             }
         }
 
-        _traceParent = null;
+        if (count > 0)
+        {
+            // Carried by the attempt's first entry; a claim without entries leaves it for the next batch.
+            _traceParent = null;
+        }
+
         return new PendingBatch(batch, values, _batchIndex);
     }
 

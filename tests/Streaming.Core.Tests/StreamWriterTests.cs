@@ -218,13 +218,21 @@ public abstract class StreamWriterTests(IRedisBackend redis)
         Assert.Equal(first.Last, raw[1].Id.ToString());
     }
 
-    [Fact]
-    public async Task TraceParent_IsWrittenOnTheAttemptsFirstEntryOnly()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TraceParent_IsWrittenOnTheAttemptsFirstEntryOnly(bool claimedFirst)
     {
         await using var handler = redis.CreateHandler();
         var runId = TestStreams.NewRunId();
         const string traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         var writer = handler.CreateWriter(runId, 1, traceParent);
+        if (claimedFirst)
+        {
+            // The claim is a batch without entries: the trace context waits for the first entry.
+            await writer.BeginAsync();
+        }
+
         await writer.AppendAsync(AgentStreamEntry.ForText("a"));
         await writer.CompleteAsync(AgentStreamEntry.ForDone());
 
