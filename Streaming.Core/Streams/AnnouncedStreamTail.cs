@@ -31,6 +31,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     private readonly object _gate = new();
     private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
     private readonly Queue<KeyState> _dirty = new();
+    private StreamChunk[] _announced = new StreamChunk[16];
     private readonly CancellationTokenSource _stopping = new();
     private readonly TailConnection _connection;
     private ITimer? _sweep;
@@ -216,11 +217,18 @@ internal sealed class AnnouncedStreamTail : IStreamTail
                 continue;
             }
 
-            var chunks = new StreamChunk[count];
+            // Entries are handed to the readers' channels by value, so one buffer serves every announcement (under the lock).
+            if (_announced.Length < count)
+            {
+                _announced = new StreamChunk[Math.Max(count, 2 * _announced.Length)];
+            }
+
+            var chunks = _announced.AsSpan(0, count);
             for (var e = 0; e < count; e++)
             {
                 if (!announcement.TryReadEntry(attempt, out chunks[e]))
                 {
+                    chunks.Clear();
                     return false;
                 }
             }
@@ -234,7 +242,9 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             }
 
             TailSubscription.Offer(state.Subscriptions, from, chunks, LoseEntry);
-            if (count > 0 && StreamCursor.TryParse(chunks[^1].EntryId, out var newest))
+            var newestId = count > 0 ? chunks[^1].EntryId : null;
+            chunks.Clear();
+            if (newestId is not null && StreamCursor.TryParse(newestId, out var newest))
             {
                 foreach (var subscription in state.Subscriptions)
                 {
@@ -448,7 +458,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             {
                 // The reply holds the entries right after the position this key was read from, without a gap, so only
                 // readers that had received everything up to there take them (TailSubscription.Offer).
-                TailSubscription.Offer(state.Subscriptions, froms[i], chunks, LoseEntry);
+                TailSubscription.Offer(state.Subscriptions, froms[i], chunks.AsSpan(), LoseEntry);
                 if (entries.Length >= _options.ReadBatchSize)
                 {
                     MarkLocked(state);

@@ -294,8 +294,12 @@ public sealed class RedisAgentStreamWriter
         }
     }
 
-    /// <summary>Waits for <paramref name="first"/>; on a transient failure re-sends it and <paramref name="second"/> (sent after it) in order.</summary>
-    private async Task<Settled> SettleAsync(PendingBatch first, PendingBatch? second)
+    /// <summary>
+    /// Waits for <paramref name="first"/>; on a transient failure re-sends it and <paramref name="second"/> (sent after
+    /// it) in order. Awaited once per batch by the pump, so its state is pooled.
+    /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Settled> SettleAsync(PendingBatch first, PendingBatch? second)
     {
         Exception error;
         try

@@ -435,7 +435,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
 
     /// <summary>
     /// Waits for a reader's next entry with an idle deadline, re-arming one timer per reader instead of allocating a
-    /// task and a timer per wait (readers wait once per entry, thousands of times a second in all).
+    /// task and a timer per wait (readers wait once per entry, thousands of times a second in all); the wait's own
+    /// state is pooled (each wait is awaited once, by the reader).
     /// </summary>
     private sealed class IdleWait : IDisposable
     {
@@ -451,6 +452,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         }
 
         /// <summary>Whether an entry is available before <paramref name="timeout"/>; <see langword="false"/> when idle.</summary>
+        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
         public async ValueTask<bool> WaitToReadAsync(System.Threading.Channels.ChannelReader<StreamChunk> reader, TimeSpan timeout)
         {
             if (_deadline is null || _deadline.IsCancellationRequested)

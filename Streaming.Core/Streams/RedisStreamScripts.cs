@@ -23,8 +23,8 @@ internal static class RedisStreamScripts
     /// KEYS: per run: stream, meta. ARGV: changesChannel or "", runCount, then per run: its argument count, then ttlMs,
     /// attempt, n, writerId, batchIndex (1-based), metaExtraTtlMs, notifyChannel or "", then per entry: type, text,
     /// extraPairCount, field, value….
-    /// Returns three elements per run, flat (no nested reply per run): 1, lastEntryId or "", nextSequence; or 0, error, 0,
-    /// the error starting with one of the prefixes below. The common batch (same writer and attempt, no TTL refresh)
+    /// Returns one element per run: the last entry id the stream holds after the batch ("" when none), or, for a refused
+    /// batch, a one-element array holding the refusal, which starts with one of the prefixes below. The common batch (same writer and attempt, no TTL refresh)
     /// rewrites only the metadata fields it changes.
     /// </summary>
     public const string Append = """
@@ -50,13 +50,13 @@ internal static class RedisStreamScripts
           if meta[4] == writer and tonumber(meta[5]) == batch then
             -- A batch re-sent after its reply was lost: it is stored already. Acknowledged before the checks below, so
             -- a re-sent terminal batch is not refused as a write after the terminal entry.
-            return 1, meta[7] or '', tonumber(meta[2]) or 0
+            return true, meta[7] or ''
           end
           local current = tonumber(meta[1]) or 0
           local seq = tonumber(meta[2]) or 0
           local fresh = seq == 0
           if meta[3] then
-            return 0, 'AGENTSTREAM_TERMINATED the run stream already holds its terminal entry', 0
+            return false, 'AGENTSTREAM_TERMINATED the run stream already holds its terminal entry'
           end
           -- A stream that has entries must still exist (it expired or was evicted otherwise). The common batch, text
           -- first, checks with its first XADD (NOMKSTREAM writes nothing to a missing stream); others check first.
@@ -64,21 +64,21 @@ internal static class RedisStreamScripts
           if seq > 0 then
             if attempt > current or n == 0 or tonumber(ARGV[b + 10]) ~= 0 then
               if redis.call('EXISTS', key) == 0 then
-                return 0, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries', 0
+                return false, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries'
               end
             else
               probe = true
             end
           end
           if attempt < current then
-            return 0, 'AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current, 0
+            return false, 'AGENTSTREAM_FENCED attempt ' .. attempt .. ' was superseded by attempt ' .. current
           end
           if meta[4] == writer then
             if tonumber(meta[5]) ~= batch - 1 then
-              return 0, 'AGENTSTREAM_ORDER batch ' .. batch .. ' follows a batch that was not stored', 0
+              return false, 'AGENTSTREAM_ORDER batch ' .. batch .. ' follows a batch that was not stored'
             end
           elseif batch ~= 1 then
-            return 0, 'AGENTSTREAM_ORDER batch ' .. batch .. ' of a writer that no longer owns the stream', 0
+            return false, 'AGENTSTREAM_ORDER batch ' .. batch .. ' of a writer that no longer owns the stream'
           end
           local a = ARGV[b + 2]
           local prev = meta[7]
@@ -121,7 +121,7 @@ internal static class RedisStreamScripts
                   pub[head] = nil
                   np = head - 1
                 end
-                return 0, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries', 0
+                return false, 'AGENTSTREAM_EXPIRED the run stream expired or was evicted after ' .. seq .. ' entries'
               end
               probe = false
             elseif extra == 0 then
@@ -198,14 +198,16 @@ internal static class RedisStreamScripts
               pub[head] = key .. ' ' .. (prev or '') .. ' - ' .. a
             end
           end
-          return 1, last, seq
+          return true, last
         end
 
         local results = {}
         local p = 3
         for r = 1, tonumber(ARGV[2]) do
-          local q = 3 * r
-          results[q - 2], results[q - 1], results[q] = append(KEYS[2 * r - 1], KEYS[2 * r], p)
+          local stored, value = append(KEYS[2 * r - 1], KEYS[2 * r], p)
+          -- A refused batch is answered as a one-element array holding the refusal (an error element would fail the
+          -- whole reply in the client); the other runs' batches of the call still apply.
+          results[r] = stored and value or { value }
           p = p + 1 + tonumber(ARGV[p])
         end
         if np > 1 then

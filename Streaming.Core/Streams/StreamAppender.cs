@@ -159,13 +159,13 @@ internal sealed class StreamAppender
         {
             try
             {
-                if ((3 * i) + 2 < replies.Length)
+                if (i < replies.Length)
                 {
-                    batch[i].Complete(replies[3 * i], replies[(3 * i) + 1]);
+                    batch[i].Complete(replies[i]);
                 }
                 else
                 {
-                    batch[i].SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, $"The append script answered {replies.Length / 3} of {batch.Count} batches."));
+                    batch[i].SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, $"The append script answered {replies.Length} of {batch.Count} batches."));
                 }
             }
             catch (Exception ex) when (ex is InvalidCastException or IndexOutOfRangeException)
@@ -190,15 +190,16 @@ internal sealed class StreamAppender
 
         public int Entries { get; } = entries;
 
-        public void Complete(RedisResult status, RedisResult value)
+        public void Complete(RedisResult reply)
         {
-            if ((long)status == 1)
+            if (reply.Resp2Type == ResultType.Array)
             {
-                SetResult((string?)value ?? string.Empty);
+                var refusal = (RedisResult[])reply!;
+                SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, refusal.Length > 0 && (string?)refusal[0] is { Length: > 0 } message ? message : "The append script refused the batch."));
             }
             else
             {
-                SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, (string?)value ?? "The append script refused the batch."));
+                SetResult((string?)reply ?? string.Empty);
             }
         }
     }

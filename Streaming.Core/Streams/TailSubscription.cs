@@ -116,24 +116,38 @@ internal sealed class TailSubscription : IDisposable
     {
         foreach (var chunk in chunks)
         {
-            if (!StreamCursor.TryParse(chunk.EntryId, out var cursor))
-            {
-                continue;
-            }
+            OfferOne(subscriptions, readFrom, chunk, loseEntry);
+        }
+    }
 
-            foreach (var subscription in subscriptions)
+    /// <inheritdoc cref="Offer(List{TailSubscription}, StreamCursor, IEnumerable{StreamChunk}, Func{StreamChunk, bool}?)"/>
+    internal static void Offer(List<TailSubscription> subscriptions, StreamCursor readFrom, ReadOnlySpan<StreamChunk> chunks, Func<StreamChunk, bool>? loseEntry)
+    {
+        foreach (var chunk in chunks)
+        {
+            OfferOne(subscriptions, readFrom, chunk, loseEntry);
+        }
+    }
+
+    private static void OfferOne(List<TailSubscription> subscriptions, StreamCursor readFrom, in StreamChunk chunk, Func<StreamChunk, bool>? loseEntry)
+    {
+        if (!StreamCursor.TryParse(chunk.EntryId, out var cursor))
+        {
+            return;
+        }
+
+        foreach (var subscription in subscriptions)
+        {
+            // A paused reader (its buffer is full) takes nothing: it is read from its own position once it drains.
+            if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered >= readFrom && cursor > subscription.Delivered)
             {
-                // A paused reader (its buffer is full) takes nothing: it is read from its own position once it drains.
-                if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered >= readFrom && cursor > subscription.Delivered)
+                if (loseEntry?.Invoke(chunk) == true)
                 {
-                    if (loseEntry?.Invoke(chunk) == true)
-                    {
-                        subscription.Skip(cursor);
-                        continue;
-                    }
-
-                    subscription.Push(chunk, cursor);
+                    subscription.Skip(cursor);
+                    continue;
                 }
+
+                subscription.Push(chunk, cursor);
             }
         }
     }

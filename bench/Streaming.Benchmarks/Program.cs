@@ -24,6 +24,7 @@ const string Usage = """
       --step-seconds S   measured time per step (default 20)
       --warmup-seconds S warm-up per step, not measured (default 5)
       --side X           ours, reference or both (default both; they alternate step by step)
+      --allocations      (capacity) print the types this process allocated most, from the runtime's allocation sampling
       --find-capacity    then bisect (500-run granularity) between the largest step that held and the next that did not
       --pacers N         pacer loops driving the writers (default one per core)
     """;
@@ -33,6 +34,7 @@ string? only = null;
 int? maxBatchSize = null, readBatchSize = null;
 var capacitySteps = CapacitySettings.DefaultSteps;
 double stepSeconds = 20, warmupSeconds = 5;
+AllocationSampler? allocations = null;
 string side = "both";
 var findCapacity = false;
 var pacers = Environment.ProcessorCount;
@@ -49,6 +51,7 @@ for (var i = 0; i < args.Length; i++)
         case "--warmup-seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s >= 0: warmupSeconds = s; i++; break;
         case "--side" when i + 1 < args.Length && args[i + 1] is "ours" or "reference" or "both": side = args[++i]; break;
         case "--find-capacity": findCapacity = true; break;
+        case "--allocations": allocations = new AllocationSampler(); break;
         case "--pacers" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: pacers = n; i++; break;
         case "--help" or "-h": Console.WriteLine(Usage); return 0;
         default:
@@ -100,6 +103,14 @@ if (only is "capacity")
     var loadBefore = LoadAverage();
     var results = await Capacity.RunAsync(context, capacity, Step);
     Console.WriteLine(Report.RenderCapacity(capacity, machine, total.Elapsed, loadBefore, LoadAverage(), results));
+    if (allocations is not null)
+    {
+        Step("allocations sampled by type (whole run, both sides if both ran):");
+        foreach (var line in allocations.Top(30))
+        {
+            Step("  " + line);
+        }
+    }
     return 0;
 }
 
