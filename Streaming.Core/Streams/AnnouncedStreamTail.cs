@@ -31,10 +31,10 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     private readonly object _gate = new();
     private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
     private readonly Queue<KeyState> _dirty = new();
-    private StreamChunk[] _announced = new StreamChunk[16];
     private readonly CancellationTokenSource _stopping = new();
     private readonly TailConnection _connection;
     private ITimer? _sweep;
+    private StreamChunk[] _announced = new StreamChunk[16];
     private bool _listening;
     private bool _reading;
     private int _count;

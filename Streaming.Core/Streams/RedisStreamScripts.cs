@@ -24,8 +24,8 @@ internal static class RedisStreamScripts
     /// attempt, n, writerId, batchIndex (1-based), metaExtraTtlMs, notifyChannel or "", then per entry: type, text,
     /// extraPairCount, field, value….
     /// Returns one element per run: the last entry id the stream holds after the batch ("" when none), or, for a refused
-    /// batch, a one-element array holding the refusal, which starts with one of the prefixes below. The common batch (same writer and attempt, no TTL refresh)
-    /// rewrites only the metadata fields it changes.
+    /// batch, a one-element array holding the refusal, which starts with one of the prefixes below. The common batch
+    /// (same writer and attempt, no TTL refresh) rewrites only the metadata fields it changes.
     /// </summary>
     public const string Append = """
         local t = redis.call('TIME')
