@@ -20,9 +20,7 @@ public sealed class ContinuationTokenTests(RedisFixture redis, ITestOutputHelper
     [Fact]
     public async Task ATokenTakenInOneProcess_IsResumedByAnotherProcess_RightAfterItsEntry()
     {
-        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 60);
-        await cluster.StartWorkerAsync();
-        await cluster.StartClientAsync();
+        await using var cluster = await WorkerCluster.StartAsync(redis.Server, workers: 1, tokensPerSecond: 60);
         AIAgent agent = cluster.Client.GetAgent("TravelPlanner");
         var session = await agent.CreateSessionAsync();
         var takeAt = Random.Shared.Next(1, 15);
@@ -50,10 +48,7 @@ public sealed class ContinuationTokenTests(RedisFixture redis, ITestOutputHelper
     [Fact]
     public async Task ATokenTakenBeforeAWorkerKill_ResumesThroughTheReset_ToTheSecondAttemptsAnswer()
     {
-        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
-        await cluster.StartWorkerAsync();
-        await cluster.StartWorkerAsync();
-        await cluster.StartClientAsync();
+        await using var cluster = await WorkerCluster.StartAsync(redis.Server);
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
 

@@ -10,10 +10,7 @@ public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper 
     [Fact]
     public async Task SigtermOfTheWorkerHostingARun_AnotherWorkerContinuesItAsAttemptTwo_WithinAboutASecond()
     {
-        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
-        await cluster.StartWorkerAsync();
-        await cluster.StartWorkerAsync();
-        await cluster.StartClientAsync();
+        await using var cluster = await WorkerCluster.StartAsync(redis.Server);
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
 

@@ -9,10 +9,7 @@ public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
     [Fact]
     public async Task KillingOneWorker_RunsHostedByTheSurvivor_FinishAsAttemptOne()
     {
-        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
-        await cluster.StartWorkerAsync();
-        await cluster.StartWorkerAsync();
-        await cluster.StartClientAsync();
+        await using var cluster = await WorkerCluster.StartAsync(redis.Server);
         var agent = cluster.Client.GetAgent("TravelPlanner");
 
         var runs = new List<(DurableAgents.Client.DurableAgentSession Session, string RunId)>();

@@ -20,6 +20,31 @@ internal sealed class WorkerCluster : IAsyncDisposable
         ClusterId = "sys-" + Guid.NewGuid().ToString("N")[..12];
     }
 
+    /// <summary>Starts <paramref name="workers"/> Worker processes and the test's Orleans client (everything is stopped if one fails).</summary>
+    /// <param name="redis">The redis-server they share.</param>
+    /// <param name="workers">How many Worker processes.</param>
+    /// <param name="tokensPerSecond">The offline model's pace.</param>
+    /// <returns>The started cluster.</returns>
+    public static async Task<WorkerCluster> StartAsync(RedisServer redis, int workers = 2, double tokensPerSecond = 40)
+    {
+        var cluster = new WorkerCluster(redis, tokensPerSecond);
+        try
+        {
+            for (var i = 0; i < workers; i++)
+            {
+                await cluster.StartWorkerAsync();
+            }
+
+            await cluster.StartClientAsync();
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
     public RedisServer Redis { get; }
 
     public double TokensPerSecond { get; }

@@ -10,10 +10,7 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
     [Fact]
     public async Task KillingTheWorkerHostingARun_MidStream_AnotherWorkerCompletesItAsAttemptTwo()
     {
-        await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
-        await cluster.StartWorkerAsync();
-        await cluster.StartWorkerAsync();
-        await cluster.StartClientAsync();
+        await using var cluster = await WorkerCluster.StartAsync(redis.Server);
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
 
