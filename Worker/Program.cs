@@ -1,6 +1,6 @@
 using AgentStreaming.DurableAgents;
 using AgentStreaming.Streaming.Options;
-using AgentStreaming.Worker;
+using AgentStreaming.Worker.Hosting;
 using AgentStreaming.Worker.Agents;
 using AgentStreaming.Worker.Models;
 using Microsoft.Extensions.AI;

@@ -2,8 +2,6 @@ using AgentStreaming.Client.Hosting;
 using AgentStreaming.Client.Input;
 using AgentStreaming.Client.Rendering;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
-using StackExchange.Redis;
 
 namespace AgentStreaming.Client.Commands;
 
@@ -43,14 +41,14 @@ internal static class ClientApp
             renderer.Error(ex.Message);
             return ex.ExitCode;
         }
-        catch (Exception ex) when (ex is DurableRunNotFoundException or DurableRunExpiredException or AgentStreamNotFoundException)
+        catch (Exception ex) when (ex is DurableRunNotFoundException or DurableRunExpiredException)
         {
             renderer.Error(ex.Message);
             return ExitCodes.RunNotFound;
         }
-        catch (Exception ex) when (ex is AgentStreamUnavailableException or RedisConnectionException or RedisTimeoutException)
+        catch (DurableAgentsUnavailableException ex) when (ex.Cause == DurableAgentsUnavailableCause.Redis)
         {
-            renderer.Error(ex is AgentStreamUnavailableException ? ex.Message : $"Redis stopped answering: {ex.Message}. Check that Redis is running, then resume with --run and --cursor.");
+            renderer.Error($"{ex.Message} Check that Redis is running, then resume with --run and --cursor.");
             return ExitCodes.RedisUnreachable;
         }
         catch (DurableAgentsUnavailableException ex)

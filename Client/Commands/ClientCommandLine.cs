@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using AgentStreaming.DurableAgents;
-using AgentStreaming.Streaming.Streams;
+using AgentStreaming.DurableAgents.Client;
 using Microsoft.Extensions.Hosting;
 
 namespace AgentStreaming.Client.Commands;
@@ -79,17 +79,17 @@ internal static class ClientCommandLine
                     }
                 }
 
-                if (result.GetValue(run) is { } runId && !StreamKeys.IsValidRunId(runId))
+                if (result.GetValue(run) is { } runId && !DurableAgentNames.IsValidId(runId))
                 {
                     result.AddError($"'{Printable(runId)}' is not a run id: run ids are 1 to 128 letters, digits, '-', '_' or '.'.");
                 }
             }
 
-            if (result.GetValue(cursor) is { } value && !StreamCursor.TryParse(value, out _))
+            if (result.GetValue(cursor) is { } value && !DurableAgentClient.IsValidCursor(value))
             {
                 try
                 {
-                    StreamCursor.Parse(value);
+                    DurableAgentClient.ValidateCursor(value);
                 }
                 catch (ArgumentException ex)
                 {

@@ -1,8 +1,8 @@
 using AgentStreaming.Client.Hosting;
 using AgentStreaming.Client.Input;
 using AgentStreaming.Client.Rendering;
+using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.Client.Commands;
 
@@ -65,7 +65,7 @@ internal static class Turn
         CancellationToken detach)
     {
         // The client picks the run id, so it can tell how to resume even when it stops waiting before the answer.
-        var run = new RunProgress(StreamKeys.NewRunId(), session.ConversationId);
+        var run = new RunProgress(DurableAgentNames.NewRunId(), session.ConversationId);
         started?.Invoke(run);
         var watcher = new RunWatcher(agent, renderer);
         try

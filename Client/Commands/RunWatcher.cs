@@ -1,6 +1,5 @@
 using AgentStreaming.Client.Rendering;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 
@@ -37,7 +36,7 @@ internal sealed class RunWatcher(DurableAIAgentProxy agent, IRunRenderer rendere
     /// <returns>The outcome.</returns>
     /// <exception cref="DurableRunNotFoundException">The run is unknown.</exception>
     /// <exception cref="DurableRunExpiredException">Its stream expired.</exception>
-    /// <exception cref="AgentStreamUnavailableException">Redis stayed unreachable.</exception>
+    /// <exception cref="DurableAgentsUnavailableException">Redis stayed unreachable.</exception>
     public async Task<WatchOutcome> WatchAsync(RunProgress run, Func<RunProgress, string> howToResume, CancellationToken detach)
     {
         var spinner = run.Entries == 0 ? renderer.Spinner("waiting for the answer…") : null;
@@ -101,7 +100,7 @@ internal sealed class RunWatcher(DurableAIAgentProxy agent, IRunRenderer rendere
     private static AgentRunOptions Resume(ResponseContinuationToken token) => new() { AllowBackgroundResponses = true, ContinuationToken = token };
 
     // The renderers show entries as the stream holds them (entry id, sequence, attempt): the update's raw representation.
-    private static StreamChunk Entry(AgentResponseUpdate update) => (StreamChunk)update.RawRepresentation!;
+    private static DurableRunChunk Entry(AgentResponseUpdate update) => (DurableRunChunk)update.RawRepresentation!;
 
     private static WatchOutcome Outcome(AgentResponseUpdate last)
         => last.FinishReason == ChatFinishReason.Stop ? WatchOutcome.Done

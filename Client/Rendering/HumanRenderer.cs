@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using AgentStreaming.Streaming.Streams;
+using AgentStreaming.DurableAgents.Client;
 
 namespace AgentStreaming.Client.Rendering;
 
@@ -36,20 +36,20 @@ internal sealed class HumanRenderer(ConsoleTarget target) : IRunRenderer
     }
 
     /// <inheritdoc />
-    public void Chunk(RunProgress run, StreamChunk chunk)
+    public void Chunk(RunProgress run, DurableRunChunk chunk)
     {
         switch (chunk.Kind)
         {
-            case StreamEntryKind.Text:
+            case DurableRunChunkKind.Text:
                 Answer(chunk.Text);
                 break;
-            case StreamEntryKind.Reset:
+            case DurableRunChunkKind.Reset:
                 RenderReset(chunk.Attempt);
                 break;
-            case StreamEntryKind.ToolCall:
+            case DurableRunChunkKind.ToolCall:
                 Chrome("⚙ " + DescribeToolCall(chunk.Data), Ansi.Dim);
                 break;
-            case StreamEntryKind.ToolResult:
+            case DurableRunChunkKind.ToolResult:
                 Chrome("  ↳ " + DescribeToolResult(chunk.Data), Ansi.Dim);
                 break;
             default:
@@ -58,22 +58,22 @@ internal sealed class HumanRenderer(ConsoleTarget target) : IRunRenderer
     }
 
     /// <inheritdoc />
-    public void Finished(RunProgress run, StreamChunk terminal)
+    public void Finished(RunProgress run, DurableRunChunk terminal)
     {
         EndAnswerLine(evenWhenRedirected: true);
         var (icon, color) = terminal.Kind switch
         {
-            StreamEntryKind.Done => ("✓", Ansi.Green),
-            StreamEntryKind.Cancelled => ("⊘", Ansi.Yellow),
+            DurableRunChunkKind.Done => ("✓", Ansi.Green),
+            DurableRunChunkKind.Cancelled => ("⊘", Ansi.Yellow),
             _ => ("✗", Ansi.Red),
         };
-        if (terminal.Kind != StreamEntryKind.Done)
+        if (terminal.Kind != DurableRunChunkKind.Done)
         {
-            Chrome($"{icon} {terminal.Kind.ToWireName()}: {terminal.Error ?? "(no message)"}", color);
+            Chrome($"{icon} {terminal.TypeName}: {terminal.Error ?? "(no message)"}", color);
         }
 
         var firstChunk = run.FirstChunkAfter is { } first ? $"first chunk {Seconds(first)} · " : string.Empty;
-        Chrome($"{icon} {terminal.Kind.ToWireName()} · {firstChunk}{run.TextChunks} chunks · {Seconds(run.Elapsed)} · run {run.RunId}", target.UseColor ? Ansi.Dim : null);
+        Chrome($"{icon} {terminal.TypeName} · {firstChunk}{run.TextChunks} chunks · {Seconds(run.Elapsed)} · run {run.RunId}", target.UseColor ? Ansi.Dim : null);
     }
 
     /// <inheritdoc />

@@ -1,4 +1,4 @@
-using AgentStreaming.Streaming.Streams;
+using AgentStreaming.DurableAgents.Client;
 
 namespace AgentStreaming.Client.Rendering;
 
@@ -15,12 +15,12 @@ internal interface IRunRenderer
     /// <summary>Shows one stream entry; terminal entries are followed by <see cref="Finished"/>.</summary>
     /// <param name="run">The run, already updated with the entry.</param>
     /// <param name="chunk">The entry.</param>
-    void Chunk(RunProgress run, StreamChunk chunk);
+    void Chunk(RunProgress run, DurableRunChunk chunk);
 
     /// <summary>The run ended.</summary>
     /// <param name="run">The run.</param>
     /// <param name="terminal">Its terminal entry.</param>
-    void Finished(RunProgress run, StreamChunk terminal);
+    void Finished(RunProgress run, DurableRunChunk terminal);
 
     /// <summary>The live view was detached; the run goes on.</summary>
     /// <param name="run">The run, with its cursor.</param>

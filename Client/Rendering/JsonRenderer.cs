@@ -1,5 +1,5 @@
 using System.Text.Json;
-using AgentStreaming.Streaming.Streams;
+using AgentStreaming.DurableAgents.Client;
 
 namespace AgentStreaming.Client.Rendering;
 
@@ -25,7 +25,7 @@ internal sealed class JsonRenderer(ConsoleTarget target) : IRunRenderer
     }
 
     /// <inheritdoc />
-    public void Chunk(RunProgress run, StreamChunk chunk)
+    public void Chunk(RunProgress run, DurableRunChunk chunk)
     {
         var line = Format(run.RunId, chunk);
         lock (_gate)
@@ -35,7 +35,7 @@ internal sealed class JsonRenderer(ConsoleTarget target) : IRunRenderer
     }
 
     /// <inheritdoc />
-    public void Finished(RunProgress run, StreamChunk terminal)
+    public void Finished(RunProgress run, DurableRunChunk terminal)
     {
     }
 
@@ -69,15 +69,15 @@ internal sealed class JsonRenderer(ConsoleTarget target) : IRunRenderer
     /// <param name="runId">The run.</param>
     /// <param name="chunk">The entry.</param>
     /// <returns>The JSON text.</returns>
-    public static string Format(string runId, StreamChunk chunk)
+    public static string Format(string runId, DurableRunChunk chunk)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
-            json.WriteString("kind", chunk.Kind.ToWireName());
+            json.WriteString("kind", chunk.TypeName);
             json.WriteString("text", chunk.Text);
-            json.WriteString("cursor", chunk.EntryId);
+            json.WriteString("cursor", chunk.Cursor);
             json.WriteNumber("sequence", chunk.Sequence);
             json.WriteNumber("attempt", chunk.Attempt);
             json.WriteString("runId", runId);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 using Microsoft.Extensions.AI;
 
 namespace AgentStreaming.Client.Rendering;
@@ -43,7 +42,7 @@ internal sealed class RunProgress(string runId, string? conversationId, Response
     /// <summary>Notes an update as shown.</summary>
     /// <param name="chunk">Its stream entry.</param>
     /// <param name="token">Its continuation token (none on the run's last update, after which nothing is left to resume).</param>
-    public void Record(StreamChunk chunk, ResponseContinuationToken? token)
+    public void Record(DurableRunChunk chunk, ResponseContinuationToken? token)
     {
         if (token is not null)
         {
@@ -52,7 +51,7 @@ internal sealed class RunProgress(string runId, string? conversationId, Response
 
         Entries++;
         Attempt = chunk.Attempt;
-        if (chunk.Kind == StreamEntryKind.Text)
+        if (chunk.Kind == DurableRunChunkKind.Text)
         {
             TextChunks++;
             FirstChunkAfter ??= Elapsed;

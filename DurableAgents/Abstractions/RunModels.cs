@@ -32,6 +32,11 @@ public static class RunStatusExtensions
     public static bool IsFinal(this RunStatus status) => status is RunStatus.Completed or RunStatus.Failed or RunStatus.Cancelled;
 }
 
+/// <summary>Where a run belongs: its agent and conversation.</summary>
+/// <param name="AgentName">The agent.</param>
+/// <param name="ConversationId">The conversation.</param>
+public readonly record struct RunLocation(string AgentName, string ConversationId);
+
 /// <summary>A request to run the agent on one message of a conversation.</summary>
 /// <param name="Message">The user's message.</param>
 /// <param name="RunId">The caller's run id for idempotent retries, or <see langword="null"/> for a new one.</param>
@@ -197,6 +202,15 @@ public static class DurableAgentNames
     /// <summary>A new unguessable conversation id (128 random bits).</summary>
     /// <returns>The id.</returns>
     public static string NewConversationId() => StreamKeys.NewRunId();
+
+    /// <summary>A new unguessable run id (128 random bits).</summary>
+    /// <returns>The id.</returns>
+    public static string NewRunId() => StreamKeys.NewRunId();
+
+    /// <summary>Whether <paramref name="id"/> can name an agent, a conversation or a run: 1 to 128 letters, digits, '-', '_' or '.'.</summary>
+    /// <param name="id">The id.</param>
+    /// <returns><see langword="true"/> when it is well formed (whether it exists is another matter).</returns>
+    public static bool IsValidId([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? id) => StreamKeys.IsValidRunId(id);
 
     internal static string Sanitize(string? value)
     {

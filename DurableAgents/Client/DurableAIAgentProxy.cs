@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using AgentStreaming.DurableAgents.Recovery;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 

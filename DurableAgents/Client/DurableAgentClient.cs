@@ -7,26 +7,27 @@ using AgentStreaming.Streaming.Streams;
 namespace AgentStreaming.DurableAgents.Client;
 
 /// <summary>
-/// The client side of the durable agents: hands out <see cref="DurableAIAgentProxy"/>s (the agents as Agent Framework
-/// <c>AIAgent</c>s), and reads a run's response from its Redis Stream.
+/// The one door to the durable agents for hosts and clients: hands out <see cref="DurableAIAgentProxy"/>s (the agents
+/// as Agent Framework <c>AIAgent</c>s), finds runs, reads their response streams, and lists conversations. Callers
+/// never touch Redis or the stream format: failures come as this library's exceptions
+/// (<see cref="DurableAgentsUnavailableException"/>, <see cref="DurableRunNotFoundException"/>,
+/// <see cref="DurableRunExpiredException"/>), entries as <see cref="DurableRunChunk"/>s.
 /// </summary>
 public sealed class DurableAgentClient
 {
     private readonly IGrainFactory? _grains;
     private readonly IAgentStreamReader _streams;
     private readonly RunIndex _runs;
+    private readonly ConversationIndex? _conversations;
     private readonly TimeSpan _retryTimeout;
 
-    /// <summary>Creates the client.</summary>
-    /// <param name="grains">The Orleans cluster client (or a silo's grain factory).</param>
-    /// <param name="streams">The Redis stream reader.</param>
-    /// <param name="runs">The run index (finds a run's conversation from its id).</param>
-    /// <param name="retryTimeout">How long calls are retried while no worker answers (a worker restarting, a gateway gone). Default 30 s.</param>
-    public DurableAgentClient(IGrainFactory grains, IAgentStreamReader streams, RunIndex runs, TimeSpan? retryTimeout = null)
+    /// <summary>Creates a client that reaches the workers (through <paramref name="grains"/>) and reads from Redis.</summary>
+    internal DurableAgentClient(IGrainFactory grains, IAgentStreamReader streams, RunIndex runs, ConversationIndex? conversations, TimeSpan? retryTimeout = null)
         : this(streams, runs)
     {
         ArgumentNullException.ThrowIfNull(grains);
         _grains = grains;
+        _conversations = conversations;
         _retryTimeout = retryTimeout ?? TimeSpan.FromSeconds(30);
     }
 
@@ -35,15 +36,19 @@ public sealed class DurableAgentClient
     /// agents resume streams with a continuation token (<c>RunStreamingAsync</c>); starting, polling, cancelling and
     /// reading conversations throw <see cref="InvalidOperationException"/>.
     /// </summary>
-    /// <param name="streams">The Redis stream reader.</param>
-    /// <param name="runs">The run index.</param>
-    public DurableAgentClient(IAgentStreamReader streams, RunIndex runs)
+    internal DurableAgentClient(IAgentStreamReader streams, RunIndex runs)
     {
         ArgumentNullException.ThrowIfNull(streams);
         ArgumentNullException.ThrowIfNull(runs);
         _streams = streams;
         _runs = runs;
     }
+
+    /// <summary>
+    /// Whether the durable store (Redis) is connected right now. No command is sent: a host can answer "try again"
+    /// at once while it is down instead of waiting for calls to time out.
+    /// </summary>
+    public bool IsAvailable => _runs.IsConnected;
 
     /// <summary>The durable agent as an Agent Framework <c>AIAgent</c>.</summary>
     /// <param name="name">The agent's name, e.g. <c>TravelPlanner</c>.</param>
@@ -55,20 +60,141 @@ public sealed class DurableAgentClient
         return new DurableAIAgentProxy(this, name);
     }
 
-    /// <summary>Reads a run's stream entries from the start or after a cursor, live, until its terminal entry.</summary>
+    /// <summary>Finds a run's agent and conversation (<c>HMGET agent-run:{runId}</c>).</summary>
     /// <param name="runId">The run.</param>
-    /// <param name="cursor">The last entry id received, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>Where the run belongs, or <see langword="null"/> when the id is malformed or no conversation knows the run.</returns>
+    /// <exception cref="DurableAgentsUnavailableException">Redis cannot be reached.</exception>
+    public async Task<RunLocation?> FindRunAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        if (!DurableAgentNames.IsValidId(runId))
+        {
+            return null;
+        }
+
+        return await DurableAgentsFailures.TranslateAsync(() => _runs.FindAsync(runId), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Checks whether a run of <paramref name="agentName"/> has a stream to read after <paramref name="after"/>, before
+    /// a response is started: an unknown run (or another agent's), a stream that is gone, and a stream that ends at or
+    /// before the position are told apart from one that can be read. One <c>HMGET</c> and one pipelined
+    /// <c>HGET</c> + <c>XREVRANGE … COUNT 1</c>; a grain call only when the stream is missing.
+    /// </summary>
+    /// <param name="agentName">The agent the caller addressed.</param>
+    /// <param name="runId">The run.</param>
+    /// <param name="after">The position the reader has (see <see cref="IsValidCursor"/>), or <see langword="null"/> for the start.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>What was found.</returns>
+    /// <exception cref="ArgumentException"><paramref name="after"/> is malformed.</exception>
+    /// <exception cref="DurableAgentsUnavailableException">Redis or the workers cannot be reached.</exception>
+    public async Task<DurableRunStreamOpening> OpenStreamAsync(string agentName, string runId, string? after, CancellationToken cancellationToken = default)
+    {
+        var position = string.IsNullOrEmpty(after) ? (StreamCursor?)null : StreamCursor.Parse(after);
+
+        if (!DurableAgentNames.IsValidId(runId))
+        {
+            return new(DurableRunStreamStatus.Unknown, null);
+        }
+
+        var location = await FindRunAsync(runId, cancellationToken).ConfigureAwait(false);
+        if (location is { } found && !string.Equals(found.AgentName, agentName, StringComparison.Ordinal))
+        {
+            return new(DurableRunStreamStatus.Unknown, null);
+        }
+
+        var state = await DurableAgentsFailures.TranslateAsync(() => _streams.GetStateAsync(runId, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (!state.Exists)
+        {
+            if (location is not { } known)
+            {
+                // Never accepted and no stream: answer at once instead of waiting for a stream that will not come.
+                return new(DurableRunStreamStatus.Unknown, null);
+            }
+
+            var run = await GetRunAsync(known, runId, cancellationToken).ConfigureAwait(false);
+            if (run is null || run.Status.IsFinal())
+            {
+                return new(DurableRunStreamStatus.Gone, location);
+            }
+        }
+
+        return position is { } at && state.TerminalAt is { } terminal && terminal <= at
+            ? new(DurableRunStreamStatus.Ended, location)
+            : new(DurableRunStreamStatus.Readable, location);
+    }
+
+    /// <summary>
+    /// Reads a run's stream from the start or strictly after <paramref name="cursor"/>, live, until its terminal
+    /// entry. A run still queued behind earlier runs of its conversation is waited for.
+    /// </summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="cursor">The <see cref="DurableRunChunk.Cursor"/> of the last entry received, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops reading (the run goes on).</param>
+    /// <returns>The entries, each exactly once, in order.</returns>
+    /// <exception cref="ArgumentException">The run id or cursor is malformed (before Redis is touched).</exception>
+    /// <exception cref="DurableRunNotFoundException">No conversation knows the run and it has no stream.</exception>
+    /// <exception cref="DurableRunExpiredException">The run's stream has expired.</exception>
+    /// <exception cref="DurableAgentsUnavailableException">Redis stayed unreachable past the reader's reconnect deadline.</exception>
+    public IAsyncEnumerable<DurableRunChunk> StreamAsync(string runId, string? cursor = null, CancellationToken cancellationToken = default)
+        => StreamAsync(runId, location: null, lookUp: true, cursor, cancellationToken);
+
+    /// <summary>
+    /// Reads a run's stream as <see cref="StreamAsync(string, string?, CancellationToken)"/> does, for a run whose
+    /// location the caller has already found (with <see cref="OpenStreamAsync"/>), or <see langword="null"/> for a
+    /// stream the run index does not know (it is then read as it is, without waiting for a queued run).
+    /// </summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="location">Where the run belongs, if known.</param>
+    /// <param name="cursor">The last entry's cursor, or <see langword="null"/>.</param>
     /// <param name="cancellationToken">Stops reading.</param>
-    /// <returns>The entries, as Streaming.Core's reader delivers them.</returns>
-    /// <remarks>The raw entries; <see cref="DurableAIAgentProxy"/>'s <c>RunStreamingAsync</c> gives them as framework updates.</remarks>
-    public IAsyncEnumerable<StreamChunk> StreamAsync(string runId, string? cursor = null, CancellationToken cancellationToken = default)
-        => _streams.ReadStreamAsync(runId, cursor, cancellationToken);
+    /// <returns>The entries.</returns>
+    public IAsyncEnumerable<DurableRunChunk> StreamAsync(string runId, RunLocation? location, string? cursor = null, CancellationToken cancellationToken = default)
+        => StreamAsync(runId, location, lookUp: false, cursor, cancellationToken);
+
+    /// <summary>Whether <paramref name="cursor"/> is a stream position (such as <c>1734649123456-0</c>) that the read methods accept.</summary>
+    /// <param name="cursor">The value a client sent.</param>
+    /// <returns><see langword="true"/> when it can be passed as a cursor.</returns>
+    public static bool IsValidCursor(string? cursor) => StreamCursor.TryParse(cursor, out _);
+
+    /// <summary>Checks a cursor as the read methods do.</summary>
+    /// <param name="cursor">The value a client sent.</param>
+    /// <exception cref="ArgumentException">It is not a stream position; the message says what one looks like.</exception>
+    public static void ValidateCursor(string cursor) => _ = StreamCursor.Parse(cursor);
+
+    /// <summary>
+    /// The most recently active conversations of every agent, newest first, with their turns and last run: one
+    /// <c>ZRANGE … REV</c>, then one grain call per conversation (eight at a time).
+    /// </summary>
+    /// <param name="take">How many at most (1 or more).</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The conversations.</returns>
+    /// <exception cref="DurableAgentsUnavailableException">Redis or the workers cannot be reached.</exception>
+    public async Task<IReadOnlyList<DurableConversationSummary>> ListConversationsAsync(int take, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(take, 1);
+        var index = _conversations ?? throw new InvalidOperationException("This DurableAgentClient was registered without the conversation index: register it with AddDurableAgents or AddDurableAgentsClient.");
+        var entries = await DurableAgentsFailures.TranslateAsync(() => index.ListAsync(take), cancellationToken).ConfigureAwait(false);
+
+        // A few grains at a time: each is a call into the cluster.
+        using var gate = new SemaphoreSlim(8);
+        return await Task.WhenAll(entries.Select(async entry =>
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var conversation = await CallAsync(() => Conversation(entry.AgentName, entry.ConversationId).GetConversationAsync(), cancellationToken).ConfigureAwait(false);
+                return DurableConversationSummary.From(entry.AgentName, entry.ConversationId, entry.LastActivity, conversation);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        })).ConfigureAwait(false);
+    }
 
     internal IAgentConversationGrain Conversation(string agentName, string conversationId)
         => Grains.GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey(agentName, conversationId));
-
-    /// <summary>Finds a run's agent and conversation in the run index (<c>HMGET agent-run:{runId}</c>).</summary>
-    internal Task<RunLocation?> FindRunAsync(string runId) => _runs.FindAsync(runId);
 
     internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, CancellationToken cancellationToken)
     {
@@ -77,7 +203,7 @@ public sealed class DurableAgentClient
         activity?.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, conversationId);
         // A run id chosen here makes retries after a lost answer idempotent: the worker returns the same run.
-        var request = new RunRequest(message, runId ?? StreamKeys.NewRunId(), Activity.Current?.Id);
+        var request = new RunRequest(message, runId ?? DurableAgentNames.NewRunId(), Activity.Current?.Id);
         var handle = await CallAsync(() => grain.RunAsync(request), cancellationToken).ConfigureAwait(false);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, handle.RunId);
         return handle;
@@ -95,7 +221,46 @@ public sealed class DurableAgentClient
     /// </summary>
     /// <exception cref="DurableRunExpiredException">The run's stream has expired.</exception>
     /// <exception cref="DurableRunNotFoundException">The run's conversation no longer knows it.</exception>
-    internal async IAsyncEnumerable<StreamChunk> ReadRunAsync(RunLocation location, string runId, string? after, [EnumeratorCancellation] CancellationToken cancellationToken)
+    internal IAsyncEnumerable<DurableRunChunk> ReadRunAsync(RunLocation location, string runId, string? after, CancellationToken cancellationToken)
+        => StreamAsync(runId, location, lookUp: false, after, cancellationToken);
+
+    /// <summary>
+    /// Calls a grain, retrying while no worker can take the call (connection refused, silo gone, gateway list
+    /// stale) until the retry deadline; then fails with a message saying what to do.
+    /// </summary>
+    internal async Task<T> CallAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (DurableAgentsFailures.IsWorkerUnreachable(ex))
+            {
+                if (Stopwatch.GetElapsedTime(started) >= _retryTimeout)
+                {
+                    throw new DurableAgentsUnavailableException(
+                        $"No worker answered within {_retryTimeout.TotalSeconds:0} s. Check that at least one Worker is running and uses the same Redis and cluster id.", ex);
+                }
+
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
+            catch (Exception ex) when (DurableAgentsFailures.IsStoreUnavailable(ex))
+            {
+                throw DurableAgentsFailures.Unavailable(ex);
+            }
+        }
+    }
+
+    private IGrainFactory Grains => _grains ?? throw new InvalidOperationException(
+        "This DurableAgentClient reads run streams only (it was created without an Orleans client): it can resume a run's stream with a continuation token, but not start, poll or cancel runs. Register it with AddDurableAgentsClient to reach the workers.");
+
+    /// <summary>The one stream source: Streaming.Core's reader, with its failures in this library's terms, waiting for a queued run.</summary>
+    private async IAsyncEnumerable<DurableRunChunk> StreamAsync(string runId, RunLocation? location, bool lookUp, string? after, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var cursor = after;
         while (true)
@@ -112,7 +277,13 @@ public sealed class DurableAgentClient
                     }
                     catch (AgentStreamNotFoundException ex)
                     {
-                        if (!ex.ExpiredWhileReading && await IsPendingAsync(location, runId, cancellationToken).ConfigureAwait(false))
+                        if (lookUp)
+                        {
+                            location = await FindRunAsync(runId, cancellationToken).ConfigureAwait(false) ?? throw new DurableRunNotFoundException(runId);
+                            lookUp = false;
+                        }
+
+                        if (!ex.ExpiredWhileReading && location is { } known && await IsPendingAsync(known, runId, cancellationToken).ConfigureAwait(false))
                         {
                             // Queued behind earlier runs of its conversation: its stream starts when it does.
                             break;
@@ -120,14 +291,19 @@ public sealed class DurableAgentClient
 
                         throw Expired(runId, ex);
                     }
+                    catch (AgentStreamUnavailableException ex)
+                    {
+                        throw new DurableAgentsUnavailableException(ex.Message, DurableAgentsUnavailableCause.Redis, ex);
+                    }
 
                     if (!more)
                     {
                         yield break;
                     }
 
-                    cursor = entries.Current.EntryId;
-                    yield return entries.Current;
+                    var chunk = DurableRunChunk.From(entries.Current);
+                    cursor = chunk.Cursor;
+                    yield return chunk;
                 }
             }
             finally
@@ -136,37 +312,6 @@ public sealed class DurableAgentClient
             }
         }
     }
-
-    /// <summary>
-    /// Calls a grain, retrying while no worker can take the call (connection refused, silo gone, gateway list
-    /// stale) until the retry deadline; then fails with a message saying what to do.
-    /// </summary>
-    internal async Task<T> CallAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken = default)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            try
-            {
-                return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (IsTransient(ex))
-            {
-                if (Stopwatch.GetElapsedTime(started) >= _retryTimeout)
-                {
-                    throw new DurableAgentsUnavailableException(
-                        $"No worker answered within {_retryTimeout.TotalSeconds:0} s. Check that at least one Worker is running and uses the same Redis and cluster id.", ex);
-                }
-
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
-            }
-        }
-    }
-
-    private IGrainFactory Grains => _grains ?? throw new InvalidOperationException(
-        "This DurableAgentClient reads run streams only (it was created without an Orleans client): it can resume a run's stream with a continuation token, but not start, poll or cancel runs. Register it with AddDurableAgentsClient to reach the workers.");
 
     private async Task<bool> IsPendingAsync(RunLocation location, string runId, CancellationToken cancellationToken)
     {
@@ -185,10 +330,4 @@ public sealed class DurableAgentClient
             ? $"The stream of run '{runId}' has expired: the run is known, but its entries are gone (a run's stream lives REDIS_STREAM_TTL_MINUTES after its last entry), so it cannot be resumed. Its final response is still available: call RunAsync with the same continuation token."
             : $"The stream of run '{runId}' has expired, or the run has not started yet (it waits behind earlier runs of its conversation): the run is known, but its stream is not in Redis. Try again later, or ask a client that reaches the workers (RunAsync with the token returns its final response).",
         ex);
-
-    private static bool IsTransient(Exception ex) => ex is Orleans.Runtime.Messaging.ConnectionFailedException
-        or SiloUnavailableException
-        or OrleansMessageRejectionException
-        or GatewayTooBusyException
-        or TimeoutException;
 }

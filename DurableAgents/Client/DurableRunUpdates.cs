@@ -1,5 +1,4 @@
 using System.Text.Json;
-using AgentStreaming.Streaming.Streams;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 
@@ -13,11 +12,11 @@ namespace AgentStreaming.DurableAgents.Client;
 /// <c>error</c> and <c>cancelled</c> → <see cref="ErrorContent"/> with <see cref="DurableRunContents.RunFailedErrorCode"/> or
 /// <see cref="DurableRunContents.RunCancelledErrorCode"/>. <see cref="AgentResponseUpdate.ResponseId"/> is the run id,
 /// <see cref="AgentResponseUpdate.MessageId"/> the run id and attempt, and <see cref="AgentResponseUpdate.RawRepresentation"/>
-/// the <see cref="StreamChunk"/> (entry id, sequence, attempt, raw data).
+/// the <see cref="DurableRunChunk"/> (cursor, sequence, attempt, raw data).
 /// </remarks>
 internal static class DurableRunUpdates
 {
-    public static AgentResponseUpdate Update(DurableAIAgentProxy agent, string runId, StreamChunk chunk, bool withToken)
+    public static AgentResponseUpdate Update(DurableAIAgentProxy agent, string runId, DurableRunChunk chunk, bool withToken)
     {
         var update = new AgentResponseUpdate(ChatRole.Assistant, Contents(chunk))
         {
@@ -27,9 +26,9 @@ internal static class DurableRunUpdates
             MessageId = MessageId(runId, chunk.Attempt),
             CreatedAt = chunk.Timestamp,
             RawRepresentation = chunk,
-            FinishReason = chunk.Kind == StreamEntryKind.Done ? ChatFinishReason.Stop : null,
+            FinishReason = chunk.Kind == DurableRunChunkKind.Done ? ChatFinishReason.Stop : null,
             // The last update carries none: the run has ended, nothing is left to resume.
-            ContinuationToken = withToken && !chunk.IsTerminal ? DurableAgentContinuationToken.ForRun(runId, chunk.EntryId) : null,
+            ContinuationToken = withToken && !chunk.IsTerminal ? DurableAgentContinuationToken.ForRun(runId, chunk.Cursor) : null,
         };
         return update;
     }
@@ -80,15 +79,15 @@ internal static class DurableRunUpdates
 
     private static string MessageId(string runId, int attempt) => $"{runId}/{attempt}";
 
-    private static List<AIContent> Contents(StreamChunk chunk) => chunk.Kind switch
+    private static List<AIContent> Contents(DurableRunChunk chunk) => chunk.Kind switch
     {
-        StreamEntryKind.Text => [new TextContent(chunk.Text)],
-        StreamEntryKind.Reset => [new DurableRunResetContent(chunk.Attempt)],
-        StreamEntryKind.ToolCall when Parse(chunk.Data) is { } call => [ToolCall(call)],
-        StreamEntryKind.ToolResult when Parse(chunk.Data) is { } result => [ToolResult(result)],
-        StreamEntryKind.Usage when Parse(chunk.Data) is { } usage => [new UsageContent(Usage(usage))],
-        StreamEntryKind.Error => [new ErrorContent(chunk.Error ?? "The run failed.") { ErrorCode = DurableRunContents.RunFailedErrorCode }],
-        StreamEntryKind.Cancelled => [new ErrorContent(chunk.Error ?? "The run was cancelled.") { ErrorCode = DurableRunContents.RunCancelledErrorCode }],
+        DurableRunChunkKind.Text => [new TextContent(chunk.Text)],
+        DurableRunChunkKind.Reset => [new DurableRunResetContent(chunk.Attempt)],
+        DurableRunChunkKind.ToolCall when Parse(chunk.Data) is { } call => [ToolCall(call)],
+        DurableRunChunkKind.ToolResult when Parse(chunk.Data) is { } result => [ToolResult(result)],
+        DurableRunChunkKind.Usage when Parse(chunk.Data) is { } usage => [new UsageContent(Usage(usage))],
+        DurableRunChunkKind.Error => [new ErrorContent(chunk.Error ?? "The run failed.") { ErrorCode = DurableRunContents.RunFailedErrorCode }],
+        DurableRunChunkKind.Cancelled => [new ErrorContent(chunk.Error ?? "The run was cancelled.") { ErrorCode = DurableRunContents.RunCancelledErrorCode }],
         _ => [],
     };
 

@@ -55,7 +55,8 @@ public static class DurableAgentsServiceCollectionExtensions
         services.TryAddSingleton(provider => new DurableAgentClient(
             provider.GetRequiredService<IGrainFactory>(),
             provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>(),
-            provider.GetRequiredService<RunIndex>()));
+            provider.GetRequiredService<RunIndex>(),
+            provider.GetRequiredService<ConversationIndex>()));
         return new DurableAgentsBuilder(services);
     }
 
@@ -72,10 +73,14 @@ public static class DurableAgentsServiceCollectionExtensions
         services.AddRedisAgentStreaming();
         services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
         services.TryAddSingleton(provider => new RunIndex(provider.GetRequiredService<IConnectionMultiplexer>()));
+        services.TryAddSingleton(provider => new ConversationIndex(
+            provider.GetRequiredService<IConnectionMultiplexer>(),
+            provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         services.TryAddSingleton(provider => new DurableAgentClient(
             provider.GetRequiredService<IClusterClient>(),
             provider.GetRequiredService<AgentStreaming.Streaming.Streams.IAgentStreamReader>(),
             provider.GetRequiredService<RunIndex>(),
+            provider.GetRequiredService<ConversationIndex>(),
             provider.GetRequiredService<IOptions<DurableAgentsClientOptions>>().Value.CallRetryTimeout));
         return services;
     }

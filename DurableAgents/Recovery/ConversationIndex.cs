@@ -6,13 +6,13 @@ namespace AgentStreaming.DurableAgents.Recovery;
 /// <param name="AgentName">The agent.</param>
 /// <param name="ConversationId">The conversation.</param>
 /// <param name="LastActivity">When a run was last accepted or finished.</param>
-public sealed record ConversationIndexEntry(string AgentName, string ConversationId, DateTimeOffset LastActivity);
+internal sealed record ConversationIndexEntry(string AgentName, string ConversationId, DateTimeOffset LastActivity);
 
 /// <summary>
 /// The conversations of a service, most recently active first, in one Redis sorted set (member: conversation key,
 /// score: last activity in Unix ms), so dashboards and APIs can list them without scanning grain storage.
 /// </summary>
-public sealed class ConversationIndex
+internal sealed class ConversationIndex
 {
     private readonly IConnectionMultiplexer _multiplexer;
     private readonly RedisKey _key;

@@ -3,11 +3,6 @@ using StackExchange.Redis;
 
 namespace AgentStreaming.DurableAgents.Recovery;
 
-/// <summary>Where a run belongs: its agent and conversation.</summary>
-/// <param name="AgentName">The agent.</param>
-/// <param name="ConversationId">The conversation.</param>
-public readonly record struct RunLocation(string AgentName, string ConversationId);
-
 /// <summary>
 /// A small Redis index of every accepted run, <c>agent-run:{runId}</c> → agent and conversation, kept as long as
 /// conversations live. It lets APIs find a run's conversation from the run id alone, and tell a run that never
@@ -17,7 +12,7 @@ public readonly record struct RunLocation(string AgentName, string ConversationI
 /// A hash per run: <c>HSET key agent … conversation …</c> + <c>PEXPIRE</c> in one transaction; read with <c>HMGET</c>.
 /// The conversation grain records a run in the same round trip that persists it, whoever started it.
 /// </remarks>
-public sealed class RunIndex
+internal sealed class RunIndex
 {
     /// <summary>The key prefix of run entries.</summary>
     public const string KeyPrefix = "agent-run:";
@@ -29,6 +24,9 @@ public sealed class RunIndex
     /// <summary>Creates the index.</summary>
     /// <param name="redis">The shared Redis connection.</param>
     public RunIndex(IConnectionMultiplexer redis) => _redis = redis;
+
+    /// <summary>Whether the Redis connection is up right now (no command is sent).</summary>
+    public bool IsConnected => _redis.IsConnected;
 
     /// <summary>Records a run.</summary>
     /// <param name="runId">The run.</param>

@@ -7,7 +7,7 @@ namespace AgentStreaming.DurableAgents.Recovery;
 /// claim's expiry in Unix ms). The worker executing a conversation renews its claim; when a worker dies its claims
 /// expire and any worker's <see cref="RunRecoveryService"/> re-drives the conversation.
 /// </summary>
-public sealed class RunLeaseStore
+internal sealed class RunLeaseStore
 {
     private const string ClaimScript = """
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))

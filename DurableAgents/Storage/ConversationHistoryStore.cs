@@ -16,7 +16,7 @@ namespace AgentStreaming.DurableAgents.Storage;
 /// reply) is stored twice; <see cref="LoadAsync"/> keeps the last turn of each run. One key per conversation, so it
 /// runs unchanged on Redis Cluster.
 /// </remarks>
-public sealed class ConversationHistoryStore
+internal sealed class ConversationHistoryStore
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

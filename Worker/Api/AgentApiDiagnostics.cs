@@ -19,15 +19,3 @@ internal static class AgentApiDiagnostics
     /// <summary>Events sent on stream responses.</summary>
     public static readonly Counter<long> EventsSent = Meter.CreateCounter<long>("agent_api.stream.events", "{event}", "Stream entries sent to HTTP clients.");
 }
-
-/// <summary>Test-only fault injection: the next stream response aborts its connection after a number of events.</summary>
-internal sealed class StreamFaults
-{
-    private int _abortAfter;
-
-    /// <summary>Arms the fault for the next stream response.</summary>
-    public void ArmAbortAfter(int events) => Volatile.Write(ref _abortAfter, events);
-
-    /// <summary>Takes the armed fault, if any (0 when none).</summary>
-    public int Take() => Interlocked.Exchange(ref _abortAfter, 0);
-}

@@ -1,10 +1,8 @@
-using AgentStreaming.DurableAgents.Recovery;
 using System.Globalization;
 using System.Text;
 using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
-using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Worker.Api;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -27,8 +25,7 @@ namespace Microsoft.AspNetCore.Builder;
 public static class AgentApiEndpoints
 {
     /// <summary>
-    /// Maps the API's endpoints, the OpenAPI document and, when <c>AgentApi:EnableFaultInjection</c> is on, the
-    /// test-only fault endpoints. Its middleware (exception handler, CORS, rate limit, API key) is added by
+    /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, API key) is added by
     /// <c>AddAgentApi</c> in front of the pipeline, so where this is called does not matter.
     /// </summary>
     /// <param name="app">The application.</param>
@@ -99,17 +96,6 @@ public static class AgentApiEndpoints
             openApi.RequireCors(AgentApiServiceCollectionExtensions.CorsPolicy);
         }
 
-        if (options.EnableFaultInjection)
-        {
-            app.MapPost("/_testing/abort-next-stream", (int afterEvents, StreamFaults faults) =>
-            {
-                faults.ArmAbortAfter(afterEvents);
-                return Results.NoContent();
-            }).ExcludeFromDescription();
-            app.MapGet("/_testing/throw", IResult () => throw new InvalidOperationException("Internal detail that must stay in the log: connection string redis://secret@db"))
-                .ExcludeFromDescription();
-        }
-
         return api;
     }
 
@@ -144,7 +130,7 @@ public static class AgentApiEndpoints
         DurableAgentSession session;
         if (request.ConversationId is { Length: > 0 } conversationId)
         {
-            if (!StreamKeys.IsValidRunId(conversationId))
+            if (!DurableAgentNames.IsValidId(conversationId))
             {
                 return AgentApiProblems.BadRequest("Malformed conversation id", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.', as returned when the conversation started.");
             }
@@ -162,7 +148,7 @@ public static class AgentApiEndpoints
             session = proxy.NewSession();
         }
 
-        var format = RunStreamer.Negotiate(context.Request, sseByDefault: false);
+        var format = RunStreamWriter.Negotiate(context.Request, sseByDefault: false);
         var wait = format is null ? PreferredWait(context.Request, apiOptions.Value.MaxWait) : null;
         RunHandle started;
         try
@@ -175,7 +161,7 @@ public static class AgentApiEndpoints
         }
 
         var runId = started.RunId;
-        // The conversation grain recorded the run in the run index (agent-run:{runId}) when it accepted it.
+        // The conversation grain recorded the run in the run index when it accepted it.
         var location = new RunLocation(agent, session.ConversationId);
         AgentApiDiagnostics.RunsStarted.Add(1);
         var mode = format switch
@@ -197,7 +183,7 @@ public static class AgentApiEndpoints
 
         if (wait is { } timeout)
         {
-            var finished = await WaitForEndAsync(client, runId, timeout, context.RequestAborted).ConfigureAwait(false);
+            var finished = await WaitForEndAsync(client, runId, location, timeout, context.RequestAborted).ConfigureAwait(false);
             context.Response.Headers["Preference-Applied"] = "wait=" + ((int)timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture);
             if (finished)
             {
@@ -209,9 +195,9 @@ public static class AgentApiEndpoints
         return Results.Json(accepted, AgentApiJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
-    private static async Task<IResult> GetRunAsync(string agent, string runId, DurableAgentClient client, RunIndex index)
+    private static async Task<IResult> GetRunAsync(string agent, string runId, DurableAgentClient client, CancellationToken cancellationToken)
     {
-        if (await FindRunAsync(agent, runId, index).ConfigureAwait(false) is not { } location)
+        if (await FindRunAsync(client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
         {
             return UnknownRun(agent, runId);
         }
@@ -223,9 +209,9 @@ public static class AgentApiEndpoints
             : Results.Json(RunView.From(agent, location.ConversationId, runId, run.Status, run), AgentApiJson.Options);
     }
 
-    private static async Task<IResult> CancelRunAsync(string agent, string runId, DurableAgentClient client, RunIndex index, ILogger<RunStreamer> logger)
+    private static async Task<IResult> CancelRunAsync(string agent, string runId, DurableAgentClient client, ILogger<RunStreamer> logger, CancellationToken cancellationToken)
     {
-        if (await FindRunAsync(agent, runId, index).ConfigureAwait(false) is not { } location)
+        if (await FindRunAsync(client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
         {
             return UnknownRun(agent, runId);
         }
@@ -245,7 +231,7 @@ public static class AgentApiEndpoints
 
     private static async Task<IResult> GetConversationAsync(string agent, string conversationId, DurableAgentClient client)
     {
-        if (!StreamKeys.IsValidRunId(conversationId))
+        if (!DurableAgentNames.IsValidId(conversationId))
         {
             return AgentApiProblems.NotFound("Unknown conversation", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.'.");
         }
@@ -262,21 +248,14 @@ public static class AgentApiEndpoints
         string agent,
         string runId,
         string? cursor,
-        RunIndex index,
         RunStreamer streamer,
-        RedisStreamResponseHandler streams,
         DurableAgentClient client)
     {
-        if (!StreamKeys.IsValidRunId(runId))
-        {
-            return UnknownRun(agent, runId);
-        }
-
         // On reconnection the browser sends Last-Event-ID, which is newer than the ?cursor= of the first connection.
         string? after = null;
         if (context.Request.Headers["Last-Event-ID"] is [{ Length: > 0 } lastEventId])
         {
-            if (!StreamCursor.TryParse(lastEventId, out _))
+            if (!DurableAgentClient.IsValidCursor(lastEventId))
             {
                 return AgentApiProblems.BadRequest("Malformed Last-Event-ID", $"The Last-Event-ID header '{Clip(lastEventId)}' is not a stream entry id such as '1734649123456-0'.");
             }
@@ -285,7 +264,7 @@ public static class AgentApiEndpoints
         }
         else if (!string.IsNullOrEmpty(cursor))
         {
-            if (!StreamCursor.TryParse(cursor, out _))
+            if (!DurableAgentClient.IsValidCursor(cursor))
             {
                 return AgentApiProblems.BadRequest("Malformed cursor", $"The cursor query parameter '{Clip(cursor)}' is not a stream entry id such as '1734649123456-0'; omit it to read from the start.");
             }
@@ -293,37 +272,21 @@ public static class AgentApiEndpoints
             after = cursor;
         }
 
-        var location = await index.FindAsync(runId).ConfigureAwait(false);
-        if (location is { } l && !string.Equals(l.AgentName, agent, StringComparison.Ordinal))
+        var opening = await client.OpenStreamAsync(agent, runId, after, context.RequestAborted).ConfigureAwait(false);
+        switch (opening.Status)
         {
-            return UnknownRun(agent, runId);
-        }
-
-        if (!(await streams.GetStateAsync(runId).ConfigureAwait(false)).Exists)
-        {
-            if (location is not { } known)
-            {
-                // Never accepted here and no stream: answer at once instead of waiting for a stream that will not come.
+            case DurableRunStreamStatus.Unknown:
                 return UnknownRun(agent, runId);
-            }
-
-            var proxy = client.GetAgent(agent);
-            var run = await proxy.GetRunAsync(proxy.GetSession(known.ConversationId), runId).ConfigureAwait(false);
-            if (run is null || run.Status.IsFinal())
-            {
+            case DurableRunStreamStatus.Gone:
                 return AgentApiProblems.Gone(runId);
-            }
+            case DurableRunStreamStatus.Ended:
+                // Nothing follows the terminal entry; 204 also tells an EventSource to stop reconnecting.
+                context.Response.Headers["X-Run-Id"] = runId;
+                return Results.NoContent();
         }
 
-        if (after is not null && await streamer.EndedAtOrBeforeAsync(runId, StreamCursor.Parse(after)).ConfigureAwait(false))
-        {
-            // Nothing follows the terminal entry; 204 also tells an EventSource to stop reconnecting.
-            context.Response.Headers["X-Run-Id"] = runId;
-            return Results.NoContent();
-        }
-
-        var format = RunStreamer.Negotiate(context.Request, sseByDefault: true)!.Value;
-        await streamer.StreamAsync(context, format, runId, location, after).ConfigureAwait(false);
+        var format = RunStreamWriter.Negotiate(context.Request, sseByDefault: true)!.Value;
+        await streamer.StreamAsync(context, format, runId, opening.Location, after).ConfigureAwait(false);
         return Results.Empty;
     }
 
@@ -400,13 +363,14 @@ public static class AgentApiEndpoints
         return null;
     }
 
-    private static async Task<bool> WaitForEndAsync(DurableAgentClient client, string runId, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<bool> WaitForEndAsync(DurableAgentClient client, string runId, RunLocation location, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
         {
-            await foreach (var chunk in client.StreamAsync(runId, cancellationToken: deadline.Token).ConfigureAwait(false))
+            // A run queued behind earlier runs of its conversation is waited for, within the same deadline.
+            await foreach (var chunk in client.StreamAsync(runId, location, cancellationToken: deadline.Token).ConfigureAwait(false))
             {
                 if (chunk.IsTerminal)
                 {
@@ -420,15 +384,15 @@ public static class AgentApiEndpoints
         {
             return false;
         }
-        catch (AgentStreamNotFoundException)
+        catch (Exception ex) when (ex is DurableRunExpiredException or DurableRunNotFoundException)
         {
-            // Still queued behind earlier runs: answer 202, the client reads the stream later.
-            return false;
+            // The run's record says how it ended (or that it has not): the caller reads it.
+            return true;
         }
     }
 
-    private static async Task<RunLocation?> FindRunAsync(string agent, string runId, RunIndex index)
-        => StreamKeys.IsValidRunId(runId) && await index.FindAsync(runId).ConfigureAwait(false) is { } location && location.AgentName == agent
+    private static async Task<RunLocation?> FindRunAsync(DurableAgentClient client, string agent, string runId, CancellationToken cancellationToken)
+        => await client.FindRunAsync(runId, cancellationToken).ConfigureAwait(false) is { } location && location.AgentName == agent
             ? location
             : null;
 

@@ -1,9 +1,7 @@
 using System.Globalization;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 
 namespace AgentStreaming.Worker.Api;
 
@@ -34,7 +32,7 @@ internal sealed class AgentApiExceptionHandler : IExceptionHandler
         var errorId = NewErrorId();
         var path = httpContext.Request.Path.Value ?? string.Empty;
         IResult problem;
-        if (IsUnavailable(exception))
+        if (DurableAgentsFailures.IsUnavailable(exception))
         {
             AgentApiLog.RequestUnavailable(_logger, errorId, httpContext.Request.Method, AgentApiLog.Sanitize(path), exception);
             problem = AgentApiProblems.Unavailable(httpContext, _options.UnavailableRetryAfter, errorId);
@@ -56,39 +54,6 @@ internal sealed class AgentApiExceptionHandler : IExceptionHandler
 
     /// <summary>A short id that ties an answer to its log entry.</summary>
     public static string NewErrorId() => Guid.NewGuid().ToString("N")[..16];
-
-    /// <summary>Whether the exception (or one it wraps) says that Redis or the durable runtime is unreachable.</summary>
-    public static bool IsUnavailable(Exception? exception)
-    {
-        for (var depth = 0; exception is not null && depth < 8; depth++)
-        {
-            switch (exception)
-            {
-                case RedisConnectionException or RedisTimeoutException:
-                case DurableAgentsUnavailableException or AgentStreamUnavailableException:
-                case SiloUnavailableException or Orleans.Runtime.Messaging.ConnectionFailedException:
-                case TimeoutException:
-                    return true;
-                case AggregateException { InnerExceptions: [var only] }:
-                    exception = only;
-                    continue;
-                default:
-                    break;
-            }
-
-            // An exception whose type Orleans cannot copy across a grain call arrives as a fallback naming that type.
-            if (exception is Orleans.Serialization.UnavailableExceptionFallbackException fallback
-                && fallback.ExceptionType is { } type
-                && (type.Contains("RedisConnectionException", StringComparison.Ordinal) || type.Contains("RedisTimeoutException", StringComparison.Ordinal)))
-            {
-                return true;
-            }
-
-            exception = exception.InnerException;
-        }
-
-        return false;
-    }
 
     internal static string Seconds(TimeSpan value) => ((int)Math.Max(1, Math.Ceiling(value.TotalSeconds))).ToString(CultureInfo.InvariantCulture);
 }

@@ -1,6 +1,6 @@
 using AgentStreaming.DurableAgents.Options;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
+using AgentStreaming.DurableAgents.Client;
 
 namespace AgentStreaming.Worker.Api;
 
@@ -13,14 +13,14 @@ internal sealed class AgentApiGuard : IEndpointFilter
 {
     private readonly DurableAgentsOptions _agents;
     private readonly AgentApiOptions _options;
-    private readonly IConnectionMultiplexer _redis;
+    private readonly DurableAgentClient _client;
     private readonly ILogger<AgentApiGuard> _logger;
 
-    public AgentApiGuard(IOptions<DurableAgentsOptions> agents, IOptions<AgentApiOptions> options, IConnectionMultiplexer redis, ILogger<AgentApiGuard> logger)
+    public AgentApiGuard(IOptions<DurableAgentsOptions> agents, IOptions<AgentApiOptions> options, DurableAgentClient client, ILogger<AgentApiGuard> logger)
     {
         _agents = agents.Value;
         _options = options.Value;
-        _redis = redis;
+        _client = client;
         _logger = logger;
     }
 
@@ -32,7 +32,7 @@ internal sealed class AgentApiGuard : IEndpointFilter
             return ValueTask.FromResult<object?>(AgentApiEndpoints.UnknownAgent(agent, _agents));
         }
 
-        if (!_redis.IsConnected)
+        if (!_client.IsAvailable)
         {
             var errorId = AgentApiExceptionHandler.NewErrorId();
             AgentApiLog.RedisDisconnected(_logger, errorId, http.Request.Method, AgentApiLog.Sanitize(http.Request.Path.Value ?? string.Empty));

@@ -45,13 +45,6 @@ public sealed class AgentApiOptions
 
     /// <summary>Origins allowed to call the API from other sites' pages (CORS). Default: none (CORS closed).</summary>
     public IList<string> CorsOrigins { get; } = [];
-
-
-    /// <summary>
-    /// Test-only: maps <c>POST /_testing/abort-next-stream</c>, which makes the next stream response abort its
-    /// connection after a number of events. Never turn this on in production. Default off.
-    /// </summary>
-    public bool EnableFaultInjection { get; set; }
 }
 
 /// <summary>Validates <see cref="AgentApiOptions"/> when the host starts.</summary>

@@ -29,7 +29,6 @@ public static class AgentApiServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<AgentApiOptions>().BindConfiguration(AgentApiOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentApiOptions>, AgentApiOptionsValidator>());
-        services.TryAddSingleton<StreamFaults>();
         services.TryAddSingleton<RunStreamer>();
         services.AddProblemDetails();
         services.AddOpenApi();

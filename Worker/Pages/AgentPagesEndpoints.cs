@@ -1,9 +1,7 @@
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.DurableAgents.Recovery;
 using AgentStreaming.Worker.Api;
 using AgentStreaming.Worker.Pages;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -41,45 +39,18 @@ public static class AgentPagesEndpoints
     }
 
     private static async Task<IResult> ListConversationsAsync(
-        ConversationIndex index, DurableAgentClient client, IOptions<AgentPagesOptions> options, ILoggerFactory loggers, int? take, CancellationToken cancellationToken)
+        DurableAgentClient client, IOptions<AgentPagesOptions> options, int? take, CancellationToken cancellationToken)
     {
         var limit = Math.Clamp(take ?? options.Value.MaxConversations, 1, options.Value.MaxConversations);
-        IReadOnlyList<ConversationIndexEntry> entries;
-        try
-        {
-            entries = await index.ListAsync(limit).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
-        {
-            AgentPagesLog.RedisUnavailable(loggers.CreateLogger(typeof(AgentPagesEndpoints)), ex);
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Redis is unavailable",
-                detail: "The conversation list lives in Redis, which does not answer. Try again shortly.");
-        }
-
-        // A few grains at a time: each is a call into the cluster.
-        using var gate = new SemaphoreSlim(8);
-        var rows = await Task.WhenAll(entries.Select(async entry =>
-        {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                var agent = client.GetAgent(entry.AgentName);
-                var conversation = await agent.GetConversationAsync(agent.GetSession(entry.ConversationId)).WaitAsync(cancellationToken).ConfigureAwait(false);
-                var first = conversation.History.FirstOrDefault(m => m.Role == "user")?.Text;
-                return new ConversationSummaryView(
-                    entry.AgentName,
-                    entry.ConversationId,
-                    entry.LastActivity,
-                    conversation.History.Count(m => m.Role == "user"),
-                    conversation.Runs.Count,
-                    conversation.Runs.Count > 0 ? RunView.StatusName(conversation.Runs[^1].Status) : null,
-                    first is null ? null : first.Length <= 120 ? first : first[..120] + "…");
-            }
-            finally
-            {
-                gate.Release();
-            }
-        })).ConfigureAwait(false);
+        var conversations = await client.ListConversationsAsync(limit, cancellationToken).ConfigureAwait(false);
+        var rows = conversations.Select(c => new ConversationSummaryView(
+            c.AgentName,
+            c.ConversationId,
+            c.LastActivity,
+            c.Turns,
+            c.Runs,
+            c.LastRunStatus is { } status ? RunView.StatusName(status) : null,
+            c.FirstMessage)).ToList();
         return Results.Ok(new ConversationListView(options.Value.DashboardUrl?.TrimEnd('/'), rows));
     }
 }
@@ -98,9 +69,3 @@ public sealed record ConversationListView(string? DashboardUrl, IReadOnlyList<Co
 /// <param name="LastRunStatus">The last run's status.</param>
 /// <param name="FirstMessage">The first user message, clipped to 120 characters.</param>
 public sealed record ConversationSummaryView(string Agent, string ConversationId, DateTimeOffset LastActivity, int Turns, int Runs, string? LastRunStatus, string? FirstMessage);
-
-internal static partial class AgentPagesLog
-{
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "The conversation list could not be read from Redis.")]
-    public static partial void RedisUnavailable(ILogger logger, Exception exception);
-}

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
 using StackExchange.Redis;
 
@@ -35,7 +34,7 @@ internal static class HistoryScenario
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             await foreach (var chunk in client.StreamAsync(run.RunId, cancellationToken: cts.Token))
             {
-                if (chunk.IsTerminal && chunk.Kind != StreamEntryKind.Done)
+                if (chunk.IsTerminal && chunk.Kind != DurableRunChunkKind.Done)
                 {
                     throw new InvalidOperationException($"Run {run.RunId} ended with {chunk.Kind}: {chunk.Error}");
                 }

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using AgentStreaming.DurableAgents.Benchmarks;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
 using AgentStreaming.Worker.Agents;
 
@@ -149,12 +148,12 @@ for (var i = 0; i < ttfcRuns; i++)
     await foreach (var chunk in cluster.Client.StreamAsync(run.RunId, cancellationToken: cts.Token))
     {
         entry ??= Ms(t0);
-        if (chunk.Kind == StreamEntryKind.Text && text is null)
+        if (chunk.Kind == DurableRunChunkKind.Text && text is null)
         {
             text = Ms(t0);
         }
 
-        if (chunk.IsTerminal && chunk.Kind != StreamEntryKind.Done)
+        if (chunk.IsTerminal && chunk.Kind != DurableRunChunkKind.Done)
         {
             throw new InvalidOperationException($"Run {run.RunId} ended with {chunk.Kind}: {chunk.Error}");
         }

@@ -1,3 +1,4 @@
+using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.Testing;
@@ -6,21 +7,31 @@ namespace AgentStreaming.Testing;
 public static class StreamTranscript
 {
     /// <summary>The text of the latest attempt: text entries concatenated, a <c>reset</c> dropping what came before.</summary>
-    /// <param name="chunks">The entries, in order.</param>
+    /// <param name="chunks">The entries, in order, as Streaming.Core's reader delivers them.</param>
     /// <returns>The visible text.</returns>
     public static string Visible(IEnumerable<StreamChunk> chunks)
+        => Visible(chunks, c => (c.Kind == StreamEntryKind.Reset, c.Kind == StreamEntryKind.Text ? c.Text : null));
+
+    /// <summary>The text of the latest attempt, from the entries as the durable agent client delivers them.</summary>
+    /// <param name="chunks">The entries, in order.</param>
+    /// <returns>The visible text.</returns>
+    public static string Visible(IEnumerable<DurableRunChunk> chunks)
+        => Visible(chunks, c => (c.Kind == DurableRunChunkKind.Reset, c.Kind == DurableRunChunkKind.Text ? c.Text : null));
+
+    private static string Visible<T>(IEnumerable<T> chunks, Func<T, (bool Reset, string? Text)> read)
     {
         ArgumentNullException.ThrowIfNull(chunks);
         var text = new System.Text.StringBuilder();
         foreach (var chunk in chunks)
         {
-            if (chunk.Kind == StreamEntryKind.Reset)
+            var (reset, part) = read(chunk);
+            if (reset)
             {
                 text.Clear();
             }
-            else if (chunk.Kind == StreamEntryKind.Text)
+            else if (part is not null)
             {
-                text.Append(chunk.Text);
+                text.Append(part);
             }
         }
 

@@ -1,3 +1,4 @@
+using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.DurableAgents.Tests;
@@ -40,7 +41,7 @@ public sealed class ConcurrencyTests(RedisFixture redis)
         {
             var chunks = await ConversationGrainTests.ReadAllAsync(cluster.Client, runId);
             Assert.Single(chunks, c => c.IsTerminal);
-            Assert.DoesNotContain(chunks, c => c.Kind == StreamEntryKind.Reset);
+            Assert.DoesNotContain(chunks, c => c.Kind == DurableRunChunkKind.Reset);
             Assert.All(chunks, c => Assert.Equal(1, c.Attempt));
             var run = await agent.GetRunAsync(session, runId);
             Assert.NotNull(run);
@@ -49,7 +50,7 @@ public sealed class ConcurrencyTests(RedisFixture redis)
             {
                 // Answered as "cancellation requested" (the API's 202): it must end cancelled.
                 Assert.Equal(RunStatus.Cancelled, run.Status);
-                Assert.Equal(StreamEntryKind.Cancelled, chunks[^1].Kind);
+                Assert.Equal(DurableRunChunkKind.Cancelled, chunks[^1].Kind);
             }
         }
 
@@ -90,7 +91,7 @@ public sealed class ConcurrencyTests(RedisFixture redis)
         {
             // Answered as "cancellation requested" (the API's 202): the run must end cancelled.
             Assert.Equal(RunStatus.Cancelled, ended!.Status);
-            Assert.Equal(StreamEntryKind.Cancelled, chunks[^1].Kind);
+            Assert.Equal(DurableRunChunkKind.Cancelled, chunks[^1].Kind);
         }
         else
         {
@@ -132,10 +133,10 @@ public sealed class ConcurrencyTests(RedisFixture redis)
         else
         {
             Assert.Equal(RunStatus.Cancelled, ended.Status);
-            Assert.Equal(StreamEntryKind.Cancelled, chunks[^1].Kind);
+            Assert.Equal(DurableRunChunkKind.Cancelled, chunks[^1].Kind);
         }
 
-        Assert.Equal(ended.Status == RunStatus.Cancelled ? StreamEntryKind.Cancelled : StreamEntryKind.Done, chunks[^1].Kind);
+        Assert.Equal(ended.Status == RunStatus.Cancelled ? DurableRunChunkKind.Cancelled : DurableRunChunkKind.Done, chunks[^1].Kind);
     }
 
     private async Task PauseRedisWritesAsync(CancellationToken cancellationToken)

@@ -26,7 +26,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         gate.SetResult();
         var chunks = await ReadAllAsync(cluster.Client, result.RunId);
         Assert.Equal("Answer to: Plan a trip", Text(chunks));
-        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
 
         var conversation = await agent.GetConversationAsync(session);
         Assert.Equal(["user", "assistant"], conversation.History.Select(m => m.Role));
@@ -82,7 +82,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
 
         foreach (var run in runs)
         {
-            Assert.Equal(StreamEntryKind.Done, (await ReadAllAsync(cluster.Client, run.RunId))[^1].Kind);
+            Assert.Equal(DurableRunChunkKind.Done, (await ReadAllAsync(cluster.Client, run.RunId))[^1].Kind);
         }
 
         var conversation = await agent.GetConversationAsync(session);
@@ -119,7 +119,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var run = await agent.StartRunAsync("find me", session);
 
         var runs = cluster.Silos[0].Services.GetRequiredService<AgentStreaming.DurableAgents.Recovery.RunIndex>();
-        Assert.Equal(new AgentStreaming.DurableAgents.Recovery.RunLocation("TestAgent", session.ConversationId), await runs.FindAsync(run.RunId));
+        Assert.Equal(new RunLocation("TestAgent", session.ConversationId), await runs.FindAsync(run.RunId));
         Assert.Null(await runs.FindAsync(StreamKeys.NewRunId()));
     }
 
@@ -171,7 +171,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         var result = await agent.StartRunAsync("boom", session);
         var chunks = await ReadAllAsync(cluster.Client, result.RunId);
 
-        Assert.Equal(StreamEntryKind.Error, chunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Error, chunks[^1].Kind);
         // The SDK's text stays in the log; readers get a fixed message with an error id.
         Assert.DoesNotContain("quota exceeded", chunks[^1].Error, StringComparison.Ordinal);
         Assert.Matches("^The agent failed\\. Error id [0-9a-f]{16}\\.$", chunks[^1].Error);
@@ -278,7 +278,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         stopwatch.Stop();
 
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"Took {stopwatch.Elapsed}.");
-        Assert.Equal(StreamEntryKind.Cancelled, chunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Cancelled, chunks[^1].Kind);
         Assert.Equal("Day one ", Text(chunks));
         var conversation = await agent.GetConversationAsync(session);
         var answer = conversation.History.Single(m => m.Role == "assistant");
@@ -301,10 +301,10 @@ public sealed class ConversationGrainTests(RedisFixture redis)
 
         var cancelled = await agent.CancelAsync(session, second.RunId);
         Assert.Equal(RunStatus.Cancelled, cancelled!.Status);
-        Assert.Equal(StreamEntryKind.Cancelled, (await ReadAllAsync(cluster.Client, second.RunId))[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Cancelled, (await ReadAllAsync(cluster.Client, second.RunId))[^1].Kind);
 
         gate.SetResult();
-        Assert.Equal(StreamEntryKind.Done, (await ReadAllAsync(cluster.Client, first.RunId))[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Done, (await ReadAllAsync(cluster.Client, first.RunId))[^1].Kind);
         Assert.DoesNotContain(model.Calls, c => c[^1].Text == "second");
     }
 
@@ -329,10 +329,10 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         Assert.False(conversation.Exists);
     }
 
-    internal static async Task<List<StreamChunk>> ReadAllAsync(DurableAgentClient client, string runId)
+    internal static async Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var chunks = new List<StreamChunk>();
+        var chunks = new List<DurableRunChunk>();
         await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
         {
             chunks.Add(chunk);
@@ -341,5 +341,5 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         return chunks;
     }
 
-    internal static string Text(IEnumerable<StreamChunk> chunks) => AgentStreaming.Testing.StreamTranscript.Visible(chunks);
+    internal static string Text(IEnumerable<DurableRunChunk> chunks) => AgentStreaming.Testing.StreamTranscript.Visible(chunks);
 }

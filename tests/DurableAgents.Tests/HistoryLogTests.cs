@@ -1,5 +1,6 @@
 using AgentStreaming.DurableAgents.Grains;
 using AgentStreaming.DurableAgents.Storage;
+using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;
@@ -139,7 +140,7 @@ public sealed class HistoryLogTests(RedisFixture redis)
         Assert.Equal("the whole answer", run.ResponseText);
         var chunks = await ConversationGrainTests.ReadAllAsync(cluster.Client, runId);
         Assert.Equal("the whole answer", ConversationGrainTests.Text(chunks));
-        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
         Assert.Single(chunks, c => c.IsTerminal);
         Assert.All(chunks, c => Assert.Equal(1, c.Attempt));
         Assert.Empty(cluster.Model.Calls);

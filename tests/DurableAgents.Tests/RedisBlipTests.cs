@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
 
@@ -42,9 +43,9 @@ public sealed class RedisBlipTests
 
         var chunks = await ConversationGrainTests.ReadAllAsync(cluster.Client, run.RunId);
         Assert.Equal("Day one, day two, day three.", ConversationGrainTests.Text(chunks));
-        Assert.DoesNotContain(chunks, c => c.Kind == StreamEntryKind.Reset);
+        Assert.DoesNotContain(chunks, c => c.Kind == DurableRunChunkKind.Reset);
         Assert.All(chunks, c => Assert.Equal(1, c.Attempt));
-        Assert.Equal(StreamEntryKind.Done, Assert.Single(chunks, c => c.IsTerminal).Kind);
+        Assert.Equal(DurableRunChunkKind.Done, Assert.Single(chunks, c => c.IsTerminal).Kind);
         Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
         Assert.Single(model.Calls);
         var ended = await agent.GetRunAsync(session, run.RunId);

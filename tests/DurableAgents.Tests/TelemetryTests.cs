@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using AgentStreaming.DurableAgents.Diagnostics;
 using AgentStreaming.DurableAgents.Options;
+using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
@@ -58,7 +59,7 @@ public sealed class TelemetryTests(RedisFixture redis)
         var chunks = await ConversationGrainTests.ReadAllAsync(cluster.Client, result.RunId);
         var runSpan = await runSpanEnded.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
         Assert.Equal("It is sunny in Lisbon.", ConversationGrainTests.Text(chunks));
         Activity[] trace;
         lock (spans)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using AgentStreaming.DurableAgents;
-using AgentStreaming.Streaming.Streams;
+using AgentStreaming.DurableAgents.Client;
 
 namespace AgentStreaming.SystemTests;
 
@@ -15,7 +15,7 @@ public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper 
         var session = agent.NewSession();
 
         var run = await agent.StartRunAsync("Plan a 3-day trip to Porto with food and museums", session);
-        var chunks = new List<StreamChunk>();
+        var chunks = new List<DurableRunChunk>();
         var tenTexts = new TaskCompletionSource();
         var resetSeen = new TaskCompletionSource<long>();
         var reading = Task.Run(async () =>
@@ -26,13 +26,13 @@ public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper 
                 lock (chunks)
                 {
                     chunks.Add(chunk);
-                    if (chunks.Count(c => c.Kind == StreamEntryKind.Text) == 10)
+                    if (chunks.Count(c => c.Kind == DurableRunChunkKind.Text) == 10)
                     {
                         tenTexts.TrySetResult();
                     }
                 }
 
-                if (chunk.Kind == StreamEntryKind.Reset)
+                if (chunk.Kind == DurableRunChunkKind.Reset)
                 {
                     resetSeen.TrySetResult(Stopwatch.GetTimestamp());
                 }
@@ -52,8 +52,8 @@ public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper 
         // The lease is 6 s: a hand-over that waited for it to lapse would take longer than this.
         Assert.True(handOver < TimeSpan.FromSeconds(3), $"The hand-over took {handOver.TotalSeconds:0.00} s.");
         await host.WaitForOutputAsync("handed over", TimeSpan.FromSeconds(1));
-        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
-        var reset = chunks.FindIndex(c => c.Kind == StreamEntryKind.Reset);
+        Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
+        var reset = chunks.FindIndex(c => c.Kind == DurableRunChunkKind.Reset);
         Assert.All(chunks[..reset], c => Assert.Equal(1, c.Attempt));
         Assert.All(chunks[(reset + 1)..], c => Assert.Equal(2, c.Attempt));
         var conversation = await agent.GetConversationAsync(session);

@@ -1,5 +1,5 @@
 using AgentStreaming.DurableAgents;
-using AgentStreaming.Streaming.Streams;
+using AgentStreaming.DurableAgents.Client;
 
 namespace AgentStreaming.SystemTests;
 
@@ -23,7 +23,7 @@ public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
         {
             await foreach (var chunk in cluster.Client.StreamAsync(runId))
             {
-                if (chunk.Kind == StreamEntryKind.Text)
+                if (chunk.Kind == DurableRunChunkKind.Text)
                 {
                     break;
                 }
@@ -46,13 +46,13 @@ public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
         foreach (var (session, runId) in runs)
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            var chunks = new List<StreamChunk>();
+            var chunks = new List<DurableRunChunk>();
             await foreach (var chunk in cluster.Client.StreamAsync(runId, cancellationToken: cts.Token))
             {
                 chunks.Add(chunk);
             }
 
-            Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
+            Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
             var run = await agent.GetRunAsync(session, runId);
             output.WriteLine($"{runId} on {(hosts[runId].Id == victim.Id ? "killed" : "surviving")} Worker: attempts {run!.Attempts}");
         }

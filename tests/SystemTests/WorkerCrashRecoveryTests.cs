@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.SystemTests;
 
@@ -15,7 +14,7 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         var session = agent.NewSession();
 
         var run = await agent.StartRunAsync("Plan a 3-day trip to Lisbon with food and museums", session);
-        var chunks = new List<StreamChunk>();
+        var chunks = new List<DurableRunChunk>();
         var tenTexts = new TaskCompletionSource();
         var resetSeen = new TaskCompletionSource<long>();
         var reading = Task.Run(async () =>
@@ -26,13 +25,13 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
                 lock (chunks)
                 {
                     chunks.Add(chunk);
-                    if (chunks.Count(c => c.Kind == StreamEntryKind.Text) == 10)
+                    if (chunks.Count(c => c.Kind == DurableRunChunkKind.Text) == 10)
                     {
                         tenTexts.TrySetResult();
                     }
                 }
 
-                if (chunk.Kind == StreamEntryKind.Reset)
+                if (chunk.Kind == DurableRunChunkKind.Reset)
                 {
                     resetSeen.TrySetResult(Stopwatch.GetTimestamp());
                 }
@@ -57,8 +56,8 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         Assert.True(recovery < TimeSpan.FromSeconds(15), $"Attempt 2 began {recovery.TotalSeconds:0.00} s after the kill.");
         await reading.WaitAsync(TimeSpan.FromSeconds(120));
 
-        Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
-        var reset = chunks.FindIndex(c => c.Kind == StreamEntryKind.Reset);
+        Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
+        var reset = chunks.FindIndex(c => c.Kind == DurableRunChunkKind.Reset);
         Assert.All(chunks[..reset], c => Assert.Equal(1, c.Attempt));
         Assert.All(chunks[(reset + 1)..], c => Assert.Equal(2, c.Attempt));
         Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
@@ -83,7 +82,7 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         var queued = await agent.StartRunAsync("Now make it 3 days", session);
         await foreach (var chunk in cluster.Client.StreamAsync(running.RunId))
         {
-            if (chunk.Kind == StreamEntryKind.Text)
+            if (chunk.Kind == DurableRunChunkKind.Text)
             {
                 break;
             }
@@ -94,17 +93,17 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
 
         var runningChunks = await ReadAllAsync(cluster.Client, running.RunId);
         var queuedChunks = await ReadAllAsync(cluster.Client, queued.RunId);
-        Assert.Equal(StreamEntryKind.Done, runningChunks[^1].Kind);
-        Assert.Equal(StreamEntryKind.Done, queuedChunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Done, runningChunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Done, queuedChunks[^1].Kind);
         var conversation = await agent.GetConversationAsync(session);
         Assert.Equal([running.RunId, running.RunId, queued.RunId, queued.RunId], conversation.History.Select(m => m.RunId));
         Assert.All(conversation.Runs, r => Assert.Equal(RunStatus.Completed, r.Status));
     }
 
-    private static async Task<List<StreamChunk>> ReadAllAsync(DurableAgentClient client, string runId)
+    private static async Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        var chunks = new List<StreamChunk>();
+        var chunks = new List<DurableRunChunk>();
         await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
         {
             chunks.Add(chunk);

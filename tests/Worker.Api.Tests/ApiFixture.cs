@@ -9,14 +9,13 @@ using StackExchange.Redis;
 
 [assembly: AssemblyFixture(typeof(AgentStreaming.Worker.Api.Tests.ApiFixture))]
 
-// One Worker serves every test; the fault endpoint arms "the next stream", so tests run one at a time.
+// One Worker serves every test; some tests read its log or restart its Redis, so tests run one at a time.
 [assembly: CollectionBehavior(CollectionBehavior.CollectionPerAssembly)]
 
 namespace AgentStreaming.Worker.Api.Tests;
 
 /// <summary>
-/// One real redis-server and one real Worker process (Kestrel on a free loopback port, its own Orleans cluster id,
-/// fault injection on) for the assembly; a second Worker with an API key and a small rate limit starts on first use.
+/// One real redis-server and one real Worker process (Kestrel on a free loopback port, its own Orleans cluster id) for the assembly; a second Worker with an API key and a small rate limit starts on first use.
 /// </summary>
 public sealed class ApiFixture : IAsyncLifetime
 {
@@ -50,7 +49,6 @@ public sealed class ApiFixture : IAsyncLifetime
         _streams = new RedisStreamResponseHandler(_multiplexer, Options.Create(new RedisAgentStreamingOptions { ConnectionString = _redis.ConnectionString }));
         BaseAddress = await StartWorkerAsync("worker", new Dictionary<string, string?>
         {
-            ["AgentApi__EnableFaultInjection"] = "true",
             ["AgentApi__HeartbeatInterval"] = "00:00:00.300",
             ["AgentApi__RetryHint"] = "00:00:00.200",
             ["AgentApi__RunsPerWindow"] = "0",

@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using AgentStreaming.Testing;
 using Microsoft.Playwright;
 
 namespace AgentStreaming.Worker.Api.Tests;
@@ -16,15 +17,14 @@ public sealed class ChatPageTests(ApiFixture fixture)
     public async Task Chat_ConnectionCutMidStream_RendersThePersistedResponseOnce()
     {
         using var http = ApiFixture.Client(fixture.BaseAddress);
+        // The page reaches the Worker through a proxy that resets the next event stream's connection after 25
+        // events, as a dropped network would; EventSource then reconnects with Last-Event-ID.
+        await using var network = CuttingProxy.Start(fixture.BaseAddress);
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArgs });
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1000, Height = 1400 } });
-        await page.GotoAsync(new Uri(fixture.BaseAddress, "/chat/").ToString());
-        // The server aborts the next stream connection after 25 events; EventSource reconnects with Last-Event-ID.
-        using (var armed = await http.PostAsync("/_testing/abort-next-stream?afterEvents=25", null))
-        {
-            armed.EnsureSuccessStatusCode();
-        }
+        await page.GotoAsync(new Uri(network.BaseAddress, "/chat/").ToString());
+        network.CutNextEventStreamAfter(25);
 
         await page.FillAsync("#message", "Plan 3 days in Kyoto for food and temples");
         await page.ClickAsync("#send");
@@ -43,6 +43,7 @@ public sealed class ChatPageTests(ApiFixture fixture)
         Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "artifacts"));
         await page.ScreenshotAsync(new() { Path = Path.Combine(AppContext.BaseDirectory, "artifacts", "chat-resumed.png"), FullPage = true });
 
+        Assert.Equal(1, network.Cuts);
         Assert.True(int.TryParse(reconnects, out var count) && count >= 1, $"The page did not reconnect (data-reconnects = '{reconnects}'); the cut did not happen mid-stream.");
         Assert.Equal(persisted, raw);
         Assert.Equal(expectedRendered, rendered);

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using AgentStreaming.Streaming.Options;
 
-namespace AgentStreaming.Worker;
+namespace AgentStreaming.Worker.Hosting;
 
 /// <summary>Settings the Worker reads before its host is built.</summary>
 internal static class WorkerSettings

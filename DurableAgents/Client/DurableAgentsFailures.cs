@@ -1,0 +1,95 @@
+using StackExchange.Redis;
+
+namespace AgentStreaming.DurableAgents.Client;
+
+/// <summary>
+/// What a failure of the durable agents means to a caller: "unavailable" (Redis or the workers cannot be reached right
+/// now; the same call later can succeed) or anything else. A host maps the first to <c>503</c> with
+/// <c>Retry-After</c>, without knowing Redis's or Orleans's exception types.
+/// </summary>
+public static class DurableAgentsFailures
+{
+    private const int MaxDepth = 8;
+
+    /// <summary>
+    /// Whether <paramref name="exception"/>, or one it wraps, says that Redis or the workers cannot be reached right
+    /// now: a <see cref="DurableAgentsUnavailableException"/>, a transient Redis failure (connection lost, timeout,
+    /// <c>LOADING</c>, <c>BUSY</c>, <c>TRYAGAIN</c>, <c>CLUSTERDOWN</c>, <c>MASTERDOWN</c>, <c>READONLY</c>), or a worker
+    /// that cannot take the call. Also when the failure crossed a grain call as Orleans's stand-in for an exception
+    /// type it cannot copy.
+    /// </summary>
+    /// <param name="exception">The failure.</param>
+    /// <returns><see langword="true"/> when trying again later makes sense.</returns>
+    public static bool IsUnavailable(Exception? exception)
+    {
+        for (var depth = 0; exception is not null && depth < MaxDepth; depth++)
+        {
+            if (exception is DurableAgentsUnavailableException || IsWorkerUnreachable(exception) || IsStoreUnavailable(exception))
+            {
+                return true;
+            }
+
+            exception = exception is AggregateException { InnerExceptions: [var only] } ? only : exception.InnerException;
+        }
+
+        return false;
+    }
+
+    /// <summary>Orleans could not deliver a call to a worker: none is up, the silo is gone, the gateway is busy.</summary>
+    internal static bool IsWorkerUnreachable(Exception exception) => exception is Orleans.Runtime.Messaging.ConnectionFailedException
+        or SiloUnavailableException
+        or OrleansMessageRejectionException
+        or GatewayTooBusyException
+        or TimeoutException and not RedisTimeoutException;
+
+    /// <summary>A transient Redis failure, thrown here or carried across a grain call.</summary>
+    internal static bool IsStoreUnavailable(Exception exception)
+    {
+        if (exception is Orleans.Serialization.UnavailableExceptionFallbackException { ExceptionType: { } type } fallback)
+        {
+            // Orleans cannot copy StackExchange.Redis's exceptions across a grain call: it sends their type name and message.
+            return type == typeof(RedisConnectionException).FullName
+                || type == typeof(RedisTimeoutException).FullName
+                || (type == typeof(RedisServerException).FullName && IsTransientServerError(fallback.Message));
+        }
+
+        return exception switch
+        {
+            RedisConnectionException or RedisTimeoutException => true,
+            RedisServerException server => IsTransientServerError(server.Message),
+            _ => false,
+        };
+    }
+
+    /// <summary>Runs a Redis call of this library, turning a transient Redis failure into <see cref="DurableAgentsUnavailableException"/>.</summary>
+    internal static async Task<T> TranslateAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsStoreUnavailable(ex))
+        {
+            throw Unavailable(ex);
+        }
+    }
+
+    internal static DurableAgentsUnavailableException Unavailable(Exception cause)
+        => new($"Redis, where the durable agents keep their runs and streams, did not answer ({Describe(cause)}). Try again shortly.", DurableAgentsUnavailableCause.Redis, cause);
+
+    private static string Describe(Exception cause)
+    {
+        var message = cause.Message;
+        var end = message.IndexOfAny(['\r', '\n']);
+        message = end < 0 ? message : message[..end];
+        return message.Length <= 200 ? message : message[..200] + "…";
+    }
+
+    private static bool IsTransientServerError(string message)
+        => message.StartsWith("LOADING", StringComparison.Ordinal)
+            || message.StartsWith("BUSY", StringComparison.Ordinal)
+            || message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
+            || message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal)
+            || message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
+            || message.StartsWith("READONLY", StringComparison.Ordinal);
+}
