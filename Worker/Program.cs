@@ -23,10 +23,10 @@ builder.UseOrleans(silo =>
     silo.AddDashboard();
 });
 
-builder.Services.AddTravelPlannerChatClient(builder.Configuration);
+builder.Services.AddTravelPlannerChatClient();
 builder.Services.AddDurableAgents()
     .AddAgent(TravelPlannerAgent.Name, sp => TravelPlannerAgent.Create(sp.GetRequiredService<IChatClient>(), sp.GetService<ILoggerFactory>(), sp));
-builder.Services.AddAgentApi(builder.Configuration);
+builder.Services.AddAgentApi();
 builder.Services.AddAgentPages();
 
 var app = builder.Build();

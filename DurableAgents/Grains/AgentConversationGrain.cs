@@ -81,7 +81,6 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         _lease = new RunLease(this, _leases, _options, Key);
         _expiry = new ConversationExpiry(this, _options.ConversationTtl, _time);
         await _history.LoadAsync();
-        await MoveLegacyHistoryAsync();
         if (_expiry.IsDue(State.LastActivity, _queue.HasUnfinished))
         {
             await _state.ClearStateAsync(cancellationToken);
@@ -484,22 +483,6 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             _queue.Remove(run.RunId);
         }
 
-        await _state.WriteStateAsync();
-    }
-
-    /// <summary>Moves messages and finished runs kept in the grain state by earlier versions into the history log.</summary>
-    private async Task MoveLegacyHistoryAsync()
-    {
-        var finished = State.Runs.Where(r => r.Status.IsFinal()).ToList();
-        if (State.History.Count == 0 && finished.Count == 0)
-        {
-            return;
-        }
-
-        var turns = ConversationHistory.FromLegacyState(State.History, finished).Where(t => t.RunId is null || !_history.Contains(t.RunId)).ToList();
-        await _history.RecordAsync(turns, _options.ConversationTtl);
-        State.History = [];
-        State.Runs.RemoveAll(r => r.Status.IsFinal());
         await _state.WriteStateAsync();
     }
 }

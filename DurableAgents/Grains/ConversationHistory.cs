@@ -70,35 +70,6 @@ internal sealed class ConversationHistory
         _runs.Clear();
     }
 
-    /// <summary>
-    /// Turns the history kept in a conversation's grain state before it moved to the log into turns: each finished
-    /// run with its messages, and messages whose run record was already dropped as turns of their own.
-    /// </summary>
-    /// <param name="legacyHistory">The state's messages.</param>
-    /// <param name="finishedRuns">The state's finished runs.</param>
-    /// <returns>The turns, in history order (runs without messages last).</returns>
-    public static List<ConversationTurn> FromLegacyState(IReadOnlyList<ConversationMessage> legacyHistory, IReadOnlyList<RunInfo> finishedRuns)
-    {
-        var runs = finishedRuns.ToDictionary(r => r.RunId, StringComparer.Ordinal);
-        var turns = new List<ConversationTurn>();
-        var i = 0;
-        while (i < legacyHistory.Count)
-        {
-            var runId = legacyHistory[i].RunId;
-            var start = i;
-            while (i < legacyHistory.Count && legacyHistory[i].RunId == runId)
-            {
-                i++;
-            }
-
-            runs.Remove(runId, out var run);
-            turns.Add(new ConversationTurn(run, legacyHistory.Skip(start).Take(i - start).ToList()));
-        }
-
-        turns.AddRange(finishedRuns.Where(r => runs.ContainsKey(r.RunId)).Select(r => new ConversationTurn(r, [])));
-        return turns;
-    }
-
     private void Add(ConversationTurn turn)
     {
         if (turn.RunId is { } runId && _runs.TryGetValue(runId, out var existing))

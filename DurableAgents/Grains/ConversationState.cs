@@ -8,11 +8,6 @@ namespace AgentStreaming.DurableAgents.Grains;
 /// </summary>
 public sealed class ConversationState
 {
-    /// <summary>
-    /// Messages kept here by versions before the history log; read once, moved into the log, and cleared.
-    /// </summary>
-    public List<ConversationMessage> History { get; set; } = [];
-
     /// <summary>The runs that have not been recorded as ended yet, in order of acceptance.</summary>
     public List<RunInfo> Runs { get; set; } = [];
 

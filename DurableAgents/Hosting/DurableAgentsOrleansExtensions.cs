@@ -92,7 +92,8 @@ public static class DurableAgentsOrleansExtensions
 
     /// <summary>
     /// Configures an Orleans client: Redis clustering, and a connection deadline after which starting the client
-    /// fails with a clear error instead of retrying forever.
+    /// fails with a clear error instead of retrying forever (<see cref="DurableAgentsClientOptions.ConnectTimeout"/>,
+    /// registered by <c>AddDurableAgentsClient</c>).
     /// </summary>
     /// <param name="client">The client builder.</param>
     /// <param name="connectionString">The Redis connection string.</param>
@@ -111,7 +112,6 @@ public static class DurableAgentsOrleansExtensions
         client.AddActivityPropagation();
         // Learn about restarted or added workers' gateways within seconds, not the default minute.
         client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
-        client.Services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
         client.Services.AddSingleton<IClientConnectionRetryFilter, ConnectDeadlineFilter>();
         return client;
     }

@@ -24,15 +24,8 @@ public static class DurableAgentsServiceCollectionExtensions
     public static DurableAgentsBuilder AddDurableAgents(this IServiceCollection services, Action<DurableAgentsOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var options = services.AddOptions<DurableAgentsOptions>()
-            .Configure<IServiceProvider>((o, provider) => provider.GetService<IConfiguration>()?.GetSection(DurableAgentsOptions.SectionName).Bind(o))
-            .Validate(o => o.MaxAttempts >= 1, "DurableAgents:MaxAttempts must be at least 1.")
-            .Validate(o => o.ConversationTtl > TimeSpan.Zero, "DurableAgents:ConversationTtl must be positive.")
-            .Validate(o => o.MaxMessageLength > 0, "DurableAgents:MaxMessageLength must be positive.")
-            .Validate(o => o.HistoryWindow >= 0, "DurableAgents:HistoryWindow must not be negative.")
-            .Validate(o => o.RunLeaseRenewInterval > TimeSpan.Zero && o.RunLeaseRenewInterval < o.RunLeaseDuration, "DurableAgents:RunLeaseRenewInterval must be positive and shorter than RunLeaseDuration.")
-            .Validate(o => o.RecoveryScanInterval > TimeSpan.Zero, "DurableAgents:RecoveryScanInterval must be positive.")
-            .ValidateOnStart();
+        var options = services.AddOptions<DurableAgentsOptions>().BindConfiguration(DurableAgentsOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DurableAgentsOptions>, DurableAgentsOptionsValidator>());
         if (configure is not null)
         {
             options.Configure(configure);
@@ -62,7 +55,8 @@ public static class DurableAgentsServiceCollectionExtensions
 
     /// <summary>
     /// Registers the client side: <see cref="DurableAgentClient"/> (whose <c>GetAgent</c> gives the durable agents as
-    /// Agent Framework <c>AIAgent</c>s) and the Redis stream reader. Use with an Orleans client configured by
+    /// Agent Framework <c>AIAgent</c>s), the Redis stream reader and <see cref="DurableAgentsClientOptions"/> (section
+    /// <c>DurableAgents:Client</c>, validated at start). Use with an Orleans client configured by
     /// <c>UseDurableAgentsRedis</c>.
     /// </summary>
     /// <param name="services">The services.</param>
@@ -71,7 +65,8 @@ public static class DurableAgentsServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddRedisAgentStreaming();
-        services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName);
+        services.AddOptions<DurableAgentsClientOptions>().BindConfiguration(DurableAgentsClientOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DurableAgentsClientOptions>, DurableAgentsClientOptionsValidator>());
         services.TryAddSingleton(provider => new RunIndex(provider.GetRequiredService<IConnectionMultiplexer>()));
         services.TryAddSingleton(provider => new ConversationIndex(
             provider.GetRequiredService<IConnectionMultiplexer>(),

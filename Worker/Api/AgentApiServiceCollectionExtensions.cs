@@ -1,5 +1,6 @@
 using System.Threading.RateLimiting;
 using AgentStreaming.Worker.Api;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -21,12 +22,10 @@ public static class AgentApiServiceCollectionExtensions
     /// <c>app.MapAgentApi()</c>.
     /// </summary>
     /// <param name="services">The services (the durable agents must be registered too).</param>
-    /// <param name="configuration">The configuration, read now for the CORS origins.</param>
     /// <returns>The services.</returns>
-    public static IServiceCollection AddAgentApi(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddAgentApi(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
-        ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<AgentApiOptions>().BindConfiguration(AgentApiOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentApiOptions>, AgentApiOptionsValidator>());
         services.TryAddSingleton<RunStreamer>();
@@ -76,15 +75,18 @@ public static class AgentApiServiceCollectionExtensions
             };
         });
 
-        var origins = configuration.GetSection(AgentApiOptions.SectionName).GetSection(nameof(AgentApiOptions.CorsOrigins)).Get<string[]>() ?? [];
-        if (origins.Length > 0)
+        services.AddCors();
+        services.AddOptions<CorsOptions>().Configure<IOptions<AgentApiOptions>>((cors, api) =>
         {
-            services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy => policy
-                .WithOrigins(origins)
-                .WithMethods("GET", "POST")
-                .WithHeaders("Content-Type", "Accept", "Last-Event-ID", "Prefer", ApiKeyMiddleware.HeaderName, "Authorization")
-                .WithExposedHeaders("Location", "X-Run-Id", "X-Conversation-Id", "Retry-After", "Preference-Applied")));
-        }
+            if (api.Value.CorsOrigins.Count > 0)
+            {
+                cors.AddPolicy(CorsPolicy, policy => policy
+                    .WithOrigins([.. api.Value.CorsOrigins])
+                    .WithMethods("GET", "POST")
+                    .WithHeaders("Content-Type", "Accept", "Last-Event-ID", "Prefer", ApiKeyMiddleware.HeaderName, "Authorization")
+                    .WithExposedHeaders("Location", "X-Run-Id", "X-Conversation-Id", "Retry-After", "Preference-Applied"));
+            }
+        });
 
         return services;
     }

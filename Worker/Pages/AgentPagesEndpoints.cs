@@ -1,6 +1,7 @@
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Worker.Api;
 using AgentStreaming.Worker.Pages;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.AspNetCore.Builder;
@@ -12,15 +13,13 @@ namespace Microsoft.AspNetCore.Builder;
 /// </summary>
 public static class AgentPagesEndpoints
 {
-    /// <summary>Binds <see cref="AgentPagesOptions"/> from the <c>AgentPages</c> section.</summary>
+    /// <summary>Binds <see cref="AgentPagesOptions"/> from the <c>AgentPages</c> section, validated at start.</summary>
     /// <param name="services">The services.</param>
     /// <returns>The services.</returns>
     public static IServiceCollection AddAgentPages(this IServiceCollection services)
     {
-        services.AddOptions<AgentPagesOptions>().BindConfiguration(AgentPagesOptions.SectionName)
-            .Validate(o => o.MaxConversations is > 0 and <= 1000, "AgentPages:MaxConversations must be between 1 and 1000.")
-            .Validate(o => o.DashboardUrl is null || Uri.TryCreate(o.DashboardUrl, UriKind.Absolute, out _), "AgentPages:DashboardUrl must be an absolute URL.")
-            .ValidateOnStart();
+        services.AddOptions<AgentPagesOptions>().BindConfiguration(AgentPagesOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentPagesOptions>, AgentPagesOptionsValidator>());
         return services;
     }
 

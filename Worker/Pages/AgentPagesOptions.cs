@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace AgentStreaming.Worker.Pages;
 
 /// <summary>Settings of the agents page (<c>AgentPages</c> section).</summary>
@@ -14,4 +16,24 @@ public sealed class AgentPagesOptions
 
     /// <summary>How many conversations the page lists at most (default 50).</summary>
     public int MaxConversations { get; set; } = 50;
+}
+
+/// <summary>Validates <see cref="AgentPagesOptions"/> when the host starts.</summary>
+internal sealed class AgentPagesOptionsValidator : IValidateOptions<AgentPagesOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AgentPagesOptions options)
+    {
+        var failures = new List<string>();
+        if (options.MaxConversations is <= 0 or > 1000)
+        {
+            failures.Add("AgentPages:MaxConversations must be between 1 and 1000.");
+        }
+
+        if (options.DashboardUrl is not null && !Uri.TryCreate(options.DashboardUrl, UriKind.Absolute, out _))
+        {
+            failures.Add("AgentPages:DashboardUrl must be an absolute URL.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
 }

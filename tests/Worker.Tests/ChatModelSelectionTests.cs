@@ -29,7 +29,7 @@ public sealed class ChatModelSelectionTests
     [Fact]
     public void AddTravelPlannerChatClient_NothingSet_RegistersOfflineDemoChatClient()
     {
-        var services = new ServiceCollection().AddTravelPlannerChatClient(Config());
+        var services = new ServiceCollection().AddSingleton(Config()).AddTravelPlannerChatClient();
         using var provider = services.BuildServiceProvider();
 
         var client = provider.GetRequiredService<IChatClient>();
@@ -41,8 +41,9 @@ public sealed class ChatModelSelectionTests
     [Fact]
     public void AddTravelPlannerChatClient_OfflineDemoModelSection_BindsOptions()
     {
-        var services = new ServiceCollection().AddTravelPlannerChatClient(
-            Config(("OfflineDemoModel:TokensPerSecond", "0"), ("OfflineDemoModel:FailAfterTokens", "7")));
+        var services = new ServiceCollection()
+            .AddSingleton(Config(("OfflineDemoModel:TokensPerSecond", "0"), ("OfflineDemoModel:FailAfterTokens", "7")))
+            .AddTravelPlannerChatClient();
         using var provider = services.BuildServiceProvider();
 
         var options = provider.GetRequiredService<IOptions<OfflineDemoModelOptions>>().Value;
@@ -138,7 +139,7 @@ public sealed class ChatModelSelectionTests
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection([new("AZURE_OPENAI_ENDPOINT", "https://contoso.openai.azure.com/")]);
-        builder.Services.AddTravelPlannerChatClient(builder.Configuration);
+        builder.Services.AddTravelPlannerChatClient();
         using var host = builder.Build();
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
@@ -151,7 +152,7 @@ public sealed class ChatModelSelectionTests
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection([new("OfflineDemoModel:TokensPerSecond", "-3")]);
-        builder.Services.AddTravelPlannerChatClient(builder.Configuration);
+        builder.Services.AddTravelPlannerChatClient();
         using var host = builder.Build();
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));

@@ -75,7 +75,7 @@ public sealed class RealSdkProviderTests : IAsyncLifetime
         var configuration = new ConfigurationBuilder()
             .AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
             .Build();
-        return new ServiceCollection().AddTravelPlannerChatClient(configuration).BuildServiceProvider();
+        return new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddTravelPlannerChatClient().BuildServiceProvider();
     }
 
     private async Task AssertToolRoundTripAsync(IChatClient chatClient)

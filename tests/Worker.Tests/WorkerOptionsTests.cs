@@ -1,0 +1,62 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Cors.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace AgentStreaming.Worker.Tests;
+
+/// <summary>The API's and the agents page's options: bad values stop the host at start, naming the setting.</summary>
+public sealed class WorkerOptionsTests
+{
+    [Theory]
+    [InlineData("AgentApi:ApiKey", "short", "AgentApi:ApiKey must be at least 16 characters when set.")]
+    [InlineData("AgentApi:MaxWait", "00:00:00", "AgentApi:MaxWait must be positive.")]
+    [InlineData("AgentApi:CorsOrigins:0", "example.com", "AgentApi:CorsOrigins entries must be origins such as 'https://example.com' (was 'example.com').")]
+    public async Task AddAgentApi_BadSetting_FailsAtHostStart(string key, string value, string message)
+    {
+        using var host = Build((key, value));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains(message, error.Failures);
+    }
+
+    [Theory]
+    [InlineData("AgentPages:MaxConversations", "0", "AgentPages:MaxConversations must be between 1 and 1000.")]
+    [InlineData("AgentPages:DashboardUrl", "dashboard", "AgentPages:DashboardUrl must be an absolute URL.")]
+    public async Task AddAgentPages_BadSetting_FailsAtHostStart(string key, string value, string message)
+    {
+        using var host = Build((key, value));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains(message, error.Failures);
+    }
+
+    [Fact]
+    public void AddAgentApi_CorsOrigins_OpenThePolicyToThemOnly()
+    {
+        using var open = Build(("AgentApi:CorsOrigins:0", "https://app.example"), ("AgentApi:CorsOrigins:1", "http://localhost:5173"));
+        using var closed = Build();
+
+        var policy = Policy(open);
+
+        Assert.NotNull(policy);
+        Assert.Equal(["https://app.example", "http://localhost:5173"], policy.Origins);
+        Assert.Null(Policy(closed));
+    }
+
+    private static CorsPolicy? Policy(IHost host)
+        => host.Services.GetRequiredService<IOptions<CorsOptions>>().Value.GetPolicy(AgentApiServiceCollectionExtensions.CorsPolicy);
+
+    private static IHost Build(params (string Key, string Value)[] settings)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)));
+        builder.Services.AddAgentApi();
+        builder.Services.AddAgentPages();
+        return builder.Build();
+    }
+}
