@@ -45,7 +45,7 @@ internal static class AgentUpdates
         return text.ToString();
     }
 
-    public static StreamChunk Entry(AgentResponseUpdate update) => Assert.IsType<StreamChunk>(update.RawRepresentation);
+    public static DurableRunChunk Entry(AgentResponseUpdate update) => Assert.IsType<DurableRunChunk>(update.RawRepresentation);
 
     public static DurableAgentContinuationToken Token(AgentResponseUpdate update) => Assert.IsType<DurableAgentContinuationToken>(update.ContinuationToken);
 

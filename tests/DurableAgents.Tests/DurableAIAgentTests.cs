@@ -68,7 +68,7 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
         Assert.Equal("Sunny in Lisbon.", string.Concat(updates.Select(u => u.Text)));
         // One update per stream entry, in order.
         Assert.Equal(
-            [StreamEntryKind.ToolCall, StreamEntryKind.ToolResult, StreamEntryKind.Text, StreamEntryKind.Text, StreamEntryKind.Usage, StreamEntryKind.Done],
+            [DurableRunChunkKind.ToolCall, DurableRunChunkKind.ToolResult, DurableRunChunkKind.Text, DurableRunChunkKind.Text, DurableRunChunkKind.Usage, DurableRunChunkKind.Done],
             updates.Select(u => Entry(u).Kind));
     }
 
@@ -166,7 +166,7 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
         var plain = await ReadAsync(ct => agent.RunStreamingAsync("two", session, cancellationToken: ct));
 
         Assert.True(background.Count >= 4);
-        Assert.All(background[..^1], u => Assert.Equal((u.ResponseId, Entry(u).EntryId), (Token(u).RunId, Token(u).AfterEntryId)));
+        Assert.All(background[..^1], u => Assert.Equal((u.ResponseId, Entry(u).Cursor), (Token(u).RunId, Token(u).AfterEntryId)));
         Assert.Null(background[^1].ContinuationToken);
         Assert.True(Entry(background[^1]).IsTerminal);
         Assert.All(plain, u => Assert.Null(u.ContinuationToken));
@@ -324,7 +324,7 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
         {
             Assert.IsNotType<DurableAgentContinuationToken>(copy);
             var resumed = await ReadAsync(ct => agent.RunStreamingAsync(session: null, Background(copy), ct));
-            Assert.Equal(updates.Skip(1).Select(u => Entry(u).EntryId), resumed.Select(u => Entry(u).EntryId));
+            Assert.Equal(updates.Skip(1).Select(u => Entry(u).Cursor), resumed.Select(u => Entry(u).Cursor));
         }
 
         Assert.Equal(token.ToBytes().ToArray(), DurableAgentContinuationToken.FromToken(fromJson).ToBytes().ToArray());

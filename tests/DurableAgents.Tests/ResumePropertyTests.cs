@@ -60,7 +60,7 @@ public sealed class ResumePropertyTests(RedisFixture redis)
         var whole = await ReadAsync(ct => agent.RunStreamingAsync(session, Background(DurableAgentContinuationToken.ForRun(at.ResponseId!)), ct));
         var final = await agent.RunAsync(session, Background(token));
 
-        Assert.Equal(whole.Select(u => Entry(u).EntryId), before.Concat(after).Select(u => Entry(u).EntryId));
+        Assert.Equal(whole.Select(u => Entry(u).Cursor), before.Concat(after).Select(u => Entry(u).Cursor));
         Assert.Equal(pick, Entry(at).Sequence);
         Assert.Equal(string.Concat(tokens), Visible(before.Concat(after)));
         Assert.Equal(final.Text, Visible(before.Concat(after)));

@@ -82,7 +82,7 @@ public sealed class ContinuationTokenTests(RedisFixture redis, ITestOutputHelper
 
     private static AgentRunOptions Background(ResponseContinuationToken? token = null) => new() { AllowBackgroundResponses = true, ContinuationToken = token };
 
-    private static StreamChunk Entry(AgentResponseUpdate update) => Assert.IsType<StreamChunk>(update.RawRepresentation);
+    private static DurableRunChunk Entry(AgentResponseUpdate update) => Assert.IsType<DurableRunChunk>(update.RawRepresentation);
 
     private static async Task<List<AgentResponseUpdate>> ReadAsync(IAsyncEnumerable<AgentResponseUpdate> updates, int? stopAfter = null)
     {
