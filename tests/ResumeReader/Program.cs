@@ -5,7 +5,6 @@
 // 1 with "error: <type>: <message>" on stderr.
 using System.Text.Json;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Streaming.Streams;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,10 +32,10 @@ try
     using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
     await foreach (var update in agent.RunStreamingAsync(session: null, new AgentRunOptions { AllowBackgroundResponses = true, ContinuationToken = token }, deadline.Token))
     {
-        var entry = (StreamChunk)update.RawRepresentation!;
+        var entry = (DurableRunChunk)update.RawRepresentation!;
         Console.WriteLine(JsonSerializer.Serialize(new
         {
-            entryId = entry.EntryId,
+            entryId = entry.Cursor,
             sequence = entry.Sequence,
             attempt = entry.Attempt,
             text = update.Text,
