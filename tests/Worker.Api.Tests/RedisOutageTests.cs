@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AgentStreaming.Testing;
+using StackExchange.Redis;
 
 namespace AgentStreaming.Worker.Api.Tests;
 
@@ -52,6 +53,70 @@ public sealed class RedisOutageTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, again.StatusCode);
             Assert.True(DateTime.UtcNow < deadline, "The API did not accept runs again within 60 s of Redis coming back.");
             await Task.Delay(200);
+        }
+    }
+
+    [Fact]
+    public async Task RedisBusy_RunAndStream_Answer503ProblemWithRetryAfter_ThenRecover()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var worker = await WorkerProcess.StartAsync(redis, "busy-" + Guid.NewGuid().ToString("N")[..8], "busy-worker", tokensPerSecond: 0, new Dictionary<string, string?>
+        {
+            ["AgentApi__RunsPerWindow"] = "0",
+            ["AgentApi__RequestsPerWindow"] = "0",
+            ["AgentApi__UnavailableRetryAfter"] = "00:00:03",
+        });
+        using var http = ApiFixture.Client(worker.Url);
+        var started = await TestRuns.StartAsync(http, "Plan 1 day in Namur");
+        var runId = started.GetProperty("runId").GetString()!;
+        await TestRuns.WaitForEndAsync(http, runId);
+
+        // A script that never ends makes Redis answer every other command with BUSY: connected, but not serving.
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true");
+        await admin.GetDatabase().ExecuteAsync("CONFIG", "SET", "lua-time-limit", "50");
+        await using var blocker = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var script = blocker.GetDatabase().ExecuteAsync("EVAL", "while true do end", "0");
+        var busyBy = DateTime.UtcNow.AddSeconds(10);
+        while (!await IsBusyAsync(admin))
+        {
+            Assert.True(DateTime.UtcNow < busyBy, "Redis did not turn BUSY within 10 s.");
+            await Task.Delay(20);
+        }
+
+        try
+        {
+            using var run = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}");
+            using var stream = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}/stream");
+            foreach (var response in new[] { run, stream })
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                Assert.Equal(TimeSpan.FromSeconds(3), response.Headers.RetryAfter?.Delta);
+                var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+                Assert.False(string.IsNullOrEmpty(problem.GetProperty("errorId").GetString()));
+                Assert.DoesNotContain("BUSY", problem.GetRawText(), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            await admin.GetDatabase().ExecuteAsync("SCRIPT", "KILL");
+            await ((Task)script).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        }
+
+        using var after = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}");
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    private static async Task<bool> IsBusyAsync(IConnectionMultiplexer redis)
+    {
+        try
+        {
+            await redis.GetDatabase().PingAsync();
+            return false;
+        }
+        catch (RedisServerException ex) when (ex.Message.StartsWith("BUSY", StringComparison.Ordinal))
+        {
+            return true;
         }
     }
 }
