@@ -8,28 +8,6 @@ using StackExchange.Redis;
 
 namespace AgentStreaming.Streaming.Streams;
 
-/// <summary>Reads a run's stream from the start or after a cursor, live, until its terminal entry.</summary>
-public interface IAgentStreamReader
-{
-    /// <summary>
-    /// Reads the entries of a run's stream strictly after <paramref name="cursor"/> (or from the start), then waits
-    /// for new ones, and ends after the terminal entry.
-    /// </summary>
-    /// <param name="runId">The run id.</param>
-    /// <param name="cursor">The entry id of the last entry already received, or <see langword="null"/> to read from the start.</param>
-    /// <param name="cancellationToken">Stops the read promptly.</param>
-    /// <returns>
-    /// The entries, in order, each exactly once. Delivery is checked: every entry's <c>sequence</c> follows the previous
-    /// one's (only a <c>reset</c> may jump, over the abandoned attempt's trimmed entries); a hole is filled from Redis
-    /// before the entry after it is delivered, or the read fails with <see cref="AgentStreamGapException"/>.
-    /// </returns>
-    /// <exception cref="ArgumentException">The run id or cursor is malformed (thrown before Redis is touched).</exception>
-    /// <exception cref="AgentStreamNotFoundException">The stream does not exist (after the configured wait) or expired while being read.</exception>
-    /// <exception cref="AgentStreamUnavailableException">Redis was unreachable for longer than the reconnect deadline.</exception>
-    /// <exception cref="AgentStreamGapException">Entries between two delivered ones are missing and no longer in Redis.</exception>
-    IAsyncEnumerable<StreamChunk> ReadStreamAsync(string runId, string? cursor = null, CancellationToken cancellationToken = default);
-}
-
 /// <summary>
 /// The Redis Stream handler of agent responses: creates writers for run attempts and reads run streams live.
 /// </summary>
@@ -162,15 +140,12 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         }
     }
 
-    /// <summary>Whether the run's stream exists, or its writer claimed it and has not written yet.</summary>
-    /// <param name="runId">The run id.</param>
-    /// <returns><see langword="true"/> while the stream has not expired (nor been evicted).</returns>
-    /// <remarks>Uses <c>HGET meta seq</c> and <c>XREVRANGE stream + - COUNT 1</c>.</remarks>
-    public async Task<bool> StreamExistsAsync(string runId)
+    /// <inheritdoc />
+    public Task<AgentStreamState> GetStateAsync(string runId, CancellationToken cancellationToken = default)
     {
+        // Validate eagerly, before Redis is touched.
         StreamKeys.ValidateRunId(runId);
-        var probe = await ProbeAsync(runId, _multiplexer.GetDatabase(), Keys.Stream(runId), Keys.Meta(runId), CancellationToken.None).ConfigureAwait(false);
-        return probe.Exists;
+        return ProbeAsync(runId, _multiplexer.GetDatabase(), Keys.Stream(runId), Keys.Meta(runId), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -230,7 +205,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                 yield break;
             }
 
-            if (probe.Gone)
+            if (probe.Expired)
             {
                 // Entries were written and the stream key is gone (expired or evicted) while its metadata remains.
                 throw new AgentStreamNotFoundException(runId, expiredWhileReading: delivery.KnownToExist);
@@ -297,7 +272,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                     continue;
                 }
 
-                if (probe.Gone || (!probe.Exists && delivery.KnownToExist))
+                if (probe.Expired || (!probe.Exists && delivery.KnownToExist))
                 {
                     throw new AgentStreamNotFoundException(runId, expiredWhileReading: delivery.KnownToExist);
                 }
@@ -385,12 +360,12 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     }
 
     /// <summary>
-    /// Whether the stream exists, whether it is gone (entries were written, the stream key is no more, its metadata is),
+    /// Whether the stream exists, whether it expired (entries were written, the stream key is no more, its metadata is),
     /// and where its terminal entry is, if it has one (<c>HGET meta seq</c> then <c>XREVRANGE key + - COUNT 1</c>,
     /// pipelined in that order: a stream never comes back once gone, so the pair cannot mistake a new stream for a
     /// gone one).
     /// </summary>
-    private Task<(bool Exists, bool Gone, StreamCursor? TerminalAt)> ProbeAsync(string runId, IDatabase database, RedisKey key, RedisKey metaKey, CancellationToken cancellationToken)
+    private Task<AgentStreamState> ProbeAsync(string runId, IDatabase database, RedisKey key, RedisKey metaKey, CancellationToken cancellationToken)
         => RetryAsync(runId, async () =>
         {
             var sequenceTask = database.HashGetAsync(metaKey, "seq");
@@ -399,7 +374,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
             var last = await lastTask.ConfigureAwait(false);
             var written = sequence.HasValue && (long)sequence > 0;
             StreamCursor? terminalAt = last.Length == 1 && StreamChunkParser.Parse(last[0]) is { IsTerminal: true } chunk ? chunk.Cursor : null;
-            return (last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt);
+            return new AgentStreamState(last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt);
         }, cancellationToken);
 
     private async Task<T> RetryAsync<T>(string runId, Func<Task<T>> operation, CancellationToken cancellationToken)

@@ -299,7 +299,7 @@ public static class AgentApiEndpoints
             return UnknownRun(agent, runId);
         }
 
-        if (!await streams.StreamExistsAsync(runId).ConfigureAwait(false))
+        if (!(await streams.GetStateAsync(runId).ConfigureAwait(false)).Exists)
         {
             if (location is not { } known)
             {

@@ -65,6 +65,36 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
     }
 
     [Fact]
+    public async Task GetStateAsync_ThroughARunsLife_ReportsExistsExpiredAndTerminal()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        Assert.Equal(new AgentStreamState(false, false, null), await handler.GetStateAsync(runId));
+
+        var writer = handler.CreateWriter(runId);
+        await writer.BeginAsync();
+        Assert.Equal(new AgentStreamState(true, false, null), await handler.GetStateAsync(runId));
+
+        await writer.AppendAsync(AgentStreamEntry.ForText("hello"));
+        await writer.FlushAsync();
+        Assert.Equal(new AgentStreamState(true, false, null), await handler.GetStateAsync(runId));
+
+        await writer.CompleteAsync(AgentStreamEntry.ForDone());
+        var terminal = (await handler.ReadAllAsync(runId))[^1];
+        Assert.Equal(new AgentStreamState(true, false, terminal.Cursor), await handler.GetStateAsync(runId));
+
+        await redis.Database.KeyDeleteAsync(handler.Keys.Stream(runId));
+        Assert.Equal(new AgentStreamState(false, true, null), await handler.GetStateAsync(runId));
+    }
+
+    [Fact]
+    public async Task GetStateAsync_MalformedRunId_ThrowsBeforeRedisIsTouched()
+    {
+        await using var handler = redis.CreateHandler();
+        Assert.Throws<ArgumentException>(() => { _ = handler.GetStateAsync("not a run id"); });
+    }
+
+    [Fact]
     public async Task ReadStreamAsync_StreamKeyGoneMetaKept_EndsAsExpiredAtOnceForANewReader()
     {
         await using var handler = redis.CreateHandler(o => o.NotFoundTimeout = TimeSpan.FromSeconds(30));
@@ -79,7 +109,7 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
         var ex = await Assert.ThrowsAsync<AgentStreamNotFoundException>(() => handler.ReadAllAsync(runId));
         Assert.False(ex.ExpiredWhileReading);
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), "It must not wait for the not-found timeout.");
-        Assert.False(await handler.StreamExistsAsync(runId));
+        Assert.False((await handler.GetStateAsync(runId)).Exists);
     }
 
     [Fact]
@@ -106,7 +136,7 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
         var runId = TestStreams.NewRunId();
         var writer = handler.CreateWriter(runId);
         await writer.BeginAsync();
-        Assert.True(await handler.StreamExistsAsync(runId));
+        Assert.True((await handler.GetStateAsync(runId)).Exists);
         var reading = handler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
 
