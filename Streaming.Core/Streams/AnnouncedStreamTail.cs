@@ -1,5 +1,6 @@
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -314,7 +315,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
         var states = new List<KeyState>();
         var froms = new List<StreamCursor>();
         var args = new List<object>();
-        var backoff = TimeSpan.FromMilliseconds(50);
+        var backoff = TimeSpan.Zero;
         DateTimeOffset? failingSince = null;
         while (!_stopping.IsCancellationRequested)
         {
@@ -333,7 +334,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
                     var outage = _time.GetUtcNow() - since;
                     StreamingLog.TailReconnected(_logger, outage);
                     failingSince = null;
-                    backoff = TimeSpan.FromMilliseconds(50);
+                    backoff = TimeSpan.Zero;
                 }
             }
             catch (Exception ex) when (!_stopping.IsCancellationRequested && ex is RedisException or TimeoutException or ObjectDisposedException)
@@ -349,8 +350,9 @@ internal sealed class AnnouncedStreamTail : IStreamTail
                     }
                 }
 
-                if (elapsed >= _options.ReconnectTimeout)
+                if (elapsed >= _options.ReconnectTimeout || !RedisFailurePolicy.IsTransient(ex))
                 {
+                    // Past the deadline, or a failure that sending the read again cannot fix.
                     FailAll(ex, elapsed);
                     failingSince = null;
                     continue;
@@ -359,14 +361,13 @@ internal sealed class AnnouncedStreamTail : IStreamTail
                 StreamingLog.TailConnectionLost(_logger, elapsed, ex);
                 try
                 {
+                    backoff = RedisFailurePolicy.NextDelay(backoff);
                     await Task.Delay(backoff, _time, _stopping.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     break;
                 }
-
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
                 continue;
             }
             catch (Exception) when (_stopping.IsCancellationRequested)

@@ -1,5 +1,6 @@
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -187,7 +188,7 @@ internal sealed class ClusterStreamTail : IStreamTail
     private async Task ReadLoopAsync(KeyState state)
     {
         var database = _shared.GetDatabase();
-        var backoff = TimeSpan.FromMilliseconds(50);
+        var backoff = TimeSpan.Zero;
         while (!_stopping.IsCancellationRequested)
         {
             StreamCursor? from = null;
@@ -212,7 +213,7 @@ internal sealed class ClusterStreamTail : IStreamTail
                     var outage = _time.GetUtcNow() - since;
                     StreamingLog.TailReconnected(_logger, outage);
                     state.FailingSince = null;
-                    backoff = TimeSpan.FromMilliseconds(50);
+                    backoff = TimeSpan.Zero;
                 }
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -220,8 +221,9 @@ internal sealed class ClusterStreamTail : IStreamTail
                 var now = _time.GetUtcNow();
                 state.FailingSince ??= now;
                 var elapsed = now - state.FailingSince.Value;
-                if (elapsed >= _options.ReconnectTimeout)
+                if (elapsed >= _options.ReconnectTimeout || !RedisFailurePolicy.IsTransient(ex))
                 {
+                    // Past the deadline, or a failure that sending the read again cannot fix.
                     Fail(state, ex, elapsed);
                     return;
                 }
@@ -229,14 +231,13 @@ internal sealed class ClusterStreamTail : IStreamTail
                 StreamingLog.TailConnectionLost(_logger, elapsed, ex);
                 try
                 {
+                    backoff = RedisFailurePolicy.NextDelay(backoff);
                     await Task.Delay(backoff, _time, _stopping.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
-
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
                 continue;
             }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using AgentStreaming.Streaming.Diagnostics;
+using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -14,7 +15,7 @@ namespace AgentStreaming.Streaming.Streams;
 /// </summary>
 /// <remarks>
 /// <para><see cref="AppendAsync"/> returns as soon as the entry is queued. A batch that fails because Redis is
-/// unreachable, timed out or is loading/busy is re-sent (same writer id and batch index, with backoff) for up to the
+/// transiently unavailable (<see cref="Resilience.RedisFailurePolicy.IsTransient"/>) is re-sent (same writer id and batch index, with its back-off) for up to the
 /// retry window (<c>WriteRetryTimeout</c>) while later entries keep queueing: a short outage, such as a server restart,
 /// is ridden out as the same attempt, and a batch Redis had stored before its reply was lost is acknowledged by the
 /// script, not written twice. Any other failed batch, or an outage longer than the window, faults the writer: the
@@ -312,7 +313,7 @@ public sealed class RedisAgentStreamWriter
             error = ex;
         }
 
-        if (_retryTimeout <= TimeSpan.Zero || !IsTransient(error))
+        if (_retryTimeout <= TimeSpan.Zero || !RedisFailurePolicy.IsTransient(error))
         {
             Fault(ToWriteException(error), first.Count, error);
             if (second is not null)
@@ -352,19 +353,18 @@ public sealed class RedisAgentStreamWriter
     /// <summary>Re-sends a batch with backoff until Redis stores or acknowledges it, or the retry window since <paramref name="since"/> has passed.</summary>
     private async Task<bool> ResendAsync(PendingBatch batch, long since, Exception lastError, bool pauseFirst)
     {
-        var backoff = InitialBackoff;
+        var backoff = TimeSpan.Zero;
         var pause = pauseFirst;
         while (true)
         {
             if (pause)
             {
+                backoff = RedisFailurePolicy.NextDelay(backoff);
                 var left = Remaining(since);
                 if (left > TimeSpan.Zero)
                 {
                     await Task.Delay(backoff < left ? backoff : left, _time).ConfigureAwait(false);
                 }
-
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
 
             pause = true;
@@ -388,7 +388,7 @@ public sealed class RedisAgentStreamWriter
                 // or this writer's batch order makes harmless.
                 Forget(write);
             }
-            catch (Exception ex) when (IsTransient(ex))
+            catch (Exception ex) when (RedisFailurePolicy.IsTransient(ex))
             {
                 lastError = ex;
             }
@@ -459,18 +459,6 @@ public sealed class RedisAgentStreamWriter
             // Refused or failed after an earlier batch failed; that first failure is what the producer sees.
         }
     }
-
-    /// <summary>Whether a failed send may succeed if sent again: Redis was unreachable, timed out, or was loading, busy or failing over.</summary>
-    internal static bool IsTransient(Exception ex) => ex switch
-    {
-        RedisConnectionException or TimeoutException => true,
-        RedisServerException server => HasCode(server.Message, "LOADING") || HasCode(server.Message, "BUSY") || HasCode(server.Message, "TRYAGAIN")
-            || HasCode(server.Message, "CLUSTERDOWN") || HasCode(server.Message, "MASTERDOWN"),
-        _ => false,
-    };
-
-    private static bool HasCode(string message, string code)
-        => message.StartsWith(code, StringComparison.Ordinal) && (message.Length == code.Length || message[code.Length] == ' ');
 
     private PendingBatch Build(List<AgentStreamEntry> batch)
     {
@@ -634,10 +622,6 @@ public sealed class RedisAgentStreamWriter
         return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
             $"Writing to the stream of run '{_runId}' failed: {ex.Message}", ex);
     }
-
-    private static readonly TimeSpan InitialBackoff = TimeSpan.FromMilliseconds(50);
-
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(30);
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -377,34 +378,27 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
             return new AgentStreamState(last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt);
         }, cancellationToken);
 
+    /// <summary>
+    /// Runs a read, riding out transient Redis failures (<see cref="RedisFailurePolicy"/>) for up to
+    /// <see cref="RedisAgentStreamingOptions.ReconnectTimeout"/>.
+    /// </summary>
+    /// <exception cref="AgentStreamUnavailableException">Redis kept failing transiently past the deadline.</exception>
     private async Task<T> RetryAsync<T>(string runId, Func<Task<T>> operation, CancellationToken cancellationToken)
     {
-        DateTimeOffset? failingSince = null;
-        var backoff = TimeSpan.FromMilliseconds(50);
-        while (true)
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                return await operation().WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException
-                || (ex is RedisServerException server && server.Message.StartsWith("LOADING", StringComparison.Ordinal)))
-            {
-                var now = _time.GetUtcNow();
-                failingSince ??= now;
-                var elapsed = now - failingSince.Value;
-                if (elapsed >= _options.ReconnectTimeout)
-                {
-                    throw new AgentStreamUnavailableException(
-                        $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while reading the stream of run '{runId}'. Check that Redis is running and reachable, then resume from the last entry id you received.",
-                        ex);
-                }
-
-                StreamingLog.ReadRetry(_logger, runId, elapsed, ex);
-                await Task.Delay(backoff, _time, cancellationToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
-            }
+            return await RedisFailurePolicy.RetryAsync(
+                operation,
+                _options.ReconnectTimeout,
+                _time,
+                (ex, elapsed) => StreamingLog.ReadRetry(_logger, runId, elapsed, ex),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && RedisFailurePolicy.IsTransient(ex))
+        {
+            throw new AgentStreamUnavailableException(
+                $"Redis could not be reached for {_options.ReconnectTimeout.TotalSeconds:0.#} s or more while reading the stream of run '{runId}'. Check that Redis is running and reachable, then resume from the last entry id you received.",
+                ex);
         }
     }
 

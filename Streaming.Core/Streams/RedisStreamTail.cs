@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Threading.Channels;
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -174,7 +175,7 @@ internal sealed class RedisStreamTail : IStreamTail
         DateTimeOffset? failingSince = null;
         var keys = new List<string>();
         var args = new List<object>();
-        var backoff = TimeSpan.FromMilliseconds(50);
+        var backoff = TimeSpan.Zero;
         while (!token.IsCancellationRequested)
         {
             try
@@ -204,7 +205,7 @@ internal sealed class RedisStreamTail : IStreamTail
                     var outage = _time.GetUtcNow() - since;
                     StreamingLog.TailReconnected(_logger, outage);
                     failingSince = null;
-                    backoff = TimeSpan.FromMilliseconds(50);
+                    backoff = TimeSpan.Zero;
                 }
 
                 Deliver(reply);
@@ -218,8 +219,9 @@ internal sealed class RedisStreamTail : IStreamTail
                 var now = _time.GetUtcNow();
                 failingSince ??= now;
                 var elapsed = now - failingSince.Value;
-                if (elapsed >= _options.ReconnectTimeout)
+                if (elapsed >= _options.ReconnectTimeout || !RedisFailurePolicy.IsTransient(ex))
                 {
+                    // Past the deadline, or a failure that sending the read again cannot fix.
                     FailAll(ex, elapsed);
                     failingSince = null;
                 }
@@ -228,14 +230,13 @@ internal sealed class RedisStreamTail : IStreamTail
                     StreamingLog.TailConnectionLost(_logger, elapsed, ex);
                     try
                     {
+                        backoff = RedisFailurePolicy.NextDelay(backoff);
                         await Task.Delay(backoff, _time, token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException)
                     {
                         break;
                     }
-
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
                 }
             }
         }

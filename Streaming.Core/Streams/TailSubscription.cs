@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using AgentStreaming.Streaming.Diagnostics;
+using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -211,12 +212,14 @@ internal static class Tails
         return streams;
     }
 
-    /// <summary>Fails the reads of readers whose tail could not reach Redis within its reconnect deadline.</summary>
+    /// <summary>Fails the reads of readers whose tail could not reach Redis within its reconnect deadline, or met a failure retrying cannot fix.</summary>
     public static void GiveUp(IReadOnlyCollection<TailSubscription> failed, ILogger logger, TimeSpan elapsed, Exception cause)
     {
         StreamingLog.TailGaveUp(logger, elapsed, failed.Count, cause);
         var error = new AgentStreamUnavailableException(
-            $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while waiting for stream entries. Check that Redis is running and reachable, then resume from the last entry id you received.",
+            RedisFailurePolicy.IsTransient(cause)
+                ? $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while waiting for stream entries. Check that Redis is running and reachable, then resume from the last entry id you received."
+                : $"Redis failed the live read of stream entries: {cause.Message} Resume from the last entry id you received.",
             cause);
         foreach (var subscription in failed)
         {
