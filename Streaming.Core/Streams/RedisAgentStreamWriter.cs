@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using System.Globalization;
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Resilience;
+using AgentStreaming.Streaming.Streams.Writing;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -34,19 +34,14 @@ public sealed class RedisAgentStreamWriter
     private readonly RedisKey[] _keys;
     private readonly string _runId;
     private readonly int _attempt;
-    private readonly string _ttlMilliseconds;
-    private readonly string _metaExtraMilliseconds;
-    private readonly string _notifyChannel;
+    private readonly StreamEntryEncoder _encoder;
     private readonly int _maxBatchSize;
     private readonly int _maxPending;
     private readonly TimeSpan _retryTimeout;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly object _gate = new();
-    private readonly string _writerId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
     private List<AgentStreamEntry> _queue = [];
-    private long _batchIndex;
-    private string? _traceParent;
     private Task _pump = Task.CompletedTask;
     private bool _pumping;
     private bool _terminalQueued;
@@ -73,10 +68,7 @@ public sealed class RedisAgentStreamWriter
         _runId = runId;
         _keys = [keys.Stream(runId), keys.Meta(runId)];
         _attempt = attempt;
-        _traceParent = string.IsNullOrEmpty(traceParent) ? null : traceParent;
-        _ttlMilliseconds = ((long)ttl.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        _metaExtraMilliseconds = ((long)metaExtra.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        _notifyChannel = notifyChannel ?? string.Empty;
+        _encoder = new StreamEntryEncoder(attempt, traceParent, ttl, metaExtra, notifyChannel);
         _maxBatchSize = maxBatchSize;
         _maxPending = maxPending;
         _retryTimeout = retryTimeout;
@@ -315,7 +307,7 @@ public sealed class RedisAgentStreamWriter
 
         if (_retryTimeout <= TimeSpan.Zero || !RedisFailurePolicy.IsTransient(error))
         {
-            Fault(ToWriteException(error), first.Count, error);
+            Fault(WriteErrors.FromFailure(_runId, _attempt, error), first.Count, error);
             if (second is not null)
             {
                 await ObserveAsync(second.Write).ConfigureAwait(false);
@@ -371,7 +363,7 @@ public sealed class RedisAgentStreamWriter
             var remaining = Remaining(since);
             if (remaining <= TimeSpan.Zero)
             {
-                Fault(OutageException(_time.GetElapsedTime(since), lastError), batch.Count, lastError);
+                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, lastError), batch.Count, lastError);
                 return false;
             }
 
@@ -392,17 +384,15 @@ public sealed class RedisAgentStreamWriter
             {
                 lastError = ex;
             }
-            catch (RedisServerException ex) when (ex.Message.Contains(RedisStreamScripts.OrderPrefix, StringComparison.Ordinal))
+            catch (RedisServerException ex) when (WriteErrors.IsOutOfOrder(ex))
             {
                 // Every batch before this one is confirmed, so Redis lost what it had confirmed.
-                Fault(new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
-                    $"Writing to the stream of run '{_runId}' stopped: after the outage Redis no longer holds the entries it had confirmed to attempt {_attempt} (it restarted without persistence, or failed over to a replica that had not received them).", ex),
-                    batch.Count, ex);
+                Fault(WriteErrors.LostConfirmed(_runId, _attempt, ex), batch.Count, ex);
                 return false;
             }
             catch (Exception ex)
             {
-                Fault(ToWriteException(ex), batch.Count, ex);
+                Fault(WriteErrors.FromFailure(_runId, _attempt, ex), batch.Count, ex);
                 return false;
             }
         }
@@ -462,69 +452,9 @@ public sealed class RedisAgentStreamWriter
 
     private PendingBatch Build(List<AgentStreamEntry> batch)
     {
-        // Sized up front: the arguments go to Redis as they are, with no list to grow and copy per batch.
-        var count = batch.Count;
-        var length = 7;
-        var traceParent = _traceParent;
-        for (var i = 0; i < count; i++)
-        {
-            length += 3 + (2 * ExtraPairs(batch[i], i == 0 && traceParent is not null));
-        }
-
-        var values = new RedisValue[length];
-        values[0] = _ttlMilliseconds;
-        values[1] = _attempt;
-        values[2] = count;
-        values[3] = _writerId;
-        values[4] = ++_batchIndex;
-        values[5] = _metaExtraMilliseconds;
-        values[6] = _notifyChannel;
-        var p = 7;
-        for (var i = 0; i < count; i++)
-        {
-            var entry = batch[i];
-            values[p++] = entry.Kind.ToWireName();
-            values[p++] = entry.Text ?? string.Empty;
-            values[p++] = ExtraPairs(entry, i == 0 && traceParent is not null);
-            switch (entry.Kind)
-            {
-                case StreamEntryKind.Done:
-                    values[p++] = StreamFields.Done;
-                    values[p++] = "true";
-                    break;
-                case StreamEntryKind.Error or StreamEntryKind.Cancelled:
-                    values[p++] = StreamFields.Error;
-                    values[p++] = string.IsNullOrEmpty(entry.Error) ? (entry.Kind == StreamEntryKind.Error ? "The run failed." : "The run was cancelled.") : entry.Error;
-                    break;
-            }
-
-            if (entry.Data is { Length: > 0 } data)
-            {
-                values[p++] = StreamFields.Data;
-                values[p++] = data;
-            }
-
-            if (i == 0 && traceParent is not null)
-            {
-                values[p++] = StreamFields.TraceParent;
-                values[p++] = traceParent;
-            }
-        }
-
-        if (count > 0)
-        {
-            // Carried by the attempt's first entry; a claim without entries leaves it for the next batch.
-            _traceParent = null;
-        }
-
-        return new PendingBatch(batch, values, _batchIndex);
+        var values = _encoder.Encode(batch);
+        return new PendingBatch(batch, values, _encoder.BatchIndex);
     }
-
-    /// <summary>The field/value pairs an entry carries besides the common fields (see <see cref="Build"/>).</summary>
-    private static int ExtraPairs(AgentStreamEntry entry, bool traceParent)
-        => (entry.Kind is StreamEntryKind.Done or StreamEntryKind.Error or StreamEntryKind.Cancelled ? 1 : 0)
-            + (entry.Data is { Length: > 0 } ? 1 : 0)
-            + (traceParent ? 1 : 0);
 
     private async Task SendAsync(PendingBatch batch, bool retry)
     {
@@ -582,45 +512,6 @@ public sealed class RedisAgentStreamWriter
                 from = i;
             }
         }
-    }
-
-    private AgentStreamWriteException OutageException(TimeSpan elapsed, Exception lastError)
-        => new(_runId, AgentStreamWriteFailure.Redis,
-            string.Create(CultureInfo.InvariantCulture,
-                $"Writing to the stream of run '{_runId}' failed: Redis could not be written to for {elapsed.TotalSeconds:0.0} s, longer than WriteRetryTimeout ({_retryTimeout.TotalSeconds:0.0##} s), so attempt {_attempt} stops (what Redis confirmed stays in the stream; a send still queued may yet be stored, in order, unless a newer attempt has taken over). Last error: {lastError.Message} Check that Redis is running and reachable; raise AgentStreaming:Redis:WriteRetryTimeout to ride out longer outages."),
-            lastError);
-
-    private AgentStreamWriteException ToWriteException(Exception ex)
-    {
-        if (ex is RedisServerException server)
-        {
-            if (server.Message.Contains(RedisStreamScripts.FencedPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Fenced,
-                    $"Attempt {_attempt} of run '{_runId}' may no longer write: a newer attempt has taken over the stream.", ex);
-            }
-
-            if (server.Message.Contains(RedisStreamScripts.OrderPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
-                    $"Writing to the stream of run '{_runId}' stopped: an earlier batch of this writer was not stored.", ex);
-            }
-
-            if (server.Message.Contains(RedisStreamScripts.ExpiredPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Expired,
-                    $"The stream of run '{_runId}' expired or was evicted; attempt {_attempt} may not write to it (its readers were told it expired).", ex);
-            }
-
-            if (server.Message.Contains(RedisStreamScripts.TerminatedPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.AlreadyTerminated,
-                    $"The stream of run '{_runId}' already holds its terminal entry; nothing more can be written.", ex);
-            }
-        }
-
-        return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
-            $"Writing to the stream of run '{_runId}' failed: {ex.Message}", ex);
     }
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(30);
