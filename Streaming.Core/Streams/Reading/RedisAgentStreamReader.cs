@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Resilience;
+using AgentStreaming.Streaming.Streams.Tails;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 

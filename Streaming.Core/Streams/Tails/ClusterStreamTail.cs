@@ -4,7 +4,7 @@ using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Streaming.Streams;
+namespace AgentStreaming.Streaming.Streams.Tails;
 
 /// <summary>
 /// The shared tail on Redis Cluster. A blocking <c>XREAD</c> may only name keys of one hash slot there, and each one
@@ -268,7 +268,7 @@ internal sealed class ClusterStreamTail : IStreamTail
             state.FailingSince = null;
         }
 
-        Tails.GiveUp(failed, _logger, elapsed, cause);
+        StreamTails.GiveUp(failed, _logger, elapsed, cause);
     }
 
     public async ValueTask DisposeAsync()
@@ -287,7 +287,7 @@ internal sealed class ClusterStreamTail : IStreamTail
             _keys.Clear();
         }
 
-        Tails.Disposed(open);
+        StreamTails.Disposed(open);
 
         await _connection.DisposeAsync().ConfigureAwait(false);
     }

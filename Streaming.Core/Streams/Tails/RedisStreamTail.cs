@@ -6,7 +6,7 @@ using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Streaming.Streams;
+namespace AgentStreaming.Streaming.Streams.Tails;
 
 /// <summary>
 /// One blocking <c>XREAD BLOCK … STREAMS k1 k2 … id1 id2 …</c> loop on a connection of its own that serves every
@@ -299,7 +299,7 @@ internal sealed class RedisStreamTail : IStreamTail
 
     private void Deliver(RedisResult reply)
     {
-        foreach (var (key, entries) in Tails.Streams(reply))
+        foreach (var (key, entries) in StreamTails.Streams(reply))
         {
             if (key == _wakeKey)
             {
@@ -340,7 +340,7 @@ internal sealed class RedisStreamTail : IStreamTail
             failed = _subscriptions.Values.SelectMany(l => l).ToList();
         }
 
-        Tails.GiveUp(failed, _logger, elapsed, cause);
+        StreamTails.GiveUp(failed, _logger, elapsed, cause);
     }
 
     public async ValueTask DisposeAsync()
@@ -385,7 +385,7 @@ internal sealed class RedisStreamTail : IStreamTail
 
         lock (_gate)
         {
-            Tails.Disposed(_subscriptions.Values.SelectMany(l => l));
+            StreamTails.Disposed(_subscriptions.Values.SelectMany(l => l));
 
             _subscriptions.Clear();
         }

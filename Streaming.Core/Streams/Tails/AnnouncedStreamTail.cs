@@ -4,7 +4,7 @@ using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Streaming.Streams;
+namespace AgentStreaming.Streaming.Streams.Tails;
 
 /// <summary>
 /// The shared tail on a single server, driven by the keys that changed: every append call announces the streams it
@@ -441,7 +441,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             index[states[i].Key] = i;
         }
 
-        foreach (var (key, entries) in Tails.Streams(reply))
+        foreach (var (key, entries) in StreamTails.Streams(reply))
         {
             if (!index.TryGetValue(key, out var i))
             {
@@ -476,7 +476,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             failed = _keys.Values.SelectMany(k => k.Subscriptions).ToList();
         }
 
-        Tails.GiveUp(failed, _logger, elapsed, cause);
+        StreamTails.GiveUp(failed, _logger, elapsed, cause);
     }
 
     public async ValueTask DisposeAsync()
@@ -496,7 +496,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             _dirty.Clear();
         }
 
-        Tails.Disposed(open);
+        StreamTails.Disposed(open);
 
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
