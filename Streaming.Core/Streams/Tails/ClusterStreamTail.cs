@@ -1,6 +1,5 @@
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
-using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -18,19 +17,10 @@ namespace AgentStreaming.Streaming.Streams.Tails;
 /// during a read makes it read again. Announcements lost while the connection was down are made up for when it comes
 /// back, and by a sweep of every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/>.
 /// </remarks>
-internal sealed class ClusterStreamTail : IStreamTail
+internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyState>
 {
     private readonly IConnectionMultiplexer _shared;
     private readonly Func<string, string> _channelOf;
-    private readonly RedisAgentStreamingOptions _options;
-    private readonly ILogger _logger;
-    private readonly TimeProvider _time;
-    private readonly object _gate = new();
-    private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly TailConnection _connection;
-    private ITimer? _sweep;
-    private int _count;
 
     public ClusterStreamTail(
         IConnectionMultiplexer shared,
@@ -39,84 +29,48 @@ internal sealed class ClusterStreamTail : IStreamTail
         RedisAgentStreamingOptions options,
         ILogger logger,
         TimeProvider time)
+        : base(configuration, options, logger, time)
     {
         _shared = shared;
-        // Announcements sent while the subscription connection was down are lost: read every key again.
-        _connection = new TailConnection(configuration, ReadAll);
         _channelOf = channelOf;
-        _options = options;
-        _logger = logger;
-        _time = time;
     }
 
     /// <inheritdoc />
-    public int SubscriberCount => Volatile.Read(ref _count);
+    protected override KeyState CreateKey(string key) => new(key, RedisChannel.Sharded(_channelOf(key)), new TailOutage(Options, Logger, Time));
 
     /// <inheritdoc />
-    public Func<StreamChunk, bool>? LoseEntry { get; set; }
+    protected override bool SubscribedLocked(KeyState state, bool added) => added;
 
     /// <inheritdoc />
-    public TailSubscription Subscribe(string key, StreamCursor after)
+    protected override void Subscribed(KeyState state, bool listen)
     {
-        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
-        var subscription = new TailSubscription(this, key, after, Math.Max(1, _options.ReaderBufferLimit / 2));
-        KeyState? added = null;
-        lock (_gate)
+        if (listen)
         {
-            if (!_keys.TryGetValue(key, out var state))
-            {
-                _keys[key] = added = state = new KeyState(key, RedisChannel.Sharded(_channelOf(key)));
-            }
-
-            state.Subscriptions.Add(subscription);
-            _count++;
-            _sweep ??= _time.CreateTimer(static s => ((ClusterStreamTail)s!).ReadAll(), this, _options.TailBlockTimeout, _options.TailBlockTimeout);
+            _ = ListenAsync(state);
         }
 
-        StreamingDiagnostics.LiveReadersCounter.Add(1);
-        if (added is not null)
-        {
-            _ = ListenAsync(added);
-        }
-
-        Read(key);
-        return subscription;
+        Read(state.Key);
     }
 
     /// <inheritdoc />
-    public void Unsubscribe(TailSubscription subscription)
+    protected override void Emptied(KeyState state)
     {
-        KeyState? emptied = null;
-        lock (_gate)
+        if (Connection.Current is { } connection)
         {
-            if (_keys.TryGetValue(subscription.Key, out var state) && state.Subscriptions.Remove(subscription))
-            {
-                _count--;
-                StreamingDiagnostics.LiveReadersCounter.Add(-1);
-                if (state.Subscriptions.Count == 0)
-                {
-                    _keys.Remove(subscription.Key);
-                    emptied = state;
-                }
-            }
-        }
-
-        if (emptied is not null && _connection.Current is { } connection)
-        {
-            _ = UnlistenAsync(connection, emptied);
+            _ = UnlistenAsync(connection, state);
         }
     }
 
     /// <inheritdoc />
-    public void Wake(TailSubscription subscription) => Read(subscription.Key);
+    public override void Wake(TailSubscription subscription) => Read(subscription.Key);
 
     private async Task ListenAsync(KeyState state)
     {
         try
         {
-            var connection = await _connection.GetAsync(_stopping.Token).ConfigureAwait(false);
+            var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
             await connection.GetSubscriber().SubscribeAsync(state.Channel, (_, _) => Read(state.Key)).ConfigureAwait(false);
-            lock (_gate)
+            lock (Gate)
             {
                 state.Listening = true;
             }
@@ -127,7 +81,7 @@ internal sealed class ClusterStreamTail : IStreamTail
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
         {
             // The sweep reads the key meanwhile and retries the subscription.
-            StreamingLog.TailConnectionLost(_logger, TimeSpan.Zero, ex);
+            StreamingLog.TailConnectionLost(Logger, TimeSpan.Zero, ex);
         }
     }
 
@@ -143,12 +97,13 @@ internal sealed class ClusterStreamTail : IStreamTail
         }
     }
 
-    private void ReadAll()
+    /// <inheritdoc />
+    protected override void ReadAll()
     {
         List<KeyState> all;
-        lock (_gate)
+        lock (Gate)
         {
-            all = [.. _keys.Values];
+            all = [.. Keys.Values];
         }
 
         foreach (var state in all)
@@ -166,9 +121,9 @@ internal sealed class ClusterStreamTail : IStreamTail
     private void Read(string key)
     {
         KeyState? state;
-        lock (_gate)
+        lock (Gate)
         {
-            if (!_keys.TryGetValue(key, out state))
+            if (!Keys.TryGetValue(key, out state))
             {
                 return;
             }
@@ -188,16 +143,15 @@ internal sealed class ClusterStreamTail : IStreamTail
     private async Task ReadLoopAsync(KeyState state)
     {
         var database = _shared.GetDatabase();
-        var backoff = TimeSpan.Zero;
-        while (!_stopping.IsCancellationRequested)
+        while (!Stopping.IsCancellationRequested)
         {
             StreamCursor? from = null;
-            lock (_gate)
+            lock (Gate)
             {
                 state.Again = false;
-                from = TailSubscription.ReadFrom(state.Subscriptions, _options.ReaderBufferLimit);
+                from = TailSubscription.ReadFrom(state.Subscriptions, Options.ReaderBufferLimit);
 
-                if (from is null || !ReferenceEquals(_keys.GetValueOrDefault(state.Key), state))
+                if (from is null || !ReferenceEquals(Keys.GetValueOrDefault(state.Key), state))
                 {
                     state.Reading = false;
                     return;
@@ -207,44 +161,28 @@ internal sealed class ClusterStreamTail : IStreamTail
             StreamEntry[] entries;
             try
             {
-                entries = await database.StreamRangeAsync(state.Key, "(" + from.Value.ToString(), "+", _options.ReadBatchSize).ConfigureAwait(false);
-                if (state.FailingSince is { } since)
-                {
-                    var outage = _time.GetUtcNow() - since;
-                    StreamingLog.TailReconnected(_logger, outage);
-                    state.FailingSince = null;
-                    backoff = TimeSpan.Zero;
-                }
+                entries = await database.StreamRangeAsync(state.Key, "(" + from.Value.ToString(), "+", Options.ReadBatchSize).ConfigureAwait(false);
+                state.Outage.Succeeded();
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                var now = _time.GetUtcNow();
-                state.FailingSince ??= now;
-                var elapsed = now - state.FailingSince.Value;
-                if (elapsed >= _options.ReconnectTimeout || !RedisFailurePolicy.IsTransient(ex))
+                switch (await state.Outage.FailedAsync(ex, Stopping.Token).ConfigureAwait(false))
                 {
-                    // Past the deadline, or a failure that sending the read again cannot fix.
-                    Fail(state, ex, elapsed);
-                    return;
+                    case TailOutageStep.Stopped:
+                        return;
+                    case TailOutageStep.GiveUp:
+                        // Past the deadline, or a failure that sending the read again cannot fix.
+                        Fail(state, ex, state.Outage.Elapsed);
+                        return;
+                    default:
+                        continue;
                 }
-
-                StreamingLog.TailConnectionLost(_logger, elapsed, ex);
-                try
-                {
-                    backoff = RedisFailurePolicy.NextDelay(backoff);
-                    await Task.Delay(backoff, _time, _stopping.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                continue;
             }
 
-            lock (_gate)
+            lock (Gate)
             {
                 TailSubscription.Offer(state.Subscriptions, from.Value, entries.Select(e => StreamChunkParser.Parse(e)), LoseEntry);
-                if (entries.Length < _options.ReadBatchSize && !state.Again)
+                if (entries.Length < Options.ReadBatchSize && !state.Again)
                 {
                     state.Reading = false;
                     return;
@@ -252,7 +190,7 @@ internal sealed class ClusterStreamTail : IStreamTail
             }
         }
 
-        lock (_gate)
+        lock (Gate)
         {
             state.Reading = false;
         }
@@ -260,45 +198,17 @@ internal sealed class ClusterStreamTail : IStreamTail
 
     private void Fail(KeyState state, Exception cause, TimeSpan elapsed)
     {
-        List<TailSubscription> failed;
-        lock (_gate)
+        lock (Gate)
         {
-            failed = [.. state.Subscriptions];
             state.Reading = false;
-            state.FailingSince = null;
         }
 
-        StreamTails.GiveUp(failed, _logger, elapsed, cause);
+        GiveUp([state], cause, elapsed);
     }
 
-    public async ValueTask DisposeAsync()
+    internal sealed class KeyState(string key, RedisChannel channel, TailOutage outage) : TailKey(key)
     {
-        if (_stopping.IsCancellationRequested)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        List<TailSubscription> open;
-        lock (_gate)
-        {
-            _sweep?.Dispose();
-            open = _keys.Values.SelectMany(k => k.Subscriptions).ToList();
-            _keys.Clear();
-        }
-
-        StreamTails.Disposed(open);
-
-        await _connection.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private sealed class KeyState(string key, RedisChannel channel)
-    {
-        public string Key { get; } = key;
-
         public RedisChannel Channel { get; } = channel;
-
-        public List<TailSubscription> Subscriptions { get; } = [];
 
         public bool Reading { get; set; }
 
@@ -306,6 +216,7 @@ internal sealed class ClusterStreamTail : IStreamTail
 
         public bool Listening { get; set; }
 
-        public DateTimeOffset? FailingSince { get; set; }
+        /// <summary>The outage of this key's reads (the key's read loop alone uses it).</summary>
+        public TailOutage Outage { get; } = outage;
     }
 }

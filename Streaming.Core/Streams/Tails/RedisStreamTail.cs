@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Threading.Channels;
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
-using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -172,10 +171,9 @@ internal sealed class RedisStreamTail : IStreamTail
     private async Task RunAsync()
     {
         var token = _stopping.Token;
-        DateTimeOffset? failingSince = null;
+        var outage = new TailOutage(_options, _logger, _time);
         var keys = new List<string>();
         var args = new List<object>();
-        var backoff = TimeSpan.Zero;
         while (!token.IsCancellationRequested)
         {
             try
@@ -200,14 +198,7 @@ internal sealed class RedisStreamTail : IStreamTail
                     Volatile.Write(ref _phase, 0);
                 }
 
-                if (failingSince is { } since)
-                {
-                    var outage = _time.GetUtcNow() - since;
-                    StreamingLog.TailReconnected(_logger, outage);
-                    failingSince = null;
-                    backoff = TimeSpan.Zero;
-                }
-
+                outage.Succeeded();
                 Deliver(reply);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -216,27 +207,16 @@ internal sealed class RedisStreamTail : IStreamTail
             }
             catch (Exception ex) when (!token.IsCancellationRequested)
             {
-                var now = _time.GetUtcNow();
-                failingSince ??= now;
-                var elapsed = now - failingSince.Value;
-                if (elapsed >= _options.ReconnectTimeout || !RedisFailurePolicy.IsTransient(ex))
+                var step = await outage.FailedAsync(ex, token).ConfigureAwait(false);
+                if (step == TailOutageStep.Stopped)
+                {
+                    break;
+                }
+
+                if (step == TailOutageStep.GiveUp)
                 {
                     // Past the deadline, or a failure that sending the read again cannot fix.
-                    FailAll(ex, elapsed);
-                    failingSince = null;
-                }
-                else
-                {
-                    StreamingLog.TailConnectionLost(_logger, elapsed, ex);
-                    try
-                    {
-                        backoff = RedisFailurePolicy.NextDelay(backoff);
-                        await Task.Delay(backoff, _time, token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
+                    FailAll(ex, outage.Elapsed);
                 }
             }
         }
