@@ -79,7 +79,7 @@ internal static class ClientCommandLine
                     }
                 }
 
-                if (result.GetValue(run) is { } runId && !StreamKeys.IsValidRunId(runId))
+                if (result.GetValue(run) is { } runId && !RunIds.IsValid(runId))
                 {
                     result.AddError($"'{Printable(runId)}' is not a run id: run ids are 1 to 128 letters, digits, '-', '_' or '.'.");
                 }

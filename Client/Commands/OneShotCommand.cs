@@ -65,7 +65,7 @@ internal static class Turn
         CancellationToken detach)
     {
         // The client picks the run id, so it can tell how to resume even when it stops waiting before the answer.
-        var run = new RunProgress(StreamKeys.NewRunId(), session.ConversationId);
+        var run = new RunProgress(RunIds.New(), session.ConversationId);
         started?.Invoke(run);
         var watcher = new RunWatcher(agent, renderer);
         try

@@ -172,12 +172,12 @@ public static class DurableAgentNames
     /// <exception cref="ArgumentException">A part is not 1–128 letters, digits, '-', '_' or '.'.</exception>
     public static string ConversationKey(string agentName, string conversationId)
     {
-        if (!StreamKeys.IsValidRunId(agentName))
+        if (!RunIds.IsValid(agentName))
         {
             throw new ArgumentException($"'{Sanitize(agentName)}' is not a valid agent name: use 1 to 128 letters, digits, '-', '_' or '.'.", nameof(agentName));
         }
 
-        if (!StreamKeys.IsValidRunId(conversationId))
+        if (!RunIds.IsValid(conversationId))
         {
             throw new ArgumentException($"'{Sanitize(conversationId)}' is not a valid conversation id: use 1 to 128 letters, digits, '-', '_' or '.'.", nameof(conversationId));
         }
@@ -196,7 +196,7 @@ public static class DurableAgentNames
 
     /// <summary>A new unguessable conversation id (128 random bits).</summary>
     /// <returns>The id.</returns>
-    public static string NewConversationId() => StreamKeys.NewRunId();
+    public static string NewConversationId() => RunIds.New();
 
     internal static string Sanitize(string? value)
     {

@@ -77,7 +77,7 @@ public sealed class DurableAgentClient
         activity?.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, conversationId);
         // A run id chosen here makes retries after a lost answer idempotent: the worker returns the same run.
-        var request = new RunRequest(message, runId ?? StreamKeys.NewRunId(), Activity.Current?.Id);
+        var request = new RunRequest(message, runId ?? RunIds.New(), Activity.Current?.Id);
         var handle = await CallAsync(() => grain.RunAsync(request), cancellationToken).ConfigureAwait(false);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, handle.RunId);
         return handle;

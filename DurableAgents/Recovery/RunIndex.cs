@@ -55,5 +55,5 @@ public sealed class RunIndex
             : null;
     }
 
-    private static RedisKey Key(string runId) => KeyPrefix + StreamKeys.ValidateRunId(runId);
+    private static RedisKey Key(string runId) => KeyPrefix + RunIds.Validate(runId);
 }

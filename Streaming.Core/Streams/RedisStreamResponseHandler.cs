@@ -57,7 +57,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     }
 
     /// <summary>The key names this handler uses.</summary>
-    public StreamKeys Keys { get; }
+    internal StreamKeys Keys { get; }
 
     /// <summary>The options this handler runs with.</summary>
     internal RedisAgentStreamingOptions Options => _options;
@@ -94,7 +94,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     /// <exception cref="ArgumentException">The run id is malformed.</exception>
     public RedisAgentStreamWriter CreateWriter(string runId, int attempt = 1, string? traceParent = null)
     {
-        StreamKeys.ValidateRunId(runId);
+        RunIds.Validate(runId);
         var cluster = IsCluster;
         return new RedisAgentStreamWriter(
             Appender(cluster), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,

@@ -144,7 +144,7 @@ public static class AgentApiEndpoints
         DurableAgentSession session;
         if (request.ConversationId is { Length: > 0 } conversationId)
         {
-            if (!StreamKeys.IsValidRunId(conversationId))
+            if (!RunIds.IsValid(conversationId))
             {
                 return AgentApiProblems.BadRequest("Malformed conversation id", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.', as returned when the conversation started.");
             }
@@ -245,7 +245,7 @@ public static class AgentApiEndpoints
 
     private static async Task<IResult> GetConversationAsync(string agent, string conversationId, DurableAgentClient client)
     {
-        if (!StreamKeys.IsValidRunId(conversationId))
+        if (!RunIds.IsValid(conversationId))
         {
             return AgentApiProblems.NotFound("Unknown conversation", "A conversation id is 1 to 128 letters, digits, '-', '_' or '.'.");
         }
@@ -267,7 +267,7 @@ public static class AgentApiEndpoints
         RedisStreamResponseHandler streams,
         DurableAgentClient client)
     {
-        if (!StreamKeys.IsValidRunId(runId))
+        if (!RunIds.IsValid(runId))
         {
             return UnknownRun(agent, runId);
         }
@@ -428,7 +428,7 @@ public static class AgentApiEndpoints
     }
 
     private static async Task<RunLocation?> FindRunAsync(string agent, string runId, RunIndex index)
-        => StreamKeys.IsValidRunId(runId) && await index.FindAsync(runId).ConfigureAwait(false) is { } location && location.AgentName == agent
+        => RunIds.IsValid(runId) && await index.FindAsync(runId).ConfigureAwait(false) is { } location && location.AgentName == agent
             ? location
             : null;
 

@@ -65,20 +65,9 @@ internal sealed class RunStreamer
         return sseByDefault ? StreamFormat.ServerSentEvents : null;
     }
 
-    /// <summary>Whether the stream's terminal entry is at or before <paramref name="cursor"/> (nothing more will come). Uses <c>XREVRANGE key + - COUNT 1</c>.</summary>
+    /// <summary>Whether the stream's terminal entry is at or before <paramref name="cursor"/> (nothing more will come). Uses <see cref="IAgentStreamReader.GetStateAsync"/>.</summary>
     public async Task<bool> EndedAtOrBeforeAsync(string runId, StreamCursor cursor)
-    {
-        var last = await _redis.GetDatabase().StreamRangeAsync(_streams.Keys.Stream(runId), "-", "+", 1, Order.Descending).ConfigureAwait(false);
-        if (last is not [var entry] || !StreamCursor.TryParse(entry.Id.ToString(), out var lastId) || lastId > cursor)
-        {
-            return false;
-        }
-
-        var type = entry[StreamFields.Type];
-        return type.HasValue
-            ? StreamEntryKinds.TryParse(type.ToString(), out var kind) && kind.IsTerminal()
-            : entry[StreamFields.Done].HasValue || entry[StreamFields.Error].HasValue;
-    }
+        => (await _reader.GetStateAsync(runId).ConfigureAwait(false)).TerminalAt is { } t && t <= cursor;
 
     /// <summary>Streams a run into the response until its terminal entry, the client leaves, or the stream expires.</summary>
     /// <param name="context">The request.</param>

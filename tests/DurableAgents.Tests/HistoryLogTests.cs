@@ -117,7 +117,7 @@ public sealed class HistoryLogTests(RedisFixture redis)
         var session = agent.NewSession();
         var key = DurableAgentNames.ConversationKey("TestAgent", session.ConversationId);
         var services = cluster.Silos[0].Services;
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
         var at = DateTimeOffset.UtcNow;
         var running = new RunInfo { RunId = runId, Message = "question", Status = RunStatus.Running, Attempts = 1, CreatedAt = at, StartedAt = at };
         var writer = services.GetRequiredService<RedisStreamResponseHandler>().CreateWriter(runId, attempt: 1);

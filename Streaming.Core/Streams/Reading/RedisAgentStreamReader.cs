@@ -40,7 +40,7 @@ internal sealed class RedisAgentStreamReader(
     public Task<AgentStreamState> GetStateAsync(string runId, CancellationToken cancellationToken = default)
     {
         // Validate eagerly, before Redis is touched.
-        StreamKeys.ValidateRunId(runId);
+        RunIds.Validate(runId);
         return ProbeAsync(runId, _multiplexer.GetDatabase(), _keys.Stream(runId), _keys.Meta(runId), cancellationToken);
     }
 
@@ -48,7 +48,7 @@ internal sealed class RedisAgentStreamReader(
     public IAsyncEnumerable<StreamChunk> ReadStreamAsync(string runId, string? cursor = null, CancellationToken cancellationToken = default)
     {
         // Validate eagerly: an async iterator would defer these errors to the first MoveNextAsync.
-        StreamKeys.ValidateRunId(runId);
+        RunIds.Validate(runId);
         var after = string.IsNullOrEmpty(cursor) ? StreamCursor.Start : StreamCursor.Parse(cursor, nameof(cursor));
         return ReadCoreAsync(runId, after, cancellationToken);
     }
