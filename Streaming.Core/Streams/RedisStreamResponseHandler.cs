@@ -2,7 +2,6 @@ using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams.Reading;
 using AgentStreaming.Streaming.Streams.Tails;
-using AgentStreaming.Streaming.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
