@@ -177,12 +177,12 @@ public static class DurableAgentNames
     /// <exception cref="ArgumentException">A part is not 1–128 letters, digits, '-', '_' or '.'.</exception>
     public static string ConversationKey(string agentName, string conversationId)
     {
-        if (!StreamKeys.IsValidRunId(agentName))
+        if (!RunIds.IsValid(agentName))
         {
             throw new ArgumentException($"'{Sanitize(agentName)}' is not a valid agent name: use 1 to 128 letters, digits, '-', '_' or '.'.", nameof(agentName));
         }
 
-        if (!StreamKeys.IsValidRunId(conversationId))
+        if (!RunIds.IsValid(conversationId))
         {
             throw new ArgumentException($"'{Sanitize(conversationId)}' is not a valid conversation id: use 1 to 128 letters, digits, '-', '_' or '.'.", nameof(conversationId));
         }
@@ -201,16 +201,16 @@ public static class DurableAgentNames
 
     /// <summary>A new unguessable conversation id (128 random bits).</summary>
     /// <returns>The id.</returns>
-    public static string NewConversationId() => StreamKeys.NewRunId();
+    public static string NewConversationId() => RunIds.New();
 
     /// <summary>A new unguessable run id (128 random bits).</summary>
     /// <returns>The id.</returns>
-    public static string NewRunId() => StreamKeys.NewRunId();
+    public static string NewRunId() => RunIds.New();
 
     /// <summary>Whether <paramref name="id"/> can name an agent, a conversation or a run: 1 to 128 letters, digits, '-', '_' or '.'.</summary>
     /// <param name="id">The id.</param>
     /// <returns><see langword="true"/> when it is well formed (whether it exists is another matter).</returns>
-    public static bool IsValidId([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? id) => StreamKeys.IsValidRunId(id);
+    public static bool IsValidId([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? id) => RunIds.IsValid(id);
 
     internal static string Sanitize(string? value)
     {

@@ -238,6 +238,10 @@ public sealed class DurableAgentClient
             {
                 return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
             }
+            catch (Exception ex) when (DurableAgentsFailures.IsStoreUnavailable(ex))
+            {
+                throw DurableAgentsFailures.Unavailable(ex);
+            }
             catch (Exception ex) when (DurableAgentsFailures.IsWorkerUnreachable(ex))
             {
                 if (Stopwatch.GetElapsedTime(started) >= _retryTimeout)
@@ -248,10 +252,6 @@ public sealed class DurableAgentClient
 
                 await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
-            }
-            catch (Exception ex) when (DurableAgentsFailures.IsStoreUnavailable(ex))
-            {
-                throw DurableAgentsFailures.Unavailable(ex);
             }
         }
     }

@@ -42,7 +42,7 @@ public sealed class DurableAgentContinuationToken : ResponseContinuationToken
     /// <exception cref="ArgumentException">The run id or the entry id is malformed.</exception>
     public static DurableAgentContinuationToken ForRun(string runId, string? afterEntryId = null)
     {
-        StreamKeys.ValidateRunId(runId);
+        RunIds.Validate(runId);
         if (afterEntryId is not null)
         {
             // Canonical form, so two tokens for one position have the same bytes.
@@ -131,7 +131,7 @@ public sealed class DurableAgentContinuationToken : ResponseContinuationToken
             throw Malformed(parameterName, "it was not issued by a durable agent");
         }
 
-        if (!StreamKeys.IsValidRunId(runId))
+        if (!RunIds.IsValid(runId))
         {
             throw Malformed(parameterName, "its run id is missing or malformed");
         }

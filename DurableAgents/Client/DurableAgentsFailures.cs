@@ -1,3 +1,4 @@
+using AgentStreaming.Streaming.Resilience;
 using StackExchange.Redis;
 
 namespace AgentStreaming.DurableAgents.Client;
@@ -10,6 +11,9 @@ namespace AgentStreaming.DurableAgents.Client;
 public static class DurableAgentsFailures
 {
     private const int MaxDepth = 8;
+
+    /// <summary>How long a caller should wait before trying again after an "unavailable" failure: 1 s, Streaming.Core's Redis failure policy (a host's <c>Retry-After</c>).</summary>
+    public static TimeSpan RetryAfter => RedisFailurePolicy.RetryAfter;
 
     /// <summary>
     /// Whether <paramref name="exception"/>, or one it wraps, says that Redis or the workers cannot be reached right
@@ -42,23 +46,20 @@ public static class DurableAgentsFailures
         or GatewayTooBusyException
         or TimeoutException and not RedisTimeoutException;
 
-    /// <summary>A transient Redis failure, thrown here or carried across a grain call.</summary>
+    /// <summary>
+    /// A transient Redis failure (<see cref="RedisFailurePolicy.IsTransient"/>), thrown here or carried across a grain
+    /// call as Orleans's stand-in, which keeps only the type's name and the message.
+    /// </summary>
     internal static bool IsStoreUnavailable(Exception exception)
     {
         if (exception is Orleans.Serialization.UnavailableExceptionFallbackException { ExceptionType: { } type } fallback)
         {
-            // Orleans cannot copy StackExchange.Redis's exceptions across a grain call: it sends their type name and message.
             return type == typeof(RedisConnectionException).FullName
                 || type == typeof(RedisTimeoutException).FullName
-                || (type == typeof(RedisServerException).FullName && IsTransientServerError(fallback.Message));
+                || (type == typeof(RedisServerException).FullName && RedisFailurePolicy.IsTransientErrorReply(fallback.Message));
         }
 
-        return exception switch
-        {
-            RedisConnectionException or RedisTimeoutException => true,
-            RedisServerException server => IsTransientServerError(server.Message),
-            _ => false,
-        };
+        return RedisFailurePolicy.IsTransient(exception);
     }
 
     /// <summary>Runs a Redis call of this library, turning a transient Redis failure into <see cref="DurableAgentsUnavailableException"/>.</summary>
@@ -84,12 +85,4 @@ public static class DurableAgentsFailures
         message = end < 0 ? message : message[..end];
         return message.Length <= 200 ? message : message[..200] + "…";
     }
-
-    private static bool IsTransientServerError(string message)
-        => message.StartsWith("LOADING", StringComparison.Ordinal)
-            || message.StartsWith("BUSY", StringComparison.Ordinal)
-            || message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
-            || message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal)
-            || message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
-            || message.StartsWith("READONLY", StringComparison.Ordinal);
 }

@@ -155,8 +155,8 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             throw new ArgumentException($"The message has {request.Message.Length} characters; the limit is {_options.MaxMessageLength}.", nameof(request));
         }
 
-        var runId = request.RunId ?? StreamKeys.NewRunId();
-        if (!StreamKeys.IsValidRunId(runId))
+        var runId = request.RunId ?? RunIds.New();
+        if (!RunIds.IsValid(runId))
         {
             throw new ArgumentException("A run id is 1 to 128 letters, digits, '-', '_' or '.'.", nameof(request));
         }

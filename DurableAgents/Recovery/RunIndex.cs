@@ -53,5 +53,5 @@ internal sealed class RunIndex
             : null;
     }
 
-    private static RedisKey Key(string runId) => KeyPrefix + StreamKeys.ValidateRunId(runId);
+    private static RedisKey Key(string runId) => KeyPrefix + RunIds.Validate(runId);
 }

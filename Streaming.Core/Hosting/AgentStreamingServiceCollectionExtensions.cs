@@ -1,8 +1,6 @@
-using System.Globalization;
 using AgentStreaming.Streaming.Callbacks;
 using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -26,7 +24,9 @@ public static class AgentStreamingServiceCollectionExtensions
     /// <see cref="ConfigurationOptions"/> (<c>IOptions&lt;ConfigurationOptions&gt;</c>, which Aspire's
     /// <c>AddRedisClient</c> builds its multiplexer from, callbacks and credentials included), then to
     /// <c>ConnectionStrings:redis</c>, then <c>REDIS_CONNECTION_STRING</c> (<c>host:port</c> or <c>redis://</c> form), the TTL to
-    /// <c>REDIS_STREAM_TTL_MINUTES</c>. Options are validated when the host starts.
+    /// <c>REDIS_STREAM_TTL_MINUTES</c>; <paramref name="configure"/> runs after that.
+    /// Options are validated once, when the host starts, by one validator whose messages name the setting (the ranges
+    /// are documented on <see cref="RedisAgentStreamingOptions"/>).
     /// </remarks>
     public static OptionsBuilder<RedisAgentStreamingOptions> AddRedisAgentStreaming(
         this IServiceCollection services,
@@ -35,36 +35,9 @@ public static class AgentStreamingServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         var multiplexerRegistered = services.Any(d => d.ServiceType == typeof(IConnectionMultiplexer));
 
-        var builder = services.AddOptions<RedisAgentStreamingOptions>()
-            .Configure<IServiceProvider>((options, provider) =>
-            {
-                if (provider.GetService<IConfiguration>() is not { } configuration)
-                {
-                    return;
-                }
-
-                configuration.GetSection(RedisAgentStreamingOptions.SectionName).Bind(options);
-                if (options.Configuration is null && string.IsNullOrWhiteSpace(options.ConnectionString)
-                    && provider.GetService<IOptions<ConfigurationOptions>>()?.Value is { EndPoints.Count: > 0 } shared)
-                {
-                    // The application's own ConfigurationOptions (Aspire's AddRedisClient builds its multiplexer from
-                    // them): the tail's connection keeps their TLS, certificate callbacks and credentials.
-                    options.Configuration = shared;
-                }
-
-                if (options.Configuration is null && string.IsNullOrWhiteSpace(options.ConnectionString))
-                {
-                    options.ConnectionString = configuration.GetConnectionString("redis") ?? configuration["REDIS_CONNECTION_STRING"];
-                }
-
-                if (configuration["REDIS_STREAM_TTL_MINUTES"] is { Length: > 0 } minutes)
-                {
-                    options.StreamTtl = double.TryParse(minutes, NumberStyles.Float, CultureInfo.InvariantCulture, out var m) && m > 0
-                        ? TimeSpan.FromMinutes(m)
-                        : throw new OptionsValidationException(nameof(RedisAgentStreamingOptions), typeof(RedisAgentStreamingOptions),
-                            [$"REDIS_STREAM_TTL_MINUTES must be a positive number of minutes (was '{minutes}')."]);
-                }
-            });
+        // One way in: configuration (when the application has it), then the caller's code, then one validator at start.
+        var builder = services.AddOptions<RedisAgentStreamingOptions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<RedisAgentStreamingOptions>, RedisAgentStreamingOptionsSetup>());
         if (configure is not null)
         {
             builder.Configure(configure);

@@ -1,11 +1,11 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace AgentStreaming.Streaming.Options;
 
 /// <summary>Options of the Redis agent response streams.</summary>
 /// <remarks>
 /// Bound from the configuration section <c>AgentStreaming:Redis</c>; the connection string also comes from
 /// <c>ConnectionStrings:redis</c> or <c>REDIS_CONNECTION_STRING</c> and the TTL from <c>REDIS_STREAM_TTL_MINUTES</c>.
+/// Validated when the host starts (<c>ValidateOnStart</c>); a value outside the range documented on its property fails
+/// the start with a message naming the setting.
 /// </remarks>
 public sealed class RedisAgentStreamingOptions
 {
@@ -15,21 +15,21 @@ public sealed class RedisAgentStreamingOptions
     /// <summary>
     /// The Redis connection string: StackExchange.Redis form (<c>localhost:6379,password=…</c>) or URL form
     /// (<c>redis://[:password@]host:port[/db]</c>, <c>rediss://</c> for TLS). Not needed when an
-    /// <c>IConnectionMultiplexer</c> is registered. No default.
+    /// <c>IConnectionMultiplexer</c> is registered or <see cref="Configuration"/> is set; otherwise required and must parse.
+    /// No default.
     /// </summary>
     public string? ConnectionString { get; set; }
 
-    /// <summary>The key prefix of run streams. Default <c>agent-stream:</c>.</summary>
-    [Required]
+    /// <summary>The key prefix of run streams: not empty, without <c>{</c> or <c>}</c>. Default <c>agent-stream:</c>.</summary>
     public string KeyPrefix { get; set; } = "agent-stream:";
 
-    /// <summary>How long a run stream lives after its last write. Default 10 minutes.</summary>
+    /// <summary>How long a run stream lives after its last write: at least 1 s. Default 10 minutes.</summary>
     public TimeSpan StreamTtl { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// How long a run's small metadata hash outlives its stream. Within this time a late attempt that writes after the
     /// stream expired is refused (<see cref="Streams.AgentStreamWriteFailure.Expired"/>) instead of restarting the
-    /// sequence at 0, and readers are told the stream expired at once. Default 1 hour.
+    /// sequence at 0, and readers are told the stream expired at once. Zero or positive. Default 1 hour.
     /// </summary>
     public TimeSpan ExpiredStreamMemory { get; set; } = TimeSpan.FromHours(1);
 
@@ -41,22 +41,25 @@ public sealed class RedisAgentStreamingOptions
     /// </summary>
     public StackExchange.Redis.ConfigurationOptions? Configuration { get; set; }
 
-    /// <summary>Most entries the writer sends in one Redis command. Default 1024.</summary>
-    [Range(1, 4096)]
+    /// <summary>Most entries the writer sends in one Redis command: 1 to 4096. Default 1024.</summary>
     public int MaxBatchSize { get; set; } = 1024;
 
-    /// <summary>Entries a writer may hold unsent before <c>AppendAsync</c> waits for Redis. Default 8192.</summary>
-    [Range(1, 1_000_000)]
+    /// <summary>Entries a writer may hold unsent before <c>AppendAsync</c> waits for Redis: at least 1. Default 8192.</summary>
     public int MaxPendingEntries { get; set; } = 8192;
 
-    /// <summary>Entries a reader fetches per catch-up command. Default 512.</summary>
-    [Range(1, 10_000)]
+    /// <summary>Entries a reader fetches per catch-up command: 1 to 10000. Default 512.</summary>
     public int ReadBatchSize { get; set; } = 512;
 
-    /// <summary>How long a reader waits for a stream that does not exist yet before it reports "not found or expired". Default 30 s.</summary>
+    /// <summary>
+    /// How long a reader waits for a stream that does not exist yet before it reports "not found or expired": zero
+    /// (report at once) or positive. Default 30 s.
+    /// </summary>
     public TimeSpan NotFoundTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long readers keep retrying while Redis is unreachable before they fail. Default 30 s. Writers: <see cref="WriteRetryTimeout"/>.</summary>
+    /// <summary>
+    /// How long readers keep retrying while Redis is unreachable before they fail: zero (fail at once) or positive.
+    /// Default 30 s. Writers: <see cref="WriteRetryTimeout"/>.
+    /// </summary>
     public TimeSpan ReconnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -64,30 +67,33 @@ public sealed class RedisAgentStreamingOptions
     /// or was busy/loading (a restart, a failover), counted from the first failure. An outage shorter than this is
     /// ridden out as the same attempt: readers see no <c>reset</c>, no gap and no duplicate (a re-sent batch that Redis
     /// had already stored is acknowledged, not written twice). A longer one faults the writer
-    /// (<see cref="Streams.AgentStreamWriteFailure.Redis"/>) and the run goes on as a new attempt. Default 10 s;
-    /// <see cref="TimeSpan.Zero"/> faults on the first failure.
+    /// (<see cref="Streams.AgentStreamWriteFailure.Redis"/>) and the run goes on as a new attempt. Zero or positive.
+    /// Default 10 s; <see cref="TimeSpan.Zero"/> faults on the first failure.
     /// </summary>
     public TimeSpan WriteRetryTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// The longest a shared blocking read waits in Redis before it is re-issued (<see cref="LiveReadMode.BlockingRead"/>),
     /// and how often the announced tail reads every live stream as a sweep (<see cref="LiveReadMode.Announced"/>, and on
-    /// Redis Cluster). Default 5 s.
+    /// Redis Cluster). Positive. Default 5 s.
     /// </summary>
     public TimeSpan TailBlockTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How a process's live readers learn of new entries on a single server. <see cref="LiveReadMode.Announced"/>
     /// (the default) reads only the streams the writers' append calls announce, so Redis's cost follows the traffic;
-    /// <see cref="LiveReadMode.BlockingRead"/> keeps one blocking <c>XREAD</c> over every live stream, for streams written
-    /// by writers that do not announce (not this library's). Redis Cluster always uses its sharded announcements.
+    /// <see cref="LiveReadMode.BlockingRead"/> keeps one blocking <c>XREAD</c> over every live stream, the only way to read
+    /// live the streams of writers that do not announce (not this library's). Redis Cluster always uses its sharded
+    /// announcements.
     /// </summary>
     public LiveReadMode LiveRead { get; set; } = LiveReadMode.Announced;
 
-    /// <summary>How often a waiting reader checks that its stream still exists. Default 5 s.</summary>
+    /// <summary>How often a waiting reader checks that its stream still exists: positive. Default 5 s.</summary>
     public TimeSpan IdleCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Entries buffered for a live reader beyond which the shared tail stops fetching for it until it catches up. Default 1024.</summary>
-    [Range(1, 1_000_000)]
+    /// <summary>
+    /// Entries buffered for a live reader beyond which the shared tail stops fetching for it until it catches up: at
+    /// least 1. Default 1024.
+    /// </summary>
     public int ReaderBufferLimit { get; set; } = 1024;
 }

@@ -2,9 +2,13 @@ using Microsoft.Extensions.Options;
 
 namespace AgentStreaming.Streaming.Options;
 
-/// <summary>Validates <see cref="RedisAgentStreamingOptions"/> at start.</summary>
+/// <summary>
+/// The one validation of <see cref="RedisAgentStreamingOptions"/>, run when the host starts (<c>ValidateOnStart</c>):
+/// every failure names the setting as it is configured (<c>AgentStreaming:Redis:…</c>) and the allowed range.
+/// </summary>
 internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<RedisAgentStreamingOptions>
 {
+    private const string Prefix = RedisAgentStreamingOptions.SectionName + ":";
     private readonly bool _multiplexerRegistered;
 
     public RedisAgentStreamingOptionsValidator(bool multiplexerRegistered) => _multiplexerRegistered = multiplexerRegistered;
@@ -26,11 +30,11 @@ internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<Red
 
         if (string.IsNullOrWhiteSpace(options.KeyPrefix))
         {
-            failures.Add("KeyPrefix must not be empty.");
+            failures.Add($"{Prefix}KeyPrefix must not be empty.");
         }
         else if (options.KeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0)
         {
-            failures.Add("KeyPrefix must not contain '{' or '}': a run's keys use the whole stream key as their Redis Cluster hash tag.");
+            failures.Add($"{Prefix}KeyPrefix must not contain '{{' or '}}': a run's keys use the whole stream key as their Redis Cluster hash tag (was '{options.KeyPrefix}').");
         }
 
         Positive(options.StreamTtl, nameof(options.StreamTtl), failures);
@@ -42,28 +46,13 @@ internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<Red
         Positive(options.ExpiredStreamMemory, nameof(options.ExpiredStreamMemory), failures, allowZero: true);
         if (options.StreamTtl < TimeSpan.FromSeconds(1) && options.StreamTtl > TimeSpan.Zero)
         {
-            failures.Add("StreamTtl must be at least one second (REDIS_STREAM_TTL_MINUTES takes minutes).");
+            failures.Add($"{Prefix}StreamTtl must be at least one second (REDIS_STREAM_TTL_MINUTES takes minutes; was {options.StreamTtl}).");
         }
 
-        if (options.MaxBatchSize is < 1 or > 4096)
-        {
-            failures.Add("MaxBatchSize must be between 1 and 4096.");
-        }
-
-        if (options.ReadBatchSize is < 1 or > 10_000)
-        {
-            failures.Add("ReadBatchSize must be between 1 and 10000.");
-        }
-
-        if (options.MaxPendingEntries < 1)
-        {
-            failures.Add("MaxPendingEntries must be positive.");
-        }
-
-        if (options.ReaderBufferLimit < 1)
-        {
-            failures.Add("ReaderBufferLimit must be positive.");
-        }
+        Within(options.MaxBatchSize, 1, 4096, nameof(options.MaxBatchSize), failures);
+        Within(options.ReadBatchSize, 1, 10_000, nameof(options.ReadBatchSize), failures);
+        Within(options.MaxPendingEntries, 1, int.MaxValue, nameof(options.MaxPendingEntries), failures);
+        Within(options.ReaderBufferLimit, 1, int.MaxValue, nameof(options.ReaderBufferLimit), failures);
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
@@ -72,7 +61,17 @@ internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<Red
     {
         if (value < TimeSpan.Zero || (!allowZero && value == TimeSpan.Zero))
         {
-            failures.Add($"{name} must be {(allowZero ? "zero or positive" : "positive")} (was {value}).");
+            failures.Add($"{Prefix}{name} must be {(allowZero ? "zero or positive" : "positive")} (was {value}).");
+        }
+    }
+
+    private static void Within(int value, int min, int max, string name, List<string> failures)
+    {
+        if (value < min || value > max)
+        {
+            failures.Add(max == int.MaxValue
+                ? $"{Prefix}{name} must be at least {min} (was {value})."
+                : $"{Prefix}{name} must be between {min} and {max} (was {value}).");
         }
     }
 }

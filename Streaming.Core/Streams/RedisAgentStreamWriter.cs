@@ -1,6 +1,7 @@
 using System.Diagnostics;
-using System.Globalization;
 using AgentStreaming.Streaming.Diagnostics;
+using AgentStreaming.Streaming.Resilience;
+using AgentStreaming.Streaming.Streams.Writing;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -14,7 +15,7 @@ namespace AgentStreaming.Streaming.Streams;
 /// </summary>
 /// <remarks>
 /// <para><see cref="AppendAsync"/> returns as soon as the entry is queued. A batch that fails because Redis is
-/// unreachable, timed out or is loading/busy is re-sent (same writer id and batch index, with backoff) for up to the
+/// transiently unavailable (<see cref="Resilience.RedisFailurePolicy.IsTransient"/>) is re-sent (same writer id and batch index, with its back-off) for up to the
 /// retry window (<c>WriteRetryTimeout</c>) while later entries keep queueing: a short outage, such as a server restart,
 /// is ridden out as the same attempt, and a batch Redis had stored before its reply was lost is acknowledged by the
 /// script, not written twice. Any other failed batch, or an outage longer than the window, faults the writer: the
@@ -33,19 +34,14 @@ public sealed class RedisAgentStreamWriter
     private readonly RedisKey[] _keys;
     private readonly string _runId;
     private readonly int _attempt;
-    private readonly string _ttlMilliseconds;
-    private readonly string _metaExtraMilliseconds;
-    private readonly string _notifyChannel;
+    private readonly StreamEntryEncoder _encoder;
     private readonly int _maxBatchSize;
     private readonly int _maxPending;
     private readonly TimeSpan _retryTimeout;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly object _gate = new();
-    private readonly string _writerId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
     private List<AgentStreamEntry> _queue = [];
-    private long _batchIndex;
-    private string? _traceParent;
     private Task _pump = Task.CompletedTask;
     private bool _pumping;
     private bool _terminalQueued;
@@ -72,10 +68,7 @@ public sealed class RedisAgentStreamWriter
         _runId = runId;
         _keys = [keys.Stream(runId), keys.Meta(runId)];
         _attempt = attempt;
-        _traceParent = string.IsNullOrEmpty(traceParent) ? null : traceParent;
-        _ttlMilliseconds = ((long)ttl.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        _metaExtraMilliseconds = ((long)metaExtra.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        _notifyChannel = notifyChannel ?? string.Empty;
+        _encoder = new StreamEntryEncoder(attempt, traceParent, ttl, metaExtra, notifyChannel);
         _maxBatchSize = maxBatchSize;
         _maxPending = maxPending;
         _retryTimeout = retryTimeout;
@@ -312,9 +305,9 @@ public sealed class RedisAgentStreamWriter
             error = ex;
         }
 
-        if (_retryTimeout <= TimeSpan.Zero || !IsTransient(error))
+        if (_retryTimeout <= TimeSpan.Zero || !RedisFailurePolicy.IsTransient(error))
         {
-            Fault(ToWriteException(error), first.Count, error);
+            Fault(WriteErrors.FromFailure(_runId, _attempt, error), first.Count, error);
             if (second is not null)
             {
                 await ObserveAsync(second.Write).ConfigureAwait(false);
@@ -352,26 +345,25 @@ public sealed class RedisAgentStreamWriter
     /// <summary>Re-sends a batch with backoff until Redis stores or acknowledges it, or the retry window since <paramref name="since"/> has passed.</summary>
     private async Task<bool> ResendAsync(PendingBatch batch, long since, Exception lastError, bool pauseFirst)
     {
-        var backoff = InitialBackoff;
+        var backoff = TimeSpan.Zero;
         var pause = pauseFirst;
         while (true)
         {
             if (pause)
             {
+                backoff = RedisFailurePolicy.NextDelay(backoff);
                 var left = Remaining(since);
                 if (left > TimeSpan.Zero)
                 {
                     await Task.Delay(backoff < left ? backoff : left, _time).ConfigureAwait(false);
                 }
-
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
 
             pause = true;
             var remaining = Remaining(since);
             if (remaining <= TimeSpan.Zero)
             {
-                Fault(OutageException(_time.GetElapsedTime(since), lastError), batch.Count, lastError);
+                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, lastError), batch.Count, lastError);
                 return false;
             }
 
@@ -388,21 +380,19 @@ public sealed class RedisAgentStreamWriter
                 // or this writer's batch order makes harmless.
                 Forget(write);
             }
-            catch (Exception ex) when (IsTransient(ex))
+            catch (Exception ex) when (RedisFailurePolicy.IsTransient(ex))
             {
                 lastError = ex;
             }
-            catch (RedisServerException ex) when (ex.Message.Contains(RedisStreamScripts.OrderPrefix, StringComparison.Ordinal))
+            catch (RedisServerException ex) when (WriteErrors.IsOutOfOrder(ex))
             {
                 // Every batch before this one is confirmed, so Redis lost what it had confirmed.
-                Fault(new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
-                    $"Writing to the stream of run '{_runId}' stopped: after the outage Redis no longer holds the entries it had confirmed to attempt {_attempt} (it restarted without persistence, or failed over to a replica that had not received them).", ex),
-                    batch.Count, ex);
+                Fault(WriteErrors.LostConfirmed(_runId, _attempt, ex), batch.Count, ex);
                 return false;
             }
             catch (Exception ex)
             {
-                Fault(ToWriteException(ex), batch.Count, ex);
+                Fault(WriteErrors.FromFailure(_runId, _attempt, ex), batch.Count, ex);
                 return false;
             }
         }
@@ -460,83 +450,11 @@ public sealed class RedisAgentStreamWriter
         }
     }
 
-    /// <summary>Whether a failed send may succeed if sent again: Redis was unreachable, timed out, or was loading, busy or failing over.</summary>
-    internal static bool IsTransient(Exception ex) => ex switch
-    {
-        RedisConnectionException or TimeoutException => true,
-        RedisServerException server => HasCode(server.Message, "LOADING") || HasCode(server.Message, "BUSY") || HasCode(server.Message, "TRYAGAIN")
-            || HasCode(server.Message, "CLUSTERDOWN") || HasCode(server.Message, "MASTERDOWN"),
-        _ => false,
-    };
-
-    private static bool HasCode(string message, string code)
-        => message.StartsWith(code, StringComparison.Ordinal) && (message.Length == code.Length || message[code.Length] == ' ');
-
     private PendingBatch Build(List<AgentStreamEntry> batch)
     {
-        // Sized up front: the arguments go to Redis as they are, with no list to grow and copy per batch.
-        var count = batch.Count;
-        var length = 7;
-        var traceParent = _traceParent;
-        for (var i = 0; i < count; i++)
-        {
-            length += 3 + (2 * ExtraPairs(batch[i], i == 0 && traceParent is not null));
-        }
-
-        var values = new RedisValue[length];
-        values[0] = _ttlMilliseconds;
-        values[1] = _attempt;
-        values[2] = count;
-        values[3] = _writerId;
-        values[4] = ++_batchIndex;
-        values[5] = _metaExtraMilliseconds;
-        values[6] = _notifyChannel;
-        var p = 7;
-        for (var i = 0; i < count; i++)
-        {
-            var entry = batch[i];
-            values[p++] = entry.Kind.ToWireName();
-            values[p++] = entry.Text ?? string.Empty;
-            values[p++] = ExtraPairs(entry, i == 0 && traceParent is not null);
-            switch (entry.Kind)
-            {
-                case StreamEntryKind.Done:
-                    values[p++] = StreamFields.Done;
-                    values[p++] = "true";
-                    break;
-                case StreamEntryKind.Error or StreamEntryKind.Cancelled:
-                    values[p++] = StreamFields.Error;
-                    values[p++] = string.IsNullOrEmpty(entry.Error) ? (entry.Kind == StreamEntryKind.Error ? "The run failed." : "The run was cancelled.") : entry.Error;
-                    break;
-            }
-
-            if (entry.Data is { Length: > 0 } data)
-            {
-                values[p++] = StreamFields.Data;
-                values[p++] = data;
-            }
-
-            if (i == 0 && traceParent is not null)
-            {
-                values[p++] = StreamFields.TraceParent;
-                values[p++] = traceParent;
-            }
-        }
-
-        if (count > 0)
-        {
-            // Carried by the attempt's first entry; a claim without entries leaves it for the next batch.
-            _traceParent = null;
-        }
-
-        return new PendingBatch(batch, values, _batchIndex);
+        var values = _encoder.Encode(batch);
+        return new PendingBatch(batch, values, _encoder.BatchIndex);
     }
-
-    /// <summary>The field/value pairs an entry carries besides the common fields (see <see cref="Build"/>).</summary>
-    private static int ExtraPairs(AgentStreamEntry entry, bool traceParent)
-        => (entry.Kind is StreamEntryKind.Done or StreamEntryKind.Error or StreamEntryKind.Cancelled ? 1 : 0)
-            + (entry.Data is { Length: > 0 } ? 1 : 0)
-            + (traceParent ? 1 : 0);
 
     private async Task SendAsync(PendingBatch batch, bool retry)
     {
@@ -595,49 +513,6 @@ public sealed class RedisAgentStreamWriter
             }
         }
     }
-
-    private AgentStreamWriteException OutageException(TimeSpan elapsed, Exception lastError)
-        => new(_runId, AgentStreamWriteFailure.Redis,
-            string.Create(CultureInfo.InvariantCulture,
-                $"Writing to the stream of run '{_runId}' failed: Redis could not be written to for {elapsed.TotalSeconds:0.0} s, longer than WriteRetryTimeout ({_retryTimeout.TotalSeconds:0.0##} s), so attempt {_attempt} stops (what Redis confirmed stays in the stream; a send still queued may yet be stored, in order, unless a newer attempt has taken over). Last error: {lastError.Message} Check that Redis is running and reachable; raise AgentStreaming:Redis:WriteRetryTimeout to ride out longer outages."),
-            lastError);
-
-    private AgentStreamWriteException ToWriteException(Exception ex)
-    {
-        if (ex is RedisServerException server)
-        {
-            if (server.Message.Contains(RedisStreamScripts.FencedPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Fenced,
-                    $"Attempt {_attempt} of run '{_runId}' may no longer write: a newer attempt has taken over the stream.", ex);
-            }
-
-            if (server.Message.Contains(RedisStreamScripts.OrderPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
-                    $"Writing to the stream of run '{_runId}' stopped: an earlier batch of this writer was not stored.", ex);
-            }
-
-            if (server.Message.Contains(RedisStreamScripts.ExpiredPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Expired,
-                    $"The stream of run '{_runId}' expired or was evicted; attempt {_attempt} may not write to it (its readers were told it expired).", ex);
-            }
-
-            if (server.Message.Contains(RedisStreamScripts.TerminatedPrefix, StringComparison.Ordinal))
-            {
-                return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.AlreadyTerminated,
-                    $"The stream of run '{_runId}' already holds its terminal entry; nothing more can be written.", ex);
-            }
-        }
-
-        return new AgentStreamWriteException(_runId, AgentStreamWriteFailure.Redis,
-            $"Writing to the stream of run '{_runId}' failed: {ex.Message}", ex);
-    }
-
-    private static readonly TimeSpan InitialBackoff = TimeSpan.FromMilliseconds(50);
-
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(30);
 

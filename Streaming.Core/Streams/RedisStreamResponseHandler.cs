@@ -1,6 +1,7 @@
-using System.Runtime.CompilerServices;
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Streams.Reading;
+using AgentStreaming.Streaming.Streams.Tails;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -16,7 +17,8 @@ namespace AgentStreaming.Streaming.Streams;
 /// tail per process, on a connection this handler opens and owns: on a single server the writers' announcements
 /// (<see cref="AnnouncedStreamTail"/>, or one blocking <c>XREAD</c>, <see cref="RedisStreamTail"/>, with
 /// <see cref="LiveReadMode.BlockingRead"/>), on Redis Cluster sharded announcements (<see cref="ClusterStreamTail"/>).
-/// Writers share one write pump per handler (<see cref="StreamAppender"/>). The multiplexer passed in is not disposed.
+/// Writers share one write pump per handler (<see cref="StreamAppender"/>); reads are done by
+/// <see cref="RedisAgentStreamReader"/>. The multiplexer passed in is not disposed.
 /// </remarks>
 public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDisposable
 {
@@ -29,7 +31,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     private StreamAppender? _appender;
     private StreamAppender? _clusterAppender;
     private bool _disposed;
-    private const int FirstPageSize = 32;
+    private readonly RedisAgentStreamReader _reader;
     private int _topology;
 
     /// <summary>Creates the handler.</summary>
@@ -50,10 +52,11 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         Keys = new StreamKeys(_options.KeyPrefix);
+        _reader = new RedisAgentStreamReader(_multiplexer, Keys, _options, () => Tail, _logger, _time);
     }
 
     /// <summary>The key names this handler uses.</summary>
-    public StreamKeys Keys { get; }
+    internal StreamKeys Keys { get; }
 
     /// <summary>The options this handler runs with.</summary>
     internal RedisAgentStreamingOptions Options => _options;
@@ -90,7 +93,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     /// <exception cref="ArgumentException">The run id is malformed.</exception>
     public RedisAgentStreamWriter CreateWriter(string runId, int attempt = 1, string? traceParent = null)
     {
-        StreamKeys.ValidateRunId(runId);
+        RunIds.Validate(runId);
         var cluster = IsCluster;
         return new RedisAgentStreamWriter(
             Appender(cluster), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
@@ -142,339 +145,11 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
 
     /// <inheritdoc />
     public Task<AgentStreamState> GetStateAsync(string runId, CancellationToken cancellationToken = default)
-    {
-        // Validate eagerly, before Redis is touched.
-        StreamKeys.ValidateRunId(runId);
-        return ProbeAsync(runId, _multiplexer.GetDatabase(), Keys.Stream(runId), Keys.Meta(runId), cancellationToken);
-    }
+        => _reader.GetStateAsync(runId, cancellationToken);
 
     /// <inheritdoc />
     public IAsyncEnumerable<StreamChunk> ReadStreamAsync(string runId, string? cursor = null, CancellationToken cancellationToken = default)
-    {
-        // Validate eagerly: an async iterator would defer these errors to the first MoveNextAsync.
-        StreamKeys.ValidateRunId(runId);
-        var after = string.IsNullOrEmpty(cursor) ? StreamCursor.Start : StreamCursor.Parse(cursor, nameof(cursor));
-        return ReadCoreAsync(runId, after, cancellationToken);
-    }
-
-    private async IAsyncEnumerable<StreamChunk> ReadCoreAsync(string runId, StreamCursor after, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var key = Keys.Stream(runId);
-        var metaKey = Keys.Meta(runId);
-        var database = _multiplexer.GetDatabase();
-        var delivery = new Delivery(after);
-        var notFoundDeadline = _time.GetUtcNow() + _options.NotFoundTimeout;
-
-        using var idle = new IdleWait(_time, cancellationToken);
-
-        // The first page is small so a resumed reader gets its first entry fast; later pages grow to ReadBatchSize.
-        var page = Math.Min(FirstPageSize, _options.ReadBatchSize);
-        while (true)
-        {
-            // Catch up with XRANGE until the reader is at the end of what is stored.
-            while (true)
-            {
-                var count = page;
-                var from = "(" + delivery.Last.ToString();
-                var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, from, "+", count), cancellationToken).ConfigureAwait(false);
-                page = Math.Min(page * 4, _options.ReadBatchSize);
-                foreach (var entry in entries)
-                {
-                    await AdmitAsync(runId, database, key, delivery, StreamChunkParser.Parse(entry), cancellationToken).ConfigureAwait(false);
-                    foreach (var chunk in delivery.Ready)
-                    {
-                        delivery.Delivered(chunk);
-                        yield return chunk;
-                        if (chunk.IsTerminal)
-                        {
-                            yield break;
-                        }
-                    }
-                }
-
-                if (entries.Length < count)
-                {
-                    break;
-                }
-            }
-
-            var probe = await ProbeAsync(runId, database, key, metaKey, cancellationToken).ConfigureAwait(false);
-            if (probe.TerminalAt is { } terminalAt && terminalAt <= delivery.Last)
-            {
-                // The cursor was at or past the terminal entry: nothing more will come.
-                yield break;
-            }
-
-            if (probe.Expired)
-            {
-                // Entries were written and the stream key is gone (expired or evicted) while its metadata remains.
-                throw new AgentStreamNotFoundException(runId, expiredWhileReading: delivery.KnownToExist);
-            }
-
-            delivery.KnownToExist |= probe.Exists;
-            if (!delivery.KnownToExist && _options.NotFoundTimeout == TimeSpan.Zero)
-            {
-                throw new AgentStreamNotFoundException(runId, expiredWhileReading: false);
-            }
-
-            // Live: the shared tail delivers entries after the last one delivered as Redis receives them.
-            using var subscription = Tail.Subscribe(key, delivery.Last);
-            var reader = subscription.Reader;
-            var fallBehind = false;
-            while (!fallBehind)
-            {
-                while (reader.TryRead(out var live))
-                {
-                    subscription.OnDrained();
-                    await AdmitAsync(runId, database, key, delivery, live, cancellationToken).ConfigureAwait(false);
-                    foreach (var chunk in delivery.Ready)
-                    {
-                        delivery.Delivered(chunk);
-                        yield return chunk;
-                        if (chunk.IsTerminal)
-                        {
-                            yield break;
-                        }
-                    }
-                }
-
-                var wait = _options.IdleCheckInterval;
-                if (!delivery.KnownToExist)
-                {
-                    var remaining = notFoundDeadline - _time.GetUtcNow();
-                    wait = remaining < wait ? remaining : wait;
-                }
-
-                var more = wait > TimeSpan.Zero && await idle.WaitToReadAsync(reader, wait).ConfigureAwait(false);
-
-                if (more || reader.TryPeek(out _))
-                {
-                    continue;
-                }
-
-                if (reader.Completion.IsCompleted)
-                {
-                    await reader.Completion.ConfigureAwait(false);
-                    throw new ObjectDisposedException(nameof(RedisStreamResponseHandler), "The stream reader was disposed while a read was in progress.");
-                }
-
-                // Idle: make sure the stream still exists (it may have expired, or never have been written), and
-                // that the tail is not behind (e.g. while it reconnected) a terminal entry already stored.
-                probe = await ProbeAsync(runId, database, key, metaKey, cancellationToken).ConfigureAwait(false);
-                if (probe.TerminalAt is { } terminal)
-                {
-                    if (terminal <= delivery.Last)
-                    {
-                        yield break;
-                    }
-
-                    fallBehind = true;
-                    continue;
-                }
-
-                if (probe.Expired || (!probe.Exists && delivery.KnownToExist))
-                {
-                    throw new AgentStreamNotFoundException(runId, expiredWhileReading: delivery.KnownToExist);
-                }
-
-                if (!probe.Exists && _time.GetUtcNow() >= notFoundDeadline)
-                {
-                    throw new AgentStreamNotFoundException(runId, expiredWhileReading: false);
-                }
-
-                delivery.KnownToExist |= probe.Exists;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Checks an entry against the last one delivered and puts what may be delivered next in
-    /// <see cref="Delivery.Ready"/>: nothing when it was delivered already; the entry when its <c>sequence</c> follows
-    /// on; the missing entries first (read with <c>XRANGE (last (entry</c>) when there is a hole before it.
-    /// </summary>
-    /// <remarks>
-    /// Only a <c>reset</c> may follow a hole: a new attempt trims the abandoned attempt's entries. A hole Redis can no
-    /// longer fill ends the read with <see cref="AgentStreamGapException"/>: a reader never accepts a gap silently.
-    /// </remarks>
-    private ValueTask AdmitAsync(string runId, IDatabase database, RedisKey key, Delivery delivery, StreamChunk chunk, CancellationToken cancellationToken)
-    {
-        delivery.Ready.Clear();
-        if (chunk.Cursor <= delivery.Last)
-        {
-            return ValueTask.CompletedTask;
-        }
-
-        if (delivery.Sequence is { } previous && chunk.Sequence > previous + 1 && chunk.Kind != StreamEntryKind.Reset)
-        {
-            return new ValueTask(FillAsync(runId, database, key, delivery, chunk, previous + 1, cancellationToken));
-        }
-
-        delivery.Ready.Add(chunk);
-        return ValueTask.CompletedTask;
-    }
-
-    private async Task FillAsync(string runId, IDatabase database, RedisKey key, Delivery delivery, StreamChunk chunk, long expected, CancellationToken cancellationToken)
-    {
-        var after = delivery.Last;
-        var before = "(" + chunk.EntryId;
-        while (expected < chunk.Sequence)
-        {
-            var from = "(" + after.ToString();
-            var count = (int)Math.Min(chunk.Sequence - expected, _options.ReadBatchSize);
-            var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, from, before, count), cancellationToken).ConfigureAwait(false);
-            if (entries.Length == 0)
-            {
-                break;
-            }
-
-            var broken = false;
-            foreach (var entry in entries)
-            {
-                var missing = StreamChunkParser.Parse(entry);
-                if (missing.Sequence != expected && !(missing.Kind == StreamEntryKind.Reset && missing.Sequence > expected))
-                {
-                    broken = true;
-                    break;
-                }
-
-                delivery.Ready.Add(missing);
-                expected = missing.Sequence + 1;
-                after = missing.Cursor;
-            }
-
-            if (broken || entries.Length < count)
-            {
-                break;
-            }
-        }
-
-        if (expected != chunk.Sequence)
-        {
-            StreamingLog.GapUnfillable(_logger, runId, expected, chunk.Sequence);
-            throw new AgentStreamGapException(runId, delivery.Last.ToString(), expected, chunk.Sequence);
-        }
-
-        StreamingLog.GapFilled(_logger, runId, delivery.Ready.Count);
-        StreamingDiagnostics.GapsFilledCounter.Add(1);
-        delivery.Ready.Add(chunk);
-    }
-
-    /// <summary>
-    /// Whether the stream exists, whether it expired (entries were written, the stream key is no more, its metadata is),
-    /// and where its terminal entry is, if it has one (<c>HGET meta seq</c> then <c>XREVRANGE key + - COUNT 1</c>,
-    /// pipelined in that order: a stream never comes back once gone, so the pair cannot mistake a new stream for a
-    /// gone one).
-    /// </summary>
-    private Task<AgentStreamState> ProbeAsync(string runId, IDatabase database, RedisKey key, RedisKey metaKey, CancellationToken cancellationToken)
-        => RetryAsync(runId, async () =>
-        {
-            var sequenceTask = database.HashGetAsync(metaKey, "seq");
-            var lastTask = database.StreamRangeAsync(key, "-", "+", 1, Order.Descending);
-            var sequence = await sequenceTask.ConfigureAwait(false);
-            var last = await lastTask.ConfigureAwait(false);
-            var written = sequence.HasValue && (long)sequence > 0;
-            StreamCursor? terminalAt = last.Length == 1 && StreamChunkParser.Parse(last[0]) is { IsTerminal: true } chunk ? chunk.Cursor : null;
-            return new AgentStreamState(last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt);
-        }, cancellationToken);
-
-    private async Task<T> RetryAsync<T>(string runId, Func<Task<T>> operation, CancellationToken cancellationToken)
-    {
-        DateTimeOffset? failingSince = null;
-        var backoff = TimeSpan.FromMilliseconds(50);
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                return await operation().WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException
-                || (ex is RedisServerException server && server.Message.StartsWith("LOADING", StringComparison.Ordinal)))
-            {
-                var now = _time.GetUtcNow();
-                failingSince ??= now;
-                var elapsed = now - failingSince.Value;
-                if (elapsed >= _options.ReconnectTimeout)
-                {
-                    throw new AgentStreamUnavailableException(
-                        $"Redis could not be reached for {elapsed.TotalSeconds:0.#} s while reading the stream of run '{runId}'. Check that Redis is running and reachable, then resume from the last entry id you received.",
-                        ex);
-                }
-
-                StreamingLog.ReadRetry(_logger, runId, elapsed, ex);
-                await Task.Delay(backoff, _time, cancellationToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
-            }
-        }
-    }
-
-    /// <summary>
-    /// Waits for a reader's next entry with an idle deadline, re-arming one timer per reader instead of allocating a
-    /// task and a timer per wait (readers wait once per entry, thousands of times a second in all); the wait's own
-    /// state is pooled (each wait is awaited once, by the reader).
-    /// </summary>
-    private sealed class IdleWait : IDisposable
-    {
-        private readonly TimeProvider _time;
-        private readonly CancellationToken _cancellationToken;
-        private CancellationTokenSource? _deadline;
-        private CancellationTokenRegistration _link;
-
-        public IdleWait(TimeProvider time, CancellationToken cancellationToken)
-        {
-            _time = time;
-            _cancellationToken = cancellationToken;
-        }
-
-        /// <summary>Whether an entry is available before <paramref name="timeout"/>; <see langword="false"/> when idle.</summary>
-        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-        public async ValueTask<bool> WaitToReadAsync(System.Threading.Channels.ChannelReader<StreamChunk> reader, TimeSpan timeout)
-        {
-            if (_deadline is null || _deadline.IsCancellationRequested)
-            {
-                _link.Dispose();
-                _deadline?.Dispose();
-                _deadline = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
-                _link = _cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _deadline);
-            }
-
-            _deadline.CancelAfter(timeout);
-            try
-            {
-                return await reader.WaitToReadAsync(_deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!_cancellationToken.IsCancellationRequested)
-            {
-                return false;
-            }
-        }
-
-        public void Dispose()
-        {
-            _link.Dispose();
-            _deadline?.Dispose();
-        }
-    }
-
-    /// <summary>A reader's position: the last entry delivered and its sequence number, and what may be delivered next.</summary>
-    private sealed class Delivery(StreamCursor after)
-    {
-        public StreamCursor Last { get; private set; } = after;
-
-        public long? Sequence { get; private set; }
-
-        public bool KnownToExist { get; set; }
-
-        public List<StreamChunk> Ready { get; } = [];
-
-        public void Delivered(StreamChunk chunk)
-        {
-            Last = chunk.Cursor;
-            Sequence = chunk.Sequence;
-            KnownToExist = true;
-            StreamingDiagnostics.EntriesDeliveredCounter.Add(1);
-        }
-    }
+        => _reader.ReadStreamAsync(runId, cursor, cancellationToken);
 
     /// <summary>
     /// The configuration of the connection the shared tail opens: a clone of the caller's

@@ -1,7 +1,7 @@
 namespace AgentStreaming.Streaming.Streams;
 
 /// <summary>Field names of a run stream's entries (a superset of the original sample's <c>text</c>, <c>sequence</c>, <c>timestamp</c>, <c>done</c>, <c>error</c>).</summary>
-public static class StreamFields
+internal static class StreamFields
 {
     /// <summary>Chunk text; empty on entries that are not text.</summary>
     public const string Text = "text";

@@ -7,9 +7,9 @@ namespace AgentStreaming.Streaming.Streams;
 /// sequence, terminal flag): <c>{agent-stream:&lt;runId&gt;}:meta</c>. Its hash tag is the whole stream key, and a key
 /// without braces hashes as a whole, so both keys of a run share one Redis Cluster hash slot and the writer's script
 /// may name both. The prefix must therefore contain no braces. Run ids are validated so no key carries arbitrary user
-/// text.
+/// text (<see cref="RunIds"/>).
 /// </remarks>
-public sealed class StreamKeys
+internal sealed class StreamKeys
 {
     private readonly string _prefix;
 
@@ -34,69 +34,23 @@ public sealed class StreamKeys
     /// <param name="runId">The run id.</param>
     /// <returns>The key.</returns>
     /// <exception cref="ArgumentException"><paramref name="runId"/> is not a valid run id.</exception>
-    public string Stream(string runId) => _prefix + ValidateRunId(runId);
+    public string Stream(string runId) => _prefix + RunIds.Validate(runId);
 
     /// <summary>The metadata hash key of a run.</summary>
     /// <param name="runId">The run id.</param>
     /// <returns>The key.</returns>
     /// <exception cref="ArgumentException"><paramref name="runId"/> is not a valid run id.</exception>
-    public string Meta(string runId) => "{" + _prefix + ValidateRunId(runId) + "}:meta";
+    public string Meta(string runId) => "{" + _prefix + RunIds.Validate(runId) + "}:meta";
 
     /// <summary>The sharded Pub/Sub channel on which writers announce new entries of a run (read by the Redis Cluster tail).</summary>
     /// <param name="runId">The run id.</param>
     /// <returns>The channel name, in the run's hash slot.</returns>
     /// <exception cref="ArgumentException"><paramref name="runId"/> is not a valid run id.</exception>
-    public string Notify(string runId) => "{" + _prefix + ValidateRunId(runId) + "}:notify";
+    public string Notify(string runId) => "{" + _prefix + RunIds.Validate(runId) + "}:notify";
 
     /// <summary>
     /// The Pub/Sub channel (not a key) on which a single server's writers announce which streams received entries, once
     /// per script call: <c>{prefix}changes</c>, e.g. <c>agent-stream:changes</c>.
     /// </summary>
     public string Changes => _prefix + "changes";
-
-    /// <summary>Checks that a run id is 1–128 characters of letters, digits, <c>-</c>, <c>_</c> or <c>.</c>.</summary>
-    /// <param name="runId">The run id.</param>
-    /// <returns><paramref name="runId"/>.</returns>
-    /// <exception cref="ArgumentException">It is not.</exception>
-    public static string ValidateRunId(string runId)
-    {
-        if (!IsValidRunId(runId))
-        {
-            throw new ArgumentException(
-                "A run id is 1 to 128 characters of letters, digits, '-', '_' or '.', as returned when the run was started.",
-                nameof(runId));
-        }
-
-        return runId;
-    }
-
-    /// <summary>Whether a run id is 1–128 characters of letters, digits, <c>-</c>, <c>_</c> or <c>.</c>.</summary>
-    /// <param name="runId">The run id.</param>
-    /// <returns>The answer.</returns>
-    public static bool IsValidRunId(string? runId)
-    {
-        if (string.IsNullOrEmpty(runId) || runId.Length > 128)
-        {
-            return false;
-        }
-
-        foreach (var c in runId)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>A new globally unique, unguessable run id: 128 random bits as 32 lowercase hex digits.</summary>
-    /// <returns>The run id.</returns>
-    public static string NewRunId()
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
-        return Convert.ToHexStringLower(bytes);
-    }
 }

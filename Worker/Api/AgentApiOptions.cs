@@ -1,3 +1,4 @@
+using AgentStreaming.DurableAgents.Client;
 using Microsoft.Extensions.Options;
 
 namespace AgentStreaming.Worker.Api;
@@ -37,8 +38,11 @@ public sealed class AgentApiOptions
     /// </summary>
     public int RequestsPerWindow { get; set; } = 600;
 
-    /// <summary>The <c>Retry-After</c> of a <c>503</c> answered while Redis is unreachable. Default 5 s.</summary>
-    public TimeSpan UnavailableRetryAfter { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// The <c>Retry-After</c> of a <c>503</c> answered while Redis or the workers cannot be reached. Default: the Redis
+    /// failure policy's (<see cref="DurableAgentsFailures.RetryAfter"/>, 1 s).
+    /// </summary>
+    public TimeSpan UnavailableRetryAfter { get; set; } = DurableAgentsFailures.RetryAfter;
 
     /// <summary>The window of both rate limits. Default 1 minute.</summary>
     public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);

@@ -28,7 +28,7 @@ internal static class BlipScenario
         for (var r = 0; r < repeats; r++)
         {
             await log.WriteLineAsync($"blip {r + 1}/{repeats}: Redis down for {outage.TotalSeconds:0} s under a live run");
-            var runId = StreamKeys.NewRunId();
+            var runId = RunIds.New();
             var writer = handler.CreateWriter(runId, attempt: 1);
             await writer.BeginAsync();
             using var stop = new CancellationTokenSource();

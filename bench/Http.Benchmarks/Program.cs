@@ -50,7 +50,7 @@ return 0;
 
 async Task MeasureAsync(int clientCount, int eventCount, TimeSpan spacing, bool print)
 {
-    var runId = StreamKeys.NewRunId();
+    var runId = RunIds.New();
     var writer = streams.CreateWriter(runId);
     await writer.BeginAsync();
     await writer.AppendAsync(AgentStreamEntry.ForText("start"));
@@ -124,7 +124,7 @@ async Task ReadAsync(string runId, List<double> latencies, CountdownEvent connec
 
 async Task MeasureIdleMemoryAsync(int connections)
 {
-    var runId = StreamKeys.NewRunId();
+    var runId = RunIds.New();
     var writer = streams.CreateWriter(runId);
     await writer.BeginAsync();
     await writer.AppendAsync(AgentStreamEntry.ForText("start"));

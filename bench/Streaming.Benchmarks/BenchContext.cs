@@ -43,7 +43,7 @@ internal sealed class BenchContext(
         var ids = new string[count];
         for (var i = 0; i < ids.Length; i++)
         {
-            ids[i] = StreamKeys.NewRunId();
+            ids[i] = RunIds.New();
         }
 
         return ids;

@@ -18,7 +18,7 @@ internal static class ResumeLatency
     public static async Task<ResumeResult> RunAsync(BenchContext context, int streamLength, int repetitions)
     {
         await using var handler = context.NewHandler();
-        var oursId = StreamKeys.NewRunId();
+        var oursId = RunIds.New();
         var writer = handler.CreateWriter(oursId);
         for (var i = 0; i < streamLength; i++)
         {
@@ -27,7 +27,7 @@ internal static class ResumeLatency
 
         await writer.FlushAsync();
 
-        var referenceId = StreamKeys.NewRunId();
+        var referenceId = RunIds.New();
         var reference = context.ReferenceHandler;
         for (var i = 0; i < streamLength; i++)
         {

@@ -120,7 +120,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
 
         var runs = cluster.Silos[0].Services.GetRequiredService<AgentStreaming.DurableAgents.Recovery.RunIndex>();
         Assert.Equal(new RunLocation("TestAgent", session.ConversationId), await runs.FindAsync(run.RunId));
-        Assert.Null(await runs.FindAsync(StreamKeys.NewRunId()));
+        Assert.Null(await runs.FindAsync(RunIds.New()));
     }
 
     [Fact]
@@ -129,7 +129,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
 
         var first = await agent.StartRunAsync("once", session, runId: runId);
         var second = await agent.StartRunAsync("once", session, runId: runId);

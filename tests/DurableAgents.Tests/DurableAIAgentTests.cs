@@ -180,7 +180,7 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
         var session = agent.NewSession();
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
 
         var first = await agent.RunAsync("once", session, new DurableAgentRunOptions { RunId = runId });
         var retried = await agent.RunAsync("once", session, new DurableAgentRunOptions { RunId = runId, AllowBackgroundResponses = true });
@@ -359,7 +359,7 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     {
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
         var agent = cluster.Client.GetAgent("TestAgent");
-        var unknown = DurableAgentContinuationToken.ForRun(StreamKeys.NewRunId(), "1734649123456-0");
+        var unknown = DurableAgentContinuationToken.ForRun(RunIds.New(), "1734649123456-0");
 
         var polled = await Assert.ThrowsAsync<DurableRunNotFoundException>(() => agent.RunAsync(session: null, Background(unknown)));
         var stopwatch = System.Diagnostics.Stopwatch.StartNew();

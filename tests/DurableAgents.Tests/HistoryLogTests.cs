@@ -80,7 +80,7 @@ public sealed class HistoryLogTests(RedisFixture redis)
         var session = agent.NewSession();
         var key = DurableAgentNames.ConversationKey("TestAgent", session.ConversationId);
         var at = DateTimeOffset.UtcNow;
-        var queued = new RunInfo { RunId = StreamKeys.NewRunId(), Message = "queued question", Status = RunStatus.Queued, CreatedAt = at };
+        var queued = new RunInfo { RunId = RunIds.New(), Message = "queued question", Status = RunStatus.Queued, CreatedAt = at };
         await cluster.Silos[0].Services.GetRequiredKeyedService<IGrainStorage>(DurableAgentNames.StorageProvider)
             .WriteStateAsync("conversation", GrainId.Create("agentconversation", key), new GrainState<ConversationState>(new ConversationState { Runs = [queued], LastActivity = at }));
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
@@ -109,7 +109,7 @@ public sealed class HistoryLogTests(RedisFixture redis)
         var session = agent.NewSession();
         var key = DurableAgentNames.ConversationKey("TestAgent", session.ConversationId);
         var services = cluster.Silos[0].Services;
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
         var at = DateTimeOffset.UtcNow;
         var running = new RunInfo { RunId = runId, Message = "question", Status = RunStatus.Running, Attempts = 1, CreatedAt = at, StartedAt = at };
         var writer = services.GetRequiredService<RedisStreamResponseHandler>().CreateWriter(runId, attempt: 1);

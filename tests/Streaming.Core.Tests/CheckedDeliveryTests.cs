@@ -95,6 +95,27 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
     }
 
     [Fact]
+    public async Task ReadStreamAsync_LiveKeyReplacedByANonStream_FailsAtOnceNotAfterTheReconnectDeadline()
+    {
+        // WRONGTYPE is not transient: retrying it until ReconnectTimeout (a minute here) would only delay the failure.
+        await using var handler = redis.CreateHandler(o =>
+        {
+            o.ReconnectTimeout = TimeSpan.FromMinutes(1);
+            o.NotFoundTimeout = TimeSpan.FromMinutes(1);
+            o.IdleCheckInterval = TimeSpan.FromMinutes(1);
+            o.TailBlockTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        var runId = TestStreams.NewRunId();
+        var reading = handler.ReadAllAsync(runId, timeout: TimeSpan.FromMinutes(2));
+        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
+
+        await redis.Database.StringSetAsync(handler.Keys.Stream(runId), "not a stream");
+
+        var ex = await Assert.ThrowsAsync<AgentStreamUnavailableException>(() => reading).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Contains("WRONGTYPE", ex.InnerException?.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ReadStreamAsync_StreamKeyGoneMetaKept_EndsAsExpiredAtOnceForANewReader()
     {
         await using var handler = redis.CreateHandler(o => o.NotFoundTimeout = TimeSpan.FromSeconds(30));

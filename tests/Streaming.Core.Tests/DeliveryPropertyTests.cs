@@ -1,4 +1,5 @@
 using AgentStreaming.Streaming.Streams;
+using AgentStreaming.Streaming.Streams.Tails;
 using CsCheck;
 using StackExchange.Redis;
 

@@ -82,6 +82,57 @@ public sealed class HostingTests(RedisFixture redis)
         await host.StopAsync();
     }
 
+    [Theory]
+    [InlineData("MaxBatchSize", "0", "AgentStreaming:Redis:MaxBatchSize must be between 1 and 4096 (was 0)")]
+    [InlineData("MaxBatchSize", "4097", "AgentStreaming:Redis:MaxBatchSize must be between 1 and 4096 (was 4097)")]
+    [InlineData("ReadBatchSize", "10001", "AgentStreaming:Redis:ReadBatchSize must be between 1 and 10000")]
+    [InlineData("MaxPendingEntries", "0", "AgentStreaming:Redis:MaxPendingEntries must be at least 1 (was 0)")]
+    [InlineData("ReaderBufferLimit", "-1", "AgentStreaming:Redis:ReaderBufferLimit must be at least 1")]
+    [InlineData("KeyPrefix", "agent-{stream}:", "AgentStreaming:Redis:KeyPrefix must not contain")]
+    [InlineData("TailBlockTimeout", "00:00:00", "AgentStreaming:Redis:TailBlockTimeout must be positive")]
+    [InlineData("StreamTtl", "00:00:00.500", "AgentStreaming:Redis:StreamTtl must be at least one second")]
+    public async Task AddRedisAgentStreaming_ConfiguredValueOutOfRange_FailsAtStartNamingTheSetting(string name, string value, string expected)
+    {
+        using var host = BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", [$"AgentStreaming:Redis:{name}"] = value });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddRedisAgentStreaming_ValueSetInCode_IsValidatedAtStartToo()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddRedisAgentStreaming(o => { o.ConnectionString = $"127.0.0.1:{redis.Server.Port}"; o.MaxBatchSize = 5000; });
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("AgentStreaming:Redis:MaxBatchSize must be between 1 and 4096 (was 5000)", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddRedisAgentStreaming_MaxPendingEntriesAboveTheOldAttributeRange_IsAccepted()
+    {
+        // The validator is the one source of truth: no attribute caps this at 1,000,000 any more.
+        using var host = BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", ["AgentStreaming:Redis:MaxPendingEntries"] = "2000000" });
+        await host.StartAsync();
+
+        Assert.Equal(2_000_000, host.Services.GetRequiredService<IOptions<RedisAgentStreamingOptions>>().Value.MaxPendingEntries);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public void AddRedisAgentStreaming_WithoutAnApplicationConfiguration_TakesTheCodeConfiguration()
+    {
+        using var services = new ServiceCollection()
+            .AddRedisAgentStreaming(o => { o.ConnectionString = "127.0.0.1:1"; o.ReadBatchSize = 64; }).Services
+            .BuildServiceProvider();
+
+        var options = services.GetRequiredService<IOptions<RedisAgentStreamingOptions>>().Value;
+        Assert.Equal(64, options.ReadBatchSize);
+        Assert.Equal("127.0.0.1:1", options.ConnectionString);
+    }
+
     [Fact]
     public async Task AddRedisAgentStreaming_WithARegisteredMultiplexer_UsesItAndDoesNotDisposeIt()
     {

@@ -4,7 +4,7 @@ namespace AgentStreaming.Streaming.Tests;
 
 internal static class TestStreams
 {
-    public static string NewRunId() => StreamKeys.NewRunId();
+    public static string NewRunId() => RunIds.New();
 
     public static async Task<List<StreamChunk>> ReadAllAsync(this IAgentStreamReader reader, string runId, string? cursor = null, TimeSpan? timeout = null)
     {

@@ -15,7 +15,7 @@ public sealed class ApiKeyTests(ApiFixture fixture)
         var baseAddress = await fixture.KeyedWorkerAsync();
         // Refused posts count against the rate limit too: a source address of its own keeps them from other tests.
         using var http = ApiFixture.Client(baseAddress, "127.0.0.79");
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
         string[] gets = [$"/agents/{TestRuns.Agent}/runs/{runId}", $"/agents/{TestRuns.Agent}/runs/{runId}/stream", $"/agents/{TestRuns.Agent}/conversations/{runId}", "/agents/conversations", "/agents/no-such-page.html", "/openapi/v1.json", "/", "/dashboard", "/dashboard/", "/no/such/route"];
 
         foreach (var key in new string?[] { null, "wrong-key-0123456789", ApiFixture.ApiKey + "x" })
@@ -128,7 +128,7 @@ public sealed class ApiKeyTests(ApiFixture fixture)
         var baseAddress = await fixture.KeyedWorkerAsync();
         using var http = ApiFixture.Client(baseAddress, "127.0.0.80");
         http.DefaultRequestHeaders.Add("X-Api-Key", ApiFixture.ApiKey);
-        var url = $"/agents/{TestRuns.Agent}/runs/{StreamKeys.NewRunId()}";
+        var url = $"/agents/{TestRuns.Agent}/runs/{RunIds.New()}";
 
         for (var i = 0; i < ApiFixture.KeyedRequestsPerWindow; i++)
         {

@@ -52,7 +52,7 @@ public sealed class ErrorContractTests(ApiFixture fixture)
         using var http = ApiFixture.Client(fixture.BaseAddress);
         var watch = Stopwatch.StartNew();
 
-        using var response = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{StreamKeys.NewRunId()}/stream");
+        using var response = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{RunIds.New()}/stream");
 
         await ProblemAsync(response, HttpStatusCode.NotFound);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"404 took {watch.Elapsed} (the reader's not-found wait is 30 s).");
@@ -62,11 +62,11 @@ public sealed class ErrorContractTests(ApiFixture fixture)
     public async Task GetRunAndCancel_UnknownRun_Answer404()
     {
         using var http = ApiFixture.Client(fixture.BaseAddress);
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
 
         using var get = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}");
         using var cancel = await http.PostAsync($"/agents/{TestRuns.Agent}/runs/{runId}/cancel", null);
-        using var conversation = await http.GetAsync($"/agents/{TestRuns.Agent}/conversations/{StreamKeys.NewRunId()}");
+        using var conversation = await http.GetAsync($"/agents/{TestRuns.Agent}/conversations/{RunIds.New()}");
 
         await ProblemAsync(get, HttpStatusCode.NotFound);
         await ProblemAsync(cancel, HttpStatusCode.NotFound);
@@ -81,8 +81,7 @@ public sealed class ErrorContractTests(ApiFixture fixture)
         var runId = started.GetProperty("runId").GetString()!;
         await TestRuns.WaitForEndAsync(http, runId);
         // What expiry does: the stream and its metadata are gone.
-        var keys = new StreamKeys("agent-stream:");
-        await fixture.Multiplexer.GetDatabase().KeyDeleteAsync([keys.Stream(runId), keys.Meta(runId)]);
+        await fixture.Multiplexer.GetDatabase().KeyDeleteAsync([$"agent-stream:{runId}", $"{{agent-stream:{runId}}}:meta"]);
 
         using var response = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}/stream");
 
@@ -142,7 +141,7 @@ public sealed class ErrorContractTests(ApiFixture fixture)
     public async Task EveryRoute_UnknownAgent_Answers404UnknownAgent()
     {
         using var http = ApiFixture.Client(fixture.BaseAddress);
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
 
         using var get = await http.GetAsync($"/agents/NoSuchAgent/runs/{runId}");
         using var stream = await http.GetAsync($"/agents/NoSuchAgent/runs/{runId}/stream");

@@ -119,7 +119,7 @@ public sealed class SseFramingTests(ApiFixture fixture)
     [Fact]
     public async Task Stream_IdleRun_SendsCommentHeartbeatsThenContinues()
     {
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
         var writer = fixture.Streams.CreateWriter(runId);
         await writer.BeginAsync();
         await writer.AppendAsync(AgentStreamEntry.ForText("before the pause"));

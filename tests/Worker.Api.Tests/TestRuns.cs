@@ -78,7 +78,7 @@ internal static class TestRuns
     /// <summary>Writes a run's stream directly with the Streaming.Core writer.</summary>
     public static async Task<string> WriteRunAsync(RedisStreamResponseHandler streams, IEnumerable<AgentStreamEntry> entries, bool complete = true)
     {
-        var runId = StreamKeys.NewRunId();
+        var runId = RunIds.New();
         var writer = streams.CreateWriter(runId);
         await writer.BeginAsync();
         foreach (var entry in entries)

@@ -77,7 +77,7 @@ public sealed class ExceptionHandlerTests
             builder.WebHost.UseUrls("http://127.0.0.1:0");
             var logs = new LogCollector();
             builder.Logging.ClearProviders().AddProvider(logs);
-            builder.Services.AddAgentApi(builder.Configuration);
+            builder.Services.AddAgentApi();
             var app = builder.Build();
             app.MapGet("/throws", route);
             await app.StartAsync();

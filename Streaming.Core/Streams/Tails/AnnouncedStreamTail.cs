@@ -3,7 +3,7 @@ using AgentStreaming.Streaming.Options;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Streaming.Streams;
+namespace AgentStreaming.Streaming.Streams.Tails;
 
 /// <summary>
 /// The shared tail on a single server, driven by the keys that changed: every append call announces the streams it
@@ -19,99 +19,52 @@ namespace AgentStreaming.Streaming.Streams;
 /// sweep reads every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/> for streams written by other
 /// writers that do not announce.
 /// </remarks>
-internal sealed class AnnouncedStreamTail : IStreamTail
+internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.KeyState>
 {
     /// <summary>Keys per <c>XREAD</c>: a larger set is read in several commands.</summary>
     internal const int MaxKeysPerRead = 1024;
 
     private readonly RedisChannel _channel;
-    private readonly RedisAgentStreamingOptions _options;
-    private readonly ILogger _logger;
-    private readonly TimeProvider _time;
-    private readonly object _gate = new();
-    private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
     private readonly Queue<KeyState> _dirty = new();
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly TailConnection _connection;
-    private ITimer? _sweep;
     private StreamChunk[] _announced = new StreamChunk[16];
     private bool _listening;
     private bool _reading;
-    private int _count;
 
     public AnnouncedStreamTail(Func<ConfigurationOptions> configuration, string changesChannel, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
+        : base(configuration, options, logger, time)
     {
-        // Announcements sent while the subscription connection was down are lost: read every key again.
-        _connection = new TailConnection(configuration, ReadAll);
         _channel = RedisChannel.Literal(changesChannel);
-        _options = options;
-        _logger = logger;
-        _time = time;
     }
 
     /// <inheritdoc />
-    public int SubscriberCount => Volatile.Read(ref _count);
+    protected override KeyState CreateKey(string key) => new(key);
 
     /// <inheritdoc />
-    public Func<StreamChunk, bool>? LoseEntry { get; set; }
-
-    /// <inheritdoc />
-    public TailSubscription Subscribe(string key, StreamCursor after)
+    protected override bool SubscribedLocked(KeyState state, bool added)
     {
-        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
-        var subscription = new TailSubscription(this, key, after, Math.Max(1, _options.ReaderBufferLimit / 2));
-        var listen = false;
-        lock (_gate)
-        {
-            if (!_keys.TryGetValue(key, out var state))
-            {
-                _keys[key] = state = new KeyState(key);
-            }
+        var listen = !_listening;
+        _listening = true;
+        MarkLocked(state);
+        return listen;
+    }
 
-            state.Subscriptions.Add(subscription);
-            _count++;
-            if (!_listening)
-            {
-                _listening = listen = true;
-                _sweep ??= _time.CreateTimer(static s => ((AnnouncedStreamTail)s!).ReadAll(), this, _options.TailBlockTimeout, _options.TailBlockTimeout);
-            }
-
-            MarkLocked(state);
-        }
-
-        StreamingDiagnostics.LiveReadersCounter.Add(1);
+    /// <inheritdoc />
+    protected override void Subscribed(KeyState state, bool listen)
+    {
         if (listen)
         {
             _ = ListenAsync();
         }
 
         StartReading();
-        return subscription;
     }
 
     /// <inheritdoc />
-    public void Unsubscribe(TailSubscription subscription)
+    public override void Wake(TailSubscription subscription)
     {
-        lock (_gate)
+        lock (Gate)
         {
-            if (_keys.TryGetValue(subscription.Key, out var state) && state.Subscriptions.Remove(subscription))
-            {
-                _count--;
-                StreamingDiagnostics.LiveReadersCounter.Add(-1);
-                if (state.Subscriptions.Count == 0)
-                {
-                    _keys.Remove(subscription.Key);
-                }
-            }
-        }
-    }
-
-    /// <inheritdoc />
-    public void Wake(TailSubscription subscription)
-    {
-        lock (_gate)
-        {
-            if (_keys.TryGetValue(subscription.Key, out var state))
+            if (Keys.TryGetValue(subscription.Key, out var state))
             {
                 MarkLocked(state);
             }
@@ -124,14 +77,14 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     {
         try
         {
-            var connection = await _connection.GetAsync(_stopping.Token).ConfigureAwait(false);
+            var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
             await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
         {
             // The sweep reads every key meanwhile and subscribes again.
-            StreamingLog.TailConnectionLost(_logger, TimeSpan.Zero, ex);
-            lock (_gate)
+            StreamingLog.TailConnectionLost(Logger, TimeSpan.Zero, ex);
+            lock (Gate)
             {
                 _listening = false;
             }
@@ -157,9 +110,9 @@ internal sealed class AnnouncedStreamTail : IStreamTail
         }
 
         var read = false;
-        lock (_gate)
+        lock (Gate)
         {
-            if (_keys.Count == 0)
+            if (Keys.Count == 0)
             {
                 return;
             }
@@ -168,7 +121,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             if (!announcement.TryReadHeader() || !OfferLocked(ref announcement, ref read))
             {
                 // Not understood (another version's writer): read every key.
-                foreach (var state in _keys.Values)
+                foreach (var state in Keys.Values)
                 {
                     MarkLocked(state);
                 }
@@ -186,7 +139,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     /// <returns><see langword="false"/> when the announcement is malformed.</returns>
     private bool OfferLocked(ref Announcement announcement, ref bool read)
     {
-        var lookup = _keys.GetAlternateLookup<ReadOnlySpan<char>>();
+        var lookup = Keys.GetAlternateLookup<ReadOnlySpan<char>>();
         Span<char> name = stackalloc char[512];
         while (announcement.TryReadRun(out var key, out var previous, out var count, out var attempt))
         {
@@ -235,7 +188,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
 
             foreach (var subscription in state.Subscriptions)
             {
-                if (!subscription.IsComplete && subscription.Buffered >= _options.ReaderBufferLimit)
+                if (!subscription.IsComplete && subscription.Buffered >= Options.ReaderBufferLimit)
                 {
                     subscription.Paused = true;
                 }
@@ -263,17 +216,17 @@ internal sealed class AnnouncedStreamTail : IStreamTail
     }
 
     /// <summary>Reads every key (after a (re)subscription, and on the sweep).</summary>
-    private void ReadAll()
+    protected override void ReadAll()
     {
         bool listen;
-        lock (_gate)
+        lock (Gate)
         {
-            foreach (var state in _keys.Values)
+            foreach (var state in Keys.Values)
             {
                 MarkLocked(state);
             }
 
-            listen = !_listening && _keys.Count > 0;
+            listen = !_listening && Keys.Count > 0;
             _listening |= listen;
         }
 
@@ -296,9 +249,9 @@ internal sealed class AnnouncedStreamTail : IStreamTail
 
     private void StartReading()
     {
-        lock (_gate)
+        lock (Gate)
         {
-            if (_reading || _dirty.Count == 0 || _stopping.IsCancellationRequested)
+            if (_reading || _dirty.Count == 0 || Stopping.IsCancellationRequested)
             {
                 return;
             }
@@ -314,9 +267,8 @@ internal sealed class AnnouncedStreamTail : IStreamTail
         var states = new List<KeyState>();
         var froms = new List<StreamCursor>();
         var args = new List<object>();
-        var backoff = TimeSpan.FromMilliseconds(50);
-        DateTimeOffset? failingSince = null;
-        while (!_stopping.IsCancellationRequested)
+        var outage = new TailOutage(Options, Logger, Time);
+        while (!Stopping.IsCancellationRequested)
         {
             if (!TakeDirty(states, froms, args))
             {
@@ -326,22 +278,13 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             RedisResult reply;
             try
             {
-                var connection = await _connection.GetAsync(_stopping.Token).ConfigureAwait(false);
+                var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
                 reply = await connection.GetDatabase().ExecuteAsync("XREAD", args).ConfigureAwait(false);
-                if (failingSince is { } since)
-                {
-                    var outage = _time.GetUtcNow() - since;
-                    StreamingLog.TailReconnected(_logger, outage);
-                    failingSince = null;
-                    backoff = TimeSpan.FromMilliseconds(50);
-                }
+                outage.Succeeded();
             }
-            catch (Exception ex) when (!_stopping.IsCancellationRequested && ex is RedisException or TimeoutException or ObjectDisposedException)
+            catch (Exception ex) when (!Stopping.IsCancellationRequested && ex is RedisException or TimeoutException or ObjectDisposedException)
             {
-                var now = _time.GetUtcNow();
-                failingSince ??= now;
-                var elapsed = now - failingSince.Value;
-                lock (_gate)
+                lock (Gate)
                 {
                     foreach (var state in states)
                     {
@@ -349,27 +292,21 @@ internal sealed class AnnouncedStreamTail : IStreamTail
                     }
                 }
 
-                if (elapsed >= _options.ReconnectTimeout)
-                {
-                    FailAll(ex, elapsed);
-                    failingSince = null;
-                    continue;
-                }
-
-                StreamingLog.TailConnectionLost(_logger, elapsed, ex);
-                try
-                {
-                    await Task.Delay(backoff, _time, _stopping.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
+                var step = await outage.FailedAsync(ex, Stopping.Token).ConfigureAwait(false);
+                if (step == TailOutageStep.Stopped)
                 {
                     break;
                 }
 
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+                if (step == TailOutageStep.GiveUp)
+                {
+                    // Past the deadline, or a failure that sending the read again cannot fix.
+                    GiveUp(null, ex, outage.Elapsed);
+                }
+
                 continue;
             }
-            catch (Exception) when (_stopping.IsCancellationRequested)
+            catch (Exception) when (Stopping.IsCancellationRequested)
             {
                 break;
             }
@@ -377,7 +314,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             Deliver(reply, states, froms);
         }
 
-        lock (_gate)
+        lock (Gate)
         {
             _reading = false;
         }
@@ -389,17 +326,17 @@ internal sealed class AnnouncedStreamTail : IStreamTail
         states.Clear();
         froms.Clear();
         args.Clear();
-        lock (_gate)
+        lock (Gate)
         {
             while (states.Count < MaxKeysPerRead && _dirty.TryDequeue(out var state))
             {
                 state.Dirty = false;
-                if (!ReferenceEquals(_keys.GetValueOrDefault(state.Key), state))
+                if (!ReferenceEquals(Keys.GetValueOrDefault(state.Key), state))
                 {
                     continue;
                 }
 
-                var from = TailSubscription.ReadFrom(state.Subscriptions, _options.ReaderBufferLimit);
+                var from = TailSubscription.ReadFrom(state.Subscriptions, Options.ReaderBufferLimit);
 
                 if (from is { } cursor)
                 {
@@ -417,7 +354,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
         }
 
         args.Add("COUNT");
-        args.Add(_options.ReadBatchSize);
+        args.Add(Options.ReadBatchSize);
         args.Add("STREAMS");
         foreach (var state in states)
         {
@@ -440,7 +377,7 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             index[states[i].Key] = i;
         }
 
-        foreach (var (key, entries) in Tails.Streams(reply))
+        foreach (var (key, entries) in StreamTails.Streams(reply))
         {
             if (!index.TryGetValue(key, out var i))
             {
@@ -454,12 +391,12 @@ internal sealed class AnnouncedStreamTail : IStreamTail
             }
 
             var state = states[i];
-            lock (_gate)
+            lock (Gate)
             {
                 // The reply holds the entries right after the position this key was read from, without a gap, so only
                 // readers that had received everything up to there take them (TailSubscription.Offer).
                 TailSubscription.Offer(state.Subscriptions, froms[i], chunks.AsSpan(), LoseEntry);
-                if (entries.Length >= _options.ReadBatchSize)
+                if (entries.Length >= Options.ReadBatchSize)
                 {
                     MarkLocked(state);
                 }
@@ -467,45 +404,11 @@ internal sealed class AnnouncedStreamTail : IStreamTail
         }
     }
 
-    private void FailAll(Exception cause, TimeSpan elapsed)
+    /// <inheritdoc />
+    protected override void DisposingLocked() => _dirty.Clear();
+
+    internal sealed class KeyState(string key) : TailKey(key)
     {
-        List<TailSubscription> failed;
-        lock (_gate)
-        {
-            failed = _keys.Values.SelectMany(k => k.Subscriptions).ToList();
-        }
-
-        Tails.GiveUp(failed, _logger, elapsed, cause);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_stopping.IsCancellationRequested)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        List<TailSubscription> open;
-        lock (_gate)
-        {
-            _sweep?.Dispose();
-            open = _keys.Values.SelectMany(k => k.Subscriptions).ToList();
-            _keys.Clear();
-            _dirty.Clear();
-        }
-
-        Tails.Disposed(open);
-
-        await _connection.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private sealed class KeyState(string key)
-    {
-        public string Key { get; } = key;
-
-        public List<TailSubscription> Subscriptions { get; } = [];
-
         public bool Dirty { get; set; }
     }
 }

@@ -1,7 +1,7 @@
 using AgentStreaming.Streaming.Options;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Streaming.Streams;
+namespace AgentStreaming.Streaming.Streams.Tails;
 
 /// <summary>
 /// A shared tail's own Redis connection (<c>agent-stream-tail</c>), apart from the application's multiplexer so its

@@ -5,7 +5,7 @@ using AgentStreaming.Streaming.Options;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Streaming.Streams;
+namespace AgentStreaming.Streaming.Streams.Tails;
 
 /// <summary>
 /// One blocking <c>XREAD BLOCK … STREAMS k1 k2 … id1 id2 …</c> loop on a connection of its own that serves every
@@ -171,10 +171,9 @@ internal sealed class RedisStreamTail : IStreamTail
     private async Task RunAsync()
     {
         var token = _stopping.Token;
-        DateTimeOffset? failingSince = null;
+        var outage = new TailOutage(_options, _logger, _time);
         var keys = new List<string>();
         var args = new List<object>();
-        var backoff = TimeSpan.FromMilliseconds(50);
         while (!token.IsCancellationRequested)
         {
             try
@@ -199,14 +198,7 @@ internal sealed class RedisStreamTail : IStreamTail
                     Volatile.Write(ref _phase, 0);
                 }
 
-                if (failingSince is { } since)
-                {
-                    var outage = _time.GetUtcNow() - since;
-                    StreamingLog.TailReconnected(_logger, outage);
-                    failingSince = null;
-                    backoff = TimeSpan.FromMilliseconds(50);
-                }
-
+                outage.Succeeded();
                 Deliver(reply);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -215,27 +207,16 @@ internal sealed class RedisStreamTail : IStreamTail
             }
             catch (Exception ex) when (!token.IsCancellationRequested)
             {
-                var now = _time.GetUtcNow();
-                failingSince ??= now;
-                var elapsed = now - failingSince.Value;
-                if (elapsed >= _options.ReconnectTimeout)
+                var step = await outage.FailedAsync(ex, token).ConfigureAwait(false);
+                if (step == TailOutageStep.Stopped)
                 {
-                    FailAll(ex, elapsed);
-                    failingSince = null;
+                    break;
                 }
-                else
-                {
-                    StreamingLog.TailConnectionLost(_logger, elapsed, ex);
-                    try
-                    {
-                        await Task.Delay(backoff, _time, token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
 
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+                if (step == TailOutageStep.GiveUp)
+                {
+                    // Past the deadline, or a failure that sending the read again cannot fix.
+                    FailAll(ex, outage.Elapsed);
                 }
             }
         }
@@ -298,7 +279,7 @@ internal sealed class RedisStreamTail : IStreamTail
 
     private void Deliver(RedisResult reply)
     {
-        foreach (var (key, entries) in Tails.Streams(reply))
+        foreach (var (key, entries) in StreamTails.Streams(reply))
         {
             if (key == _wakeKey)
             {
@@ -339,7 +320,7 @@ internal sealed class RedisStreamTail : IStreamTail
             failed = _subscriptions.Values.SelectMany(l => l).ToList();
         }
 
-        Tails.GiveUp(failed, _logger, elapsed, cause);
+        StreamTails.GiveUp(failed, _logger, elapsed, cause);
     }
 
     public async ValueTask DisposeAsync()
@@ -384,7 +365,7 @@ internal sealed class RedisStreamTail : IStreamTail
 
         lock (_gate)
         {
-            Tails.Disposed(_subscriptions.Values.SelectMany(l => l));
+            StreamTails.Disposed(_subscriptions.Values.SelectMany(l => l));
 
             _subscriptions.Clear();
         }
