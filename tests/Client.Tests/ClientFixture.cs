@@ -13,29 +13,25 @@ namespace AgentStreaming.Client.Tests;
 /// One real redis-server and one Worker process (its own cluster id) shared by the assembly, and an Orleans client in
 /// the test to read conversations back.
 /// </summary>
-public sealed class ClientFixture : IAsyncLifetime
+public sealed class ClientFixture : RedisServerFixture
 {
     /// <summary>Tokens per second of the offline model: slow enough to interrupt a run several times.</summary>
     public const double TokensPerSecond = 50;
 
     private readonly List<ServiceProcess> _workers = [];
-    private RedisServer? _redis;
     private IHost? _orleansClient;
-
-    public RedisServer Redis => _redis ?? throw new InvalidOperationException("Not started.");
 
     public string ClusterId { get; } = "client-" + Guid.NewGuid().ToString("N")[..12];
 
     public DurableAgentClient Agents => _orleansClient!.Services.GetRequiredService<DurableAgentClient>();
 
-    public async ValueTask InitializeAsync()
+    protected override async Task OnStartedAsync()
     {
-        _redis = await RedisServer.StartAsync();
         _workers.Add(await StartWorkerAsync(ClusterId, "worker"));
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration["ConnectionStrings:redis"] = Redis.ConnectionString;
-        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(Redis.ConnectionString, ClusterId));
+        builder.Configuration["ConnectionStrings:redis"] = ConnectionString;
+        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(ConnectionString, ClusterId));
         builder.Services.AddDurableAgentsClient();
         _orleansClient = builder.Build();
         await _orleansClient.StartAsync();
@@ -43,12 +39,12 @@ public sealed class ClientFixture : IAsyncLifetime
 
     /// <summary>Starts a Worker process of a cluster and waits until it is ready.</summary>
     public async Task<ServiceProcess> StartWorkerAsync(string clusterId, string name, IReadOnlyDictionary<string, string?>? environment = null)
-        => (await WorkerProcess.StartAsync(Redis, clusterId, name, TokensPerSecond, environment)).Process;
+        => (await WorkerProcess.StartAsync(Server, clusterId, name, TokensPerSecond, environment)).Process;
 
     /// <summary>The environment the Client runs with: this fixture's Redis and cluster.</summary>
     public Dictionary<string, string?> ClientEnvironment(string? clusterId = null) => new()
     {
-        ["ConnectionStrings__redis"] = Redis.ConnectionString,
+        ["ConnectionStrings__redis"] = ConnectionString,
         ["Orleans__ClusterId"] = clusterId ?? ClusterId,
         ["DurableAgents__Client__ConnectTimeout"] = "00:00:20",
         ["NO_COLOR"] = null,
@@ -62,7 +58,7 @@ public sealed class ClientFixture : IAsyncLifetime
         return Assert.Single(conversation.History, m => m.Role == "assistant" && m.RunId == runId).Text;
     }
 
-    public async ValueTask DisposeAsync()
+    protected override async ValueTask OnStoppingAsync()
     {
         if (_orleansClient is not null)
         {
@@ -76,6 +72,7 @@ public sealed class ClientFixture : IAsyncLifetime
             }
 
             _orleansClient.Dispose();
+            _orleansClient = null;
         }
 
         foreach (var worker in _workers)
@@ -83,9 +80,6 @@ public sealed class ClientFixture : IAsyncLifetime
             await worker.DisposeAsync();
         }
 
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
-        }
+        _workers.Clear();
     }
 }

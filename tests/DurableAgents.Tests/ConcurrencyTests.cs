@@ -3,7 +3,7 @@ using AgentStreaming.Streaming.Streams;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>Many callers on one conversation while its runs execute: one state writer, no lost cancel, no second attempt.</summary>
-public sealed class ConcurrencyTests(RedisFixture redis)
+public sealed class ConcurrencyTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task ConcurrentRunsAndCancels_WhileRunsExecute_EveryCallAnswersCorrectly_AndNoRunNeedsASecondAttempt()

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AgentStreaming.DurableAgents.Tests;
 
-public sealed class ConversationGrainTests(RedisFixture redis)
+public sealed class ConversationGrainTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task RunAsync_FireAndForget_AnswersAtOnceAndTheStreamEndsWithDone()

@@ -11,7 +11,7 @@ using static AgentStreaming.DurableAgents.Tests.AgentUpdates;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>The durable agent as an Agent Framework <see cref="AIAgent"/>: what any AIAgent must do, and background responses.</summary>
-public sealed class DurableAIAgentTests(RedisFixture redis)
+public sealed class DurableAIAgentTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task RunAsync_Text_EqualsTheConcatenatedRunStreamingAsyncText_OfTheSameRun()

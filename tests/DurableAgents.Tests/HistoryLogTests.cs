@@ -8,7 +8,7 @@ using StackExchange.Redis;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>History as an append-only log: a turn costs its own bytes, the grain state stays small, old state moves over.</summary>
-public sealed class HistoryLogTests(RedisFixture redis)
+public sealed class HistoryLogTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task Store_AppendThenLoad_TurnsInOrder_TheLastRecordOfARunWins_AndTheLogExpires()

@@ -4,7 +4,7 @@ using Microsoft.Extensions.AI;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>What of the history reaches the model: a bounded window, with the tool exchanges it holds.</summary>
-public sealed class ModelHistoryTests(RedisFixture redis)
+public sealed class ModelHistoryTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task Run_AfterManyTurns_SendsTheModelOnlyTheWindow()

@@ -5,7 +5,7 @@ using AgentStreaming.Streaming.Streams;
 namespace AgentStreaming.SystemTests;
 
 /// <summary>A Worker stopped gracefully (SIGTERM) hands its running run to another Worker at once.</summary>
-public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper output)
+public sealed class GracefulHandOverTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
     [Fact]
     public async Task SigtermOfTheWorkerHostingARun_AnotherWorkerContinuesItAsAttemptTwo_WithinAboutASecond()

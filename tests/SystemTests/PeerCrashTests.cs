@@ -4,7 +4,7 @@ using AgentStreaming.Streaming.Streams;
 namespace AgentStreaming.SystemTests;
 
 /// <summary>With the default settings (Orleans' distributed grain directory), a peer's kill -9 does not disturb the runs the surviving Worker hosts.</summary>
-public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
+public sealed class PeerCrashTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
     [Fact]
     public async Task KillingOneWorker_RunsHostedByTheSurvivor_FinishAsAttemptOne()

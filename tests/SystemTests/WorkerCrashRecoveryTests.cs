@@ -5,7 +5,7 @@ using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.SystemTests;
 
-public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelper output)
+public sealed class WorkerCrashRecoveryTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
     [Fact]
     public async Task KillingTheWorkerHostingARun_MidStream_AnotherWorkerCompletesItAsAttemptTwo()
