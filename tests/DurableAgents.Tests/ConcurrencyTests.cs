@@ -10,9 +10,8 @@ public sealed class ConcurrencyTests(AppendOnlyRedisServerFixture redis)
     {
         // Each token yields, so the execution loop writes state while accept and cancel turns write theirs.
         var model = new ScriptedChatClient { Answer = m => ["Answer ", "to ", m[^1].Text], BeforeToken = async (_, _) => await Task.Yield() };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var executing = await agent.StartRunAsync("first", session);
         // A busy Redis: writes are held in short pauses, so the writes of accept and cancel turns and those of the
         // execution loop are in flight at the same time (on an idle loopback Redis they rarely overlap).
@@ -69,9 +68,8 @@ public sealed class ConcurrencyTests(AppendOnlyRedisServerFixture redis)
             reached.TrySetResult();
             await Task.Delay(Timeout.Infinite, ct).WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var run = await agent.StartRunAsync("go", session);
         await reached.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
@@ -112,9 +110,8 @@ public sealed class ConcurrencyTests(AppendOnlyRedisServerFixture redis)
             await admin.GetServer(admin.GetEndPoints()[0]).ExecuteAsync("CLIENT", "PAUSE", "2000", "WRITE");
             paused.TrySetResult();
         };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var run = await agent.StartRunAsync("go", session);
         await paused.Task.WaitAsync(TimeSpan.FromSeconds(20));
 

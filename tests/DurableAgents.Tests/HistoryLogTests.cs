@@ -37,9 +37,8 @@ public sealed class HistoryLogTests(AppendOnlyRedisServerFixture redis)
     [Fact]
     public async Task ManyTurns_TheGrainStateDoesNotGrow_AndEachTurnAppendsOneLogElement()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient { Answer = m => [$"A long answer to {m[^1].Text}. ", new string('x', 2_000)] });
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, new ScriptedChatClient { Answer = m => [$"A long answer to {m[^1].Text}. ", new string('x', 2_000)] });
+        var (cluster, agent, session) = test;
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
         var store = cluster.Silos[0].Services.GetRequiredService<ConversationHistoryStore>();
         var logKey = store.Key(DurableAgentNames.ConversationKey("TestAgent", session.ConversationId));
@@ -71,9 +70,8 @@ public sealed class HistoryLogTests(AppendOnlyRedisServerFixture redis)
     [Fact]
     public async Task Activation_StateWrittenByAnEarlierVersion_MovesItsHistoryIntoTheLog()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (cluster, agent, session) = test;
         var key = DurableAgentNames.ConversationKey("TestAgent", session.ConversationId);
         var storage = cluster.Silos[0].Services.GetRequiredKeyedService<IGrainStorage>(DurableAgentNames.StorageProvider);
         var grainId = GrainId.Create("agentconversation", key);
@@ -112,9 +110,8 @@ public sealed class HistoryLogTests(AppendOnlyRedisServerFixture redis)
     {
         // The state a crash leaves between recording a run's turn and writing its terminal entry: the run still in the
         // queue as running, its turn in the log, its text in the stream, no terminal entry.
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (cluster, agent, session) = test;
         var key = DurableAgentNames.ConversationKey("TestAgent", session.ConversationId);
         var services = cluster.Silos[0].Services;
         var runId = StreamKeys.NewRunId();

@@ -10,9 +10,8 @@ public sealed class ModelHistoryTests(AppendOnlyRedisServerFixture redis)
     public async Task Run_AfterManyTurns_SendsTheModelOnlyTheWindow()
     {
         var model = new ScriptedChatClient();
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model, services => Microsoft.Extensions.DependencyInjection.OptionsServiceCollectionExtensions.PostConfigure<AgentStreaming.DurableAgents.Options.DurableAgentsOptions>(services, o => o.HistoryWindow = 4));
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model, services => Microsoft.Extensions.DependencyInjection.OptionsServiceCollectionExtensions.PostConfigure<AgentStreaming.DurableAgents.Options.DurableAgentsOptions>(services, o => o.HistoryWindow = 4));
+        var (_, agent, session) = test;
 
         for (var i = 0; i < 5; i++)
         {
