@@ -1,9 +1,5 @@
-using System.Globalization;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Testing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 [assembly: AssemblyFixture(typeof(AgentStreaming.Client.Tests.ClientFixture))]
 
@@ -18,24 +14,17 @@ public sealed class ClientFixture : RedisServerFixture
     /// <summary>Tokens per second of the offline model: slow enough to interrupt a run several times.</summary>
     public const double TokensPerSecond = 50;
 
-    private readonly List<ServiceProcess> _workers = [];
-    private IHost? _orleansClient;
+    private WorkerCluster? _cluster;
 
-    public string ClusterId { get; } = "client-" + Guid.NewGuid().ToString("N")[..12];
+    /// <summary>The Orleans cluster id of the assembly's Worker.</summary>
+    public string ClusterId => Cluster.ClusterId;
 
-    public DurableAgentClient Agents => _orleansClient!.Services.GetRequiredService<DurableAgentClient>();
+    /// <summary>The test's Orleans client, to read conversations back.</summary>
+    public DurableAgentClient Agents => Cluster.Client;
 
-    protected override async Task OnStartedAsync()
-    {
-        _workers.Add(await StartWorkerAsync(ClusterId, "worker"));
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration["ConnectionStrings:redis"] = ConnectionString;
-        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(ConnectionString, ClusterId));
-        builder.Services.AddDurableAgentsClient();
-        _orleansClient = builder.Build();
-        await _orleansClient.StartAsync();
-    }
+    private WorkerCluster Cluster => _cluster ?? throw new InvalidOperationException("Not started.");
+
+    protected override async Task OnStartedAsync() => _cluster = await WorkerCluster.StartAsync(Server, workers: 1, TokensPerSecond);
 
     /// <summary>Starts a Worker process of a cluster and waits until it is ready.</summary>
     public async Task<ServiceProcess> StartWorkerAsync(string clusterId, string name, IReadOnlyDictionary<string, string?>? environment = null)
@@ -60,26 +49,10 @@ public sealed class ClientFixture : RedisServerFixture
 
     protected override async ValueTask OnStoppingAsync()
     {
-        if (_orleansClient is not null)
+        if (_cluster is not null)
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            try
-            {
-                await _orleansClient.StopAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            _orleansClient.Dispose();
-            _orleansClient = null;
+            await _cluster.DisposeAsync();
+            _cluster = null;
         }
-
-        foreach (var worker in _workers)
-        {
-            await worker.DisposeAsync();
-        }
-
-        _workers.Clear();
     }
 }

@@ -21,13 +21,7 @@ public sealed class PeerCrashTests(AppendOnlyRedisServerFixture redis, ITestOutp
 
         foreach (var (_, runId) in runs)
         {
-            await foreach (var chunk in cluster.Client.StreamAsync(runId))
-            {
-                if (chunk.Kind == StreamEntryKind.Text)
-                {
-                    break;
-                }
-            }
+            await RunWatcher.FirstTextAsync(cluster.Client, runId);
         }
 
         var hosts = new Dictionary<string, ServiceProcessRef>();
@@ -45,12 +39,7 @@ public sealed class PeerCrashTests(AppendOnlyRedisServerFixture redis, ITestOutp
 
         foreach (var (session, runId) in runs)
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            var chunks = new List<StreamChunk>();
-            await foreach (var chunk in cluster.Client.StreamAsync(runId, cancellationToken: cts.Token))
-            {
-                chunks.Add(chunk);
-            }
+            var chunks = await RunWatcher.ReadAllAsync(cluster.Client, runId);
 
             Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
             var run = await agent.GetRunAsync(session, runId);
