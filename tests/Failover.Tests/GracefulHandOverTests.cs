@@ -2,7 +2,7 @@ using System.Diagnostics;
 using AgentStreaming.DurableAgents;
 using AgentStreaming.Streaming.Streams;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 /// <summary>A Worker stopped gracefully (SIGTERM) hands its running run to another Worker at once.</summary>
 public sealed class GracefulHandOverTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Streaming.Streams;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 /// <summary>
 /// A client reading a run's stream from its start in the background (120 s at most), as the hand-over and crash tests

@@ -6,7 +6,7 @@ using AgentStreaming.Testing;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 /// <summary>
 /// Continuation tokens across processes: taken in this process from a run on Worker processes, resumed by another

@@ -1,7 +1,7 @@
 using AgentStreaming.DurableAgents;
 using AgentStreaming.Streaming.Streams;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 /// <summary>With the default settings (Orleans' distributed grain directory), a peer's kill -9 does not disturb the runs the surviving Worker hosts.</summary>
 public sealed class PeerCrashTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)

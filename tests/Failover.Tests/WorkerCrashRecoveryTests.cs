@@ -2,7 +2,7 @@ using System.Diagnostics;
 using AgentStreaming.DurableAgents;
 using AgentStreaming.Streaming.Streams;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 public sealed class WorkerCrashRecoveryTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
