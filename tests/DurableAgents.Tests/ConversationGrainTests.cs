@@ -316,17 +316,7 @@ public sealed class ConversationGrainTests(AppendOnlyRedisServerFixture redis)
         Assert.False(conversation.Exists);
     }
 
-    internal static async Task<List<StreamChunk>> ReadAllAsync(DurableAgentClient client, string runId)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var chunks = new List<StreamChunk>();
-        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
-        {
-            chunks.Add(chunk);
-        }
-
-        return chunks;
-    }
+    internal static Task<List<StreamChunk>> ReadAllAsync(DurableAgentClient client, string runId) => RunStreams.ReadAllAsync(client, runId, TimeSpan.FromSeconds(30));
 
     internal static string Text(IEnumerable<StreamChunk> chunks) => AgentStreaming.Testing.StreamTranscript.Visible(chunks);
 }

@@ -21,7 +21,7 @@ public sealed class PeerCrashTests(AppendOnlyRedisServerFixture redis, ITestOutp
 
         foreach (var (_, runId) in runs)
         {
-            await RunWatcher.FirstTextAsync(cluster.Client, runId);
+            await RunStreams.FirstTextAsync(cluster.Client, runId);
         }
 
         var hosts = new Dictionary<string, ServiceProcessRef>();
@@ -39,7 +39,7 @@ public sealed class PeerCrashTests(AppendOnlyRedisServerFixture redis, ITestOutp
 
         foreach (var (session, runId) in runs)
         {
-            var chunks = await RunWatcher.ReadAllAsync(cluster.Client, runId);
+            var chunks = await RunStreams.ReadAllAsync(cluster.Client, runId, TimeSpan.FromSeconds(120));
 
             Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
             var run = await agent.GetRunAsync(session, runId);

@@ -30,31 +30,6 @@ internal sealed class RunWatcher
     /// <summary>Starts reading <paramref name="runId"/>'s stream from its start.</summary>
     public static RunWatcher Start(DurableAgentClient client, string runId) => new(client, runId);
 
-    /// <summary>Reads a run's stream to its end (120 s at most).</summary>
-    public static async Task<List<StreamChunk>> ReadAllAsync(DurableAgentClient client, string runId)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        var chunks = new List<StreamChunk>();
-        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
-        {
-            chunks.Add(chunk);
-        }
-
-        return chunks;
-    }
-
-    /// <summary>Reads a run's stream until its first text entry: the run is executing.</summary>
-    public static async Task FirstTextAsync(DurableAgentClient client, string runId)
-    {
-        await foreach (var chunk in client.StreamAsync(runId))
-        {
-            if (chunk.Kind == StreamEntryKind.Text)
-            {
-                break;
-            }
-        }
-    }
-
     private async Task ReadAsync(DurableAgentClient client, string runId)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));

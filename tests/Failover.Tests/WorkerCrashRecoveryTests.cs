@@ -59,13 +59,13 @@ public sealed class WorkerCrashRecoveryTests(AppendOnlyRedisServerFixture redis,
         var session = agent.NewSession();
         var running = await agent.StartRunAsync("Plan a 2-day trip to Oslo", session);
         var queued = await agent.StartRunAsync("Now make it 3 days", session);
-        await RunWatcher.FirstTextAsync(cluster.Client, running.RunId);
+        await RunStreams.FirstTextAsync(cluster.Client, running.RunId);
 
         await first.KillAsync();
         await cluster.StartWorkerAsync();
 
-        var runningChunks = await RunWatcher.ReadAllAsync(cluster.Client, running.RunId);
-        var queuedChunks = await RunWatcher.ReadAllAsync(cluster.Client, queued.RunId);
+        var runningChunks = await RunStreams.ReadAllAsync(cluster.Client, running.RunId, TimeSpan.FromSeconds(120));
+        var queuedChunks = await RunStreams.ReadAllAsync(cluster.Client, queued.RunId, TimeSpan.FromSeconds(120));
         Assert.Equal(StreamEntryKind.Done, runningChunks[^1].Kind);
         Assert.Equal(StreamEntryKind.Done, queuedChunks[^1].Kind);
         var conversation = await agent.GetConversationAsync(session);
