@@ -1,19 +1,18 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
 using System.Text;
 
 namespace AgentStreaming.Testing;
 
 /// <summary>
-/// A real Redis Cluster for tests: <c>redis-server --cluster-enabled yes</c> primaries on free loopback ports (client and
-/// cluster bus) with a temp directory of their own, joined with <c>redis-cli --cluster create … --cluster-yes</c>.
-/// Every process it started is killed on dispose, when starting fails half way, and when the test process exits.
+/// A real Redis Cluster for tests: <c>redis-server --cluster-enabled yes</c> primaries (each a <see cref="RedisServer"/>)
+/// on free loopback ports (client and cluster bus) with a temp directory of their own, joined with
+/// <c>redis-cli --cluster create … --cluster-yes</c>. Every process it started is killed on dispose, when starting fails
+/// half way, and when the test process exits.
 /// </summary>
 public sealed class RedisCluster : IAsyncDisposable
 {
-    private readonly List<Process> _processes = [];
-    private readonly StringBuilder _output = new();
+    private readonly List<RedisServer> _primaries = [];
     private readonly string _directory;
     private readonly EventHandler _onExit;
 
@@ -51,140 +50,92 @@ public sealed class RedisCluster : IAsyncDisposable
 
     private async Task StartCoreAsync(int primaries)
     {
-        var server = RedisServer.FindExecutable();
-        var ports = new List<int>();
         for (var i = 0; i < primaries; i++)
         {
             var port = FreePort.Next();
-            var bus = FreePort.Next();
             var dir = Directory.CreateDirectory(Path.Combine(_directory, port.ToString(CultureInfo.InvariantCulture))).FullName;
-            Start(server,
-            [
-                "--port", port.ToString(CultureInfo.InvariantCulture),
-                "--cluster-port", bus.ToString(CultureInfo.InvariantCulture),
-                "--bind", "127.0.0.1",
-                "--cluster-enabled", "yes",
-                "--cluster-config-file", Path.Combine(dir, "nodes.conf"),
-                "--cluster-node-timeout", "5000",
-                "--dir", dir,
-                "--save", string.Empty,
-                "--appendonly", "no",
-                "--protected-mode", "no",
-                "--daemonize", "no",
-                "--maxclients", "10000",
-            ]);
-            ports.Add(port);
+            var primary = await RedisServer.StartClusterNodeAsync(port, FreePort.Next(), dir).ConfigureAwait(false);
+            lock (_primaries)
+            {
+                _primaries.Add(primary);
+            }
         }
 
-        Ports = ports;
-        foreach (var port in ports)
-        {
-            await WaitForAsync(port, "PING", "+PONG", TimeSpan.FromSeconds(20)).ConfigureAwait(false);
-        }
-
-        var cli = Path.Combine(Path.GetDirectoryName(server)!, "redis-cli");
+        Ports = [.. _primaries.Select(p => p.Port)];
+        var cli = Path.Combine(Path.GetDirectoryName(RedisServer.FindExecutable())!, "redis-cli");
         if (!File.Exists(cli))
         {
             throw new InvalidOperationException("redis-cli is not installed (Debian: it comes with redis-server, in redis-tools).");
         }
 
-        var create = Start(cli, ["--cluster", "create", .. ports.Select(p => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{p}")), "--cluster-replicas", "0", "--cluster-yes"]);
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        await CreateAsync(cli).ConfigureAwait(false);
+        foreach (var port in Ports)
         {
-            await create.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-        }
-
-        if (create.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"redis-cli --cluster create exited with {create.ExitCode}:\n{Output()}");
-        }
-
-        foreach (var port in ports)
-        {
-            await WaitForAsync(port, "CLUSTER INFO", "cluster_state:ok", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await WaitForClusterStateOkAsync(port, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
     }
 
-    private Process Start(string executable, IEnumerable<string> args)
+    private async Task CreateAsync(string cli)
     {
-        var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in args)
+        var info = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in (string[])["--cluster", "create", .. Ports.Select(p => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{p}")), "--cluster-replicas", "0", "--cluster-yes"])
         {
             info.ArgumentList.Add(arg);
         }
 
-        var process = Process.Start(info) ?? throw new InvalidOperationException($"{executable} did not start.");
-        lock (_processes)
-        {
-            _processes.Add(process);
-        }
-
-        process.OutputDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private string Output()
-    {
-        lock (_output)
-        {
-            return _output.ToString();
-        }
-    }
-
-    private async Task WaitForAsync(int port, string command, string expected, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        var request = Encoding.ASCII.GetBytes(command + "\r\n");
-        while (deadline.Elapsed < timeout)
+        using var create = Process.Start(info) ?? throw new InvalidOperationException("redis-cli did not start.");
+        var output = new StringBuilder();
+        create.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        create.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        create.BeginOutputReadLine();
+        create.BeginErrorReadLine();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
         {
             try
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
-                var stream = client.GetStream();
-                await stream.WriteAsync(request).ConfigureAwait(false);
-                var buffer = new byte[4096];
-                var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
-                if (Encoding.ASCII.GetString(buffer, 0, read).Contains(expected, StringComparison.Ordinal))
-                {
-                    return;
-                }
+                await create.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
             }
-            catch (SocketException)
+            catch (OperationCanceledException)
             {
-                // Not listening yet.
+                create.Kill(entireProcessTree: true);
+                throw;
             }
-            catch (IOException)
+        }
+
+        create.WaitForExit();
+        if (create.ExitCode != 0)
+        {
+            lock (output)
             {
-                // Closed while starting.
+                throw new InvalidOperationException($"redis-cli --cluster create exited with {create.ExitCode}:\n{output}");
+            }
+        }
+    }
+
+    private async Task WaitForClusterStateOkAsync(int port, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (await RedisServer.AnswersAsync(port, "CLUSTER INFO", "cluster_state:ok").ConfigureAwait(false))
+            {
+                return;
             }
 
             await Task.Delay(50).ConfigureAwait(false);
         }
 
-        throw new TimeoutException($"Redis on port {port} did not answer {command} with {expected} within {timeout}:\n{Output()}");
+        throw new TimeoutException($"Redis on port {port} did not report cluster_state:ok within {timeout}:\n"
+            + string.Join('\n', _primaries.Select(p => p.Output)));
     }
 
     private void KillAll()
     {
-        lock (_processes)
+        lock (_primaries)
         {
-            foreach (var process in _processes)
+            foreach (var primary in _primaries)
             {
-                try
-                {
-                    if (!process.HasExited)
-                    {
-                        process.Kill(entireProcessTree: true);
-                    }
-                }
-                catch (InvalidOperationException)
-                {
-                    // Already gone.
-                }
+                primary.Kill();
             }
         }
     }
@@ -194,18 +145,16 @@ public sealed class RedisCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         AppDomain.CurrentDomain.ProcessExit -= _onExit;
-        KillAll();
-        List<Process> processes;
-        lock (_processes)
+        List<RedisServer> primaries;
+        lock (_primaries)
         {
-            processes = [.. _processes];
-            _processes.Clear();
+            primaries = [.. _primaries];
+            _primaries.Clear();
         }
 
-        foreach (var process in processes)
+        foreach (var primary in primaries)
         {
-            await process.WaitForExitAsync().ConfigureAwait(false);
-            process.Dispose();
+            await primary.DisposeAsync().ConfigureAwait(false);
         }
 
         try

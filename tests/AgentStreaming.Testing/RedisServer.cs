@@ -13,15 +13,17 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private readonly bool _appendOnly;
     private readonly bool _ownsDirectory;
+    private readonly IReadOnlyList<string> _moreArguments;
     private Process? _process;
     private readonly StringBuilder _output = new();
 
-    private RedisServer(int port, string dataDirectory, bool appendOnly, bool ownsDirectory)
+    private RedisServer(int port, string dataDirectory, bool appendOnly, bool ownsDirectory, IReadOnlyList<string> moreArguments)
     {
         Port = port;
         DataDirectory = dataDirectory;
         _appendOnly = appendOnly;
         _ownsDirectory = ownsDirectory;
+        _moreArguments = moreArguments;
     }
 
     /// <summary>The loopback port.</summary>
@@ -44,13 +46,47 @@ public sealed class RedisServer : IAsyncDisposable
     /// <param name="port">A port, or a free one.</param>
     /// <param name="dataDirectory">A data directory, or a new temp one (deleted on dispose).</param>
     /// <returns>The running server.</returns>
-    public static async Task<RedisServer> StartAsync(bool appendOnly = false, int? port = null, string? dataDirectory = null)
+    public static Task<RedisServer> StartAsync(bool appendOnly = false, int? port = null, string? dataDirectory = null)
     {
         var owns = dataDirectory is null;
         dataDirectory ??= Directory.CreateTempSubdirectory("agent-streaming-redis-").FullName;
-        var server = new RedisServer(port ?? FreePort.Next(), dataDirectory, appendOnly, owns);
-        await server.StartProcessAsync().ConfigureAwait(false);
-        return server;
+        return StartAsync(new RedisServer(port ?? FreePort.Next(), dataDirectory, appendOnly, owns, []));
+    }
+
+    /// <summary>Starts a <c>--cluster-enabled</c> node (no persistence) for <see cref="RedisCluster"/>.</summary>
+    internal static Task<RedisServer> StartClusterNodeAsync(int port, int busPort, string dataDirectory) =>
+        StartAsync(new RedisServer(port, dataDirectory, appendOnly: false, ownsDirectory: false,
+        [
+            "--cluster-enabled", "yes",
+            "--cluster-port", busPort.ToString(CultureInfo.InvariantCulture),
+            "--cluster-config-file", Path.Combine(dataDirectory, "nodes.conf"),
+            "--cluster-node-timeout", "5000",
+        ]));
+
+    private static async Task<RedisServer> StartAsync(RedisServer server)
+    {
+        try
+        {
+            await server.StartProcessAsync().ConfigureAwait(false);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Everything the process wrote so far.</summary>
+    internal string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
     }
 
     /// <summary>Finds <c>redis-server</c> on the PATH.</summary>
@@ -68,6 +104,22 @@ public sealed class RedisServer : IAsyncDisposable
         }
 
         throw new InvalidOperationException("redis-server is not installed. On Debian: sudo apt-get install -y redis-server");
+    }
+
+    /// <summary>Kills the process (SIGKILL) without waiting, e.g. while the test process exits.</summary>
+    internal void Kill()
+    {
+        try
+        {
+            if (_process is { HasExited: false } process)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
     }
 
     /// <summary>Kills the process (SIGKILL) and waits for it to exit.</summary>
@@ -141,6 +193,8 @@ public sealed class RedisServer : IAsyncDisposable
             args.AddRange(["--appendfsync", "always"]);
         }
 
+        args.AddRange(_moreArguments);
+
         var info = new ProcessStartInfo(FindExecutable())
         {
             RedirectStandardOutput = true,
@@ -168,41 +222,41 @@ public sealed class RedisServer : IAsyncDisposable
         {
             if (_process is { HasExited: true } exited)
             {
-                string log;
-                lock (_output)
-                {
-                    log = _output.ToString();
-                }
-
-                throw new InvalidOperationException($"redis-server exited with code {exited.ExitCode} on port {Port}:\n{log}");
+                throw new InvalidOperationException($"redis-server exited with code {exited.ExitCode} on port {Port}:\n{Output}");
             }
 
-            try
+            if (await AnswersAsync(Port, "PING", "+PONG").ConfigureAwait(false))
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
-                var stream = client.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray()).ConfigureAwait(false);
-                var buffer = new byte[64];
-                var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
-                if (Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal))
-                {
-                    return;
-                }
-            }
-            catch (SocketException)
-            {
-                // Not listening yet.
-            }
-            catch (IOException)
-            {
-                // Closed while loading.
+                return;
             }
 
             await Task.Delay(20).ConfigureAwait(false);
         }
 
         throw new TimeoutException($"redis-server on port {Port} did not answer PING within {timeout}.");
+    }
+
+    /// <summary>Whether the server on <paramref name="port"/> answers <paramref name="command"/> with a reply containing <paramref name="expected"/>.</summary>
+    internal static async Task<bool> AnswersAsync(int port, string command, string expected)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
+            var stream = client.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n")).ConfigureAwait(false);
+            var buffer = new byte[4096];
+            var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
+            return Encoding.ASCII.GetString(buffer, 0, read).Contains(expected, StringComparison.Ordinal);
+        }
+        catch (SocketException)
+        {
+            return false; // Not listening yet.
+        }
+        catch (IOException)
+        {
+            return false; // Closed while loading.
+        }
     }
 
     /// <summary>Kills the server and deletes its temp directory.</summary>

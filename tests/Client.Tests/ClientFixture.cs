@@ -1,9 +1,5 @@
-using System.Globalization;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Testing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 [assembly: AssemblyFixture(typeof(AgentStreaming.Client.Tests.ClientFixture))]
 
@@ -13,42 +9,31 @@ namespace AgentStreaming.Client.Tests;
 /// One real redis-server and one Worker process (its own cluster id) shared by the assembly, and an Orleans client in
 /// the test to read conversations back.
 /// </summary>
-public sealed class ClientFixture : IAsyncLifetime
+public sealed class ClientFixture : RedisServerFixture
 {
     /// <summary>Tokens per second of the offline model: slow enough to interrupt a run several times.</summary>
     public const double TokensPerSecond = 50;
 
-    private readonly List<ServiceProcess> _workers = [];
-    private RedisServer? _redis;
-    private IHost? _orleansClient;
+    private WorkerCluster? _cluster;
 
-    public RedisServer Redis => _redis ?? throw new InvalidOperationException("Not started.");
+    /// <summary>The Orleans cluster id of the assembly's Worker.</summary>
+    public string ClusterId => Cluster.ClusterId;
 
-    public string ClusterId { get; } = "client-" + Guid.NewGuid().ToString("N")[..12];
+    /// <summary>The test's Orleans client, to read conversations back.</summary>
+    public DurableAgentClient Agents => Cluster.Client;
 
-    public DurableAgentClient Agents => _orleansClient!.Services.GetRequiredService<DurableAgentClient>();
+    private WorkerCluster Cluster => _cluster ?? throw new InvalidOperationException("Not started.");
 
-    public async ValueTask InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _workers.Add(await StartWorkerAsync(ClusterId, "worker"));
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration["ConnectionStrings:redis"] = Redis.ConnectionString;
-        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(Redis.ConnectionString, ClusterId));
-        builder.Services.AddDurableAgentsClient();
-        _orleansClient = builder.Build();
-        await _orleansClient.StartAsync();
-    }
+    protected override async Task OnStartedAsync() => _cluster = await WorkerCluster.StartAsync(Server, workers: 1, TokensPerSecond);
 
     /// <summary>Starts a Worker process of a cluster and waits until it is ready.</summary>
     public async Task<ServiceProcess> StartWorkerAsync(string clusterId, string name, IReadOnlyDictionary<string, string?>? environment = null)
-        => (await WorkerProcess.StartAsync(Redis, clusterId, name, TokensPerSecond, environment)).Process;
+        => (await WorkerProcess.StartAsync(Server, clusterId, name, TokensPerSecond, environment)).Process;
 
     /// <summary>The environment the Client runs with: this fixture's Redis and cluster.</summary>
     public Dictionary<string, string?> ClientEnvironment(string? clusterId = null) => new()
     {
-        ["ConnectionStrings__redis"] = Redis.ConnectionString,
+        ["ConnectionStrings__redis"] = ConnectionString,
         ["Orleans__ClusterId"] = clusterId ?? ClusterId,
         ["DurableAgents__Client__ConnectTimeout"] = "00:00:20",
         ["NO_COLOR"] = null,
@@ -62,30 +47,12 @@ public sealed class ClientFixture : IAsyncLifetime
         return Assert.Single(conversation.History, m => m.Role == "assistant" && m.RunId == runId).Text;
     }
 
-    public async ValueTask DisposeAsync()
+    protected override async ValueTask OnStoppingAsync()
     {
-        if (_orleansClient is not null)
+        if (_cluster is not null)
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            try
-            {
-                await _orleansClient.StopAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            _orleansClient.Dispose();
-        }
-
-        foreach (var worker in _workers)
-        {
-            await worker.DisposeAsync();
-        }
-
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
+            await _cluster.DisposeAsync();
+            _cluster = null;
         }
     }
 }

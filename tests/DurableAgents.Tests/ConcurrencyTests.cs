@@ -4,16 +4,15 @@ using AgentStreaming.Streaming.Streams;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>Many callers on one conversation while its runs execute: one state writer, no lost cancel, no second attempt.</summary>
-public sealed class ConcurrencyTests(RedisFixture redis)
+public sealed class ConcurrencyTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task ConcurrentRunsAndCancels_WhileRunsExecute_EveryCallAnswersCorrectly_AndNoRunNeedsASecondAttempt()
     {
         // Each token yields, so the execution loop writes state while accept and cancel turns write theirs.
         var model = new ScriptedChatClient { Answer = m => ["Answer ", "to ", m[^1].Text], BeforeToken = async (_, _) => await Task.Yield() };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var executing = await agent.StartRunAsync("first", session);
         // A busy Redis: writes are held in short pauses, so the writes of accept and cancel turns and those of the
         // execution loop are in flight at the same time (on an idle loopback Redis they rarely overlap).
@@ -70,9 +69,8 @@ public sealed class ConcurrencyTests(RedisFixture redis)
             reached.TrySetResult();
             await Task.Delay(Timeout.Infinite, ct).WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var run = await agent.StartRunAsync("go", session);
         await reached.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
@@ -113,9 +111,8 @@ public sealed class ConcurrencyTests(RedisFixture redis)
             await admin.GetServer(admin.GetEndPoints()[0]).ExecuteAsync("CLIENT", "PAUSE", "2000", "WRITE");
             paused.TrySetResult();
         };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var run = await agent.StartRunAsync("go", session);
         await paused.Task.WaitAsync(TimeSpan.FromSeconds(20));
 

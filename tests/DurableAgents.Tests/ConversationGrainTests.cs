@@ -7,17 +7,15 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AgentStreaming.DurableAgents.Tests;
 
-public sealed class ConversationGrainTests(RedisFixture redis)
+public sealed class ConversationGrainTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task RunAsync_FireAndForget_AnswersAtOnceAndTheStreamEndsWithDone()
     {
         var model = new ScriptedChatClient();
-        var gate = new TaskCompletionSource();
-        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        var gate = model.HoldTokens();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
 
         var result = await agent.StartRunAsync("Plan a trip", session);
 
@@ -39,9 +37,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_WaitForResponse_ReturnsTheFinalResponse()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (_, agent, session) = test;
 
         var result = await agent.RunAsync("Hello", session);
 
@@ -70,9 +67,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
                 Interlocked.Decrement(ref active);
             }
         };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
 
         var runs = new List<RunHandle>();
         for (var i = 0; i < 5; i++)
@@ -112,9 +108,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_RecordsTheRunInTheRunIndex_WhoeverStartedIt()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (cluster, agent, session) = test;
 
         var run = await agent.StartRunAsync("find me", session);
 
@@ -126,9 +121,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_SameRunIdTwice_ReturnsTheSameRunOnce()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (cluster, agent, session) = test;
         var runId = RunIds.New();
 
         var first = await agent.StartRunAsync("once", session, runId: runId);
@@ -145,9 +139,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     public async Task History_SurvivesAFullClusterRestart()
     {
         var model = new ScriptedChatClient();
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         await agent.RunAsync("first", session);
 
         await cluster.StopSiloAsync(cluster.Silos[0]);
@@ -164,9 +157,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     public async Task RunAsync_ModelFails_StreamEndsWithErrorAndRunIsFailed()
     {
         var model = new ScriptedChatClient { Failure = new InvalidOperationException("quota exceeded"), FailAfterTokens = 2 };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
 
         var result = await agent.StartRunAsync("boom", session);
         var chunks = await ReadAllAsync(cluster.Client, result.RunId);
@@ -185,9 +177,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     public async Task RunAsync_ModelFails_TheUsersTurnStaysInHistoryMarkedFailed_AndIsNotReplayed()
     {
         var model = new ScriptedChatClient { Failure = new InvalidOperationException("model down"), FailAfterTokens = 1 };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (_, agent, session) = test;
 
         var failed = await agent.RunAsync("first question", session);
         model.Failure = null;
@@ -266,9 +257,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
             reachedGate.TrySetResult();
             await Task.Delay(Timeout.Infinite, ct);
         };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var result = await agent.StartRunAsync("go", session);
         await reachedGate.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
@@ -291,11 +281,9 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     public async Task CancelAsync_QueuedRun_EndsItAtOnceWithoutRunningIt()
     {
         var model = new ScriptedChatClient();
-        var gate = new TaskCompletionSource();
-        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        var gate = model.HoldTokens();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
         var first = await agent.StartRunAsync("first", session);
         var second = await agent.StartRunAsync("second", session);
 
@@ -312,9 +300,8 @@ public sealed class ConversationGrainTests(RedisFixture redis)
     public async Task ExpireIfIdleAsync_AfterTheTtl_DeletesTheConversation()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient(), services => services.AddSingleton<TimeProvider>(clock));
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, configureServices: services => services.AddSingleton<TimeProvider>(clock));
+        var (cluster, agent, session) = test;
         await agent.RunAsync("remember me", session);
         var grain = cluster.Silos[0].Services.GetRequiredService<IGrainFactory>().GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey("TestAgent", session.ConversationId));
 
@@ -329,17 +316,7 @@ public sealed class ConversationGrainTests(RedisFixture redis)
         Assert.False(conversation.Exists);
     }
 
-    internal static async Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var chunks = new List<DurableRunChunk>();
-        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
-        {
-            chunks.Add(chunk);
-        }
-
-        return chunks;
-    }
+    internal static Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId) => RunStreams.ReadAllAsync(client, runId, TimeSpan.FromSeconds(30));
 
     internal static string Text(IEnumerable<DurableRunChunk> chunks) => AgentStreaming.Testing.StreamTranscript.Visible(chunks);
 }

@@ -11,7 +11,7 @@ using static AgentStreaming.DurableAgents.Tests.AgentUpdates;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>The durable agent as an Agent Framework <see cref="AIAgent"/>: what any AIAgent must do, and background responses.</summary>
-public sealed class DurableAIAgentTests(RedisFixture redis)
+public sealed class DurableAIAgentTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task RunAsync_Text_EqualsTheConcatenatedRunStreamingAsyncText_OfTheSameRun()
@@ -122,9 +122,8 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_WithoutBackgroundResponses_WaitsForTheEnd_AndCarriesNoToken()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (_, agent, session) = test;
 
         var response = await agent.RunAsync("Hello", session, new AgentRunOptions { AllowBackgroundResponses = false });
 
@@ -137,11 +136,9 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     public async Task RunAsync_WithBackgroundResponses_ReturnsAtOnceWithATokenNamingTheRun()
     {
         var model = new ScriptedChatClient();
-        var gate = new TaskCompletionSource();
-        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        var gate = model.HoldTokens();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (_, agent, session) = test;
 
         // The model is held: only a response that does not wait for the run can come back.
         var response = await agent.RunAsync("Hello", session, Background()).WaitAsync(TimeSpan.FromSeconds(20));
@@ -158,9 +155,8 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     [Fact]
     public async Task RunStreamingAsync_TokensOnEveryUpdateButTheLast_OnlyWithBackgroundResponses()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (_, agent, session) = test;
 
         var background = await ReadAsync(ct => agent.RunStreamingAsync("one", session, Background(), ct));
         var plain = await ReadAsync(ct => agent.RunStreamingAsync("two", session, cancellationToken: ct));
@@ -177,9 +173,8 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     public async Task Options_RunIdMakesARetryIdempotent_AndAJsonResponseFormatIsRefused()
     {
         var model = new ScriptedChatClient();
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (_, agent, session) = test;
         var runId = RunIds.New();
 
         var first = await agent.RunAsync("once", session, new DurableAgentRunOptions { RunId = runId });
@@ -198,11 +193,9 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     public async Task RunAsync_PolledWithItsToken_FromStartToEnd()
     {
         var model = new ScriptedChatClient { FreeTokens = 1, Answer = _ => ["Day ", "one, ", "day ", "two."] };
-        var gate = new TaskCompletionSource();
-        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        var gate = model.HoldTokens();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (_, agent, session) = test;
         var started = await agent.RunAsync("Plan it", session, Background());
 
         // Held mid-answer: every poll answers with the token and no messages.
@@ -222,8 +215,7 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     public async Task RunStreamingAsync_ResumedWithATokenFromAnotherClient_ContinuesRightAfterThatEntry()
     {
         var model = new ScriptedChatClient { FreeTokens = 3, Answer = _ => ["a0 ", "a1 ", "a2 ", "a3 ", "a4 ", "a5"] };
-        var gate = new TaskCompletionSource();
-        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
+        var gate = model.HoldTokens();
         await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
         var agent = cluster.Client.GetAgent("TestAgent");
 
@@ -244,11 +236,9 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     public async Task RunStreamingAsync_CancellingTheEnumerator_StopsTheReadOnly_TheRunGoesOn()
     {
         var model = new ScriptedChatClient { FreeTokens = 1, Answer = _ => ["kept ", "going ", "on"] };
-        var gate = new TaskCompletionSource();
-        model.BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        var gate = model.HoldTokens();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (_, agent, session) = test;
         using var stop = new CancellationTokenSource();
         string? runId = null;
 
@@ -271,9 +261,8 @@ public sealed class DurableAIAgentTests(RedisFixture redis)
     public async Task FailedAndCancelledRuns_EndWithErrorContent_InTheStreamAndTheFinalResponse()
     {
         var model = new ScriptedChatClient { Failure = new InvalidOperationException("model down"), FailAfterTokens = 1, Answer = _ => ["partial ", "never"] };
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model);
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (_, agent, session) = test;
 
         var failed = await ReadAsync(ct => agent.RunStreamingAsync("fail", session, Background(), ct));
         var failedFinal = await agent.RunAsync(session, Background(DurableAgentContinuationToken.ForRun(failed[0].ResponseId!)));

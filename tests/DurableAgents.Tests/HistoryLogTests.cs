@@ -10,7 +10,7 @@ using StackExchange.Redis;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>History as an append-only log: a turn costs its own bytes, the grain state stays small.</summary>
-public sealed class HistoryLogTests(RedisFixture redis)
+public sealed class HistoryLogTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task Store_AppendThenLoad_TurnsInOrder_TheLastRecordOfARunWins_AndTheLogExpires()
@@ -39,9 +39,8 @@ public sealed class HistoryLogTests(RedisFixture redis)
     [Fact]
     public async Task ManyTurns_TheGrainStateDoesNotGrow_AndEachTurnAppendsOneLogElement()
     {
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient { Answer = m => [$"A long answer to {m[^1].Text}. ", new string('x', 2_000)] });
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, new ScriptedChatClient { Answer = m => [$"A long answer to {m[^1].Text}. ", new string('x', 2_000)] });
+        var (cluster, agent, session) = test;
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
         var store = cluster.Silos[0].Services.GetRequiredService<ConversationHistoryStore>();
         var logKey = store.Key(DurableAgentNames.ConversationKey("TestAgent", session.ConversationId));
@@ -75,9 +74,8 @@ public sealed class HistoryLogTests(RedisFixture redis)
     {
         // Until the history log replaced it, the state carried a History list, written as [] ever since; stored state
         // still has the member, and reading it must ignore it.
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (cluster, agent, session) = test;
         var key = DurableAgentNames.ConversationKey("TestAgent", session.ConversationId);
         var at = DateTimeOffset.UtcNow;
         var queued = new RunInfo { RunId = RunIds.New(), Message = "queued question", Status = RunStatus.Queued, CreatedAt = at };
@@ -104,9 +102,8 @@ public sealed class HistoryLogTests(RedisFixture redis)
     {
         // The state a crash leaves between recording a run's turn and writing its terminal entry: the run still in the
         // queue as running, its turn in the log, its text in the stream, no terminal entry.
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient());
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server);
+        var (cluster, agent, session) = test;
         var key = DurableAgentNames.ConversationKey("TestAgent", session.ConversationId);
         var services = cluster.Silos[0].Services;
         var runId = RunIds.New();

@@ -4,15 +4,14 @@ using Microsoft.Extensions.AI;
 namespace AgentStreaming.DurableAgents.Tests;
 
 /// <summary>What of the history reaches the model: a bounded window, with the tool exchanges it holds.</summary>
-public sealed class ModelHistoryTests(RedisFixture redis)
+public sealed class ModelHistoryTests(AppendOnlyRedisServerFixture redis)
 {
     [Fact]
     public async Task Run_AfterManyTurns_SendsTheModelOnlyTheWindow()
     {
         var model = new ScriptedChatClient();
-        await using var cluster = await OrleansCluster.StartAsync(redis.Server, model, services => Microsoft.Extensions.DependencyInjection.OptionsServiceCollectionExtensions.PostConfigure<AgentStreaming.DurableAgents.Options.DurableAgentsOptions>(services, o => o.HistoryWindow = 4));
-        var agent = cluster.Client.GetAgent("TestAgent");
-        var session = agent.NewSession();
+        await using var test = await TestConversation.StartAsync(redis.Server, model, services => Microsoft.Extensions.DependencyInjection.OptionsServiceCollectionExtensions.PostConfigure<AgentStreaming.DurableAgents.Options.DurableAgentsOptions>(services, o => o.HistoryWindow = 4));
+        var (_, agent, session) = test;
 
         for (var i = 0; i < 5; i++)
         {

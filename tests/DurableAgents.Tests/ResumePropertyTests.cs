@@ -10,7 +10,7 @@ namespace AgentStreaming.DurableAgents.Tests;
 /// or of a live run held mid-answer — resumes the stream right after that update: the updates before it and the
 /// resumed ones together are the run's updates, each once, in order, and their text is the run's final answer.
 /// </summary>
-public sealed class ResumePropertyTests(RedisFixture redis)
+public sealed class ResumePropertyTests(AppendOnlyRedisServerFixture redis)
 {
     private sealed record Plan(string[] Tokens, double At, bool Live, bool FromBytes)
     {

@@ -20,6 +20,15 @@ internal sealed class ScriptedChatClient : IChatClient
     /// <summary>Awaited before each token (after the first <see cref="FreeTokens"/>); lets a test hold a run mid-stream.</summary>
     public Func<int, CancellationToken, Task>? BeforeToken { get; set; }
 
+    /// <summary>Holds every token (after the first <see cref="FreeTokens"/>) until the returned gate is completed; sets <see cref="BeforeToken"/>.</summary>
+    /// <returns>The gate: <c>SetResult()</c> lets the run go on.</returns>
+    public TaskCompletionSource HoldTokens()
+    {
+        var gate = new TaskCompletionSource();
+        BeforeToken = (_, ct) => gate.Task.WaitAsync(ct);
+        return gate;
+    }
+
     /// <summary>Tokens streamed before <see cref="BeforeToken"/> applies.</summary>
     public int FreeTokens { get; set; }
 

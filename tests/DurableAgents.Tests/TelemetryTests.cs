@@ -18,7 +18,7 @@ namespace AgentStreaming.DurableAgents.Tests;
 /// A run's telemetry through the OpenTelemetry SDK (in-memory exporter): one trace from the client's call through the
 /// grain's run span to the model call, the tool call and the Redis stream writes; and the run metrics.
 /// </summary>
-public sealed class TelemetryTests(RedisFixture redis)
+public sealed class TelemetryTests(AppendOnlyRedisServerFixture redis)
 {
     private const string AgentName = "TelemetryAgent";
 

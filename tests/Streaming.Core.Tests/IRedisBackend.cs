@@ -56,3 +56,34 @@ public sealed class BlockingReadBackend(RedisFixture server) : IRedisBackend
 
     public Task<int> KillTailConnectionsAsync() => server.KillTailConnectionsAsync();
 }
+
+/// <summary>What the single-server and the cluster backend do alike.</summary>
+internal static class RedisBackends
+{
+    /// <summary>A handler on <paramref name="multiplexer"/> (or the backend's shared connection) with the given options.</summary>
+    public static RedisStreamResponseHandler CreateHandler(IRedisBackend backend, Action<RedisAgentStreamingOptions>? configure, IConnectionMultiplexer? multiplexer)
+    {
+        var options = new RedisAgentStreamingOptions { ConnectionString = multiplexer is null ? backend.ConnectionString : null };
+        configure?.Invoke(options);
+        return new RedisStreamResponseHandler(multiplexer ?? backend.Multiplexer, Microsoft.Extensions.Options.Options.Create(options));
+    }
+
+    /// <summary>Kills the clients named <c>agent-stream-tail</c> on every primary (<c>CLIENT LIST</c>, <c>CLIENT KILL ID</c>).</summary>
+    public static async Task<int> KillTailConnectionsAsync(IConnectionMultiplexer admin)
+    {
+        var killed = 0;
+        foreach (var server in admin.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+        {
+            foreach (var client in await server.ClientListAsync())
+            {
+                if (client.Name == "agent-stream-tail")
+                {
+                    await server.ClientKillAsync(client.Id);
+                    killed++;
+                }
+            }
+        }
+
+        return killed;
+    }
+}

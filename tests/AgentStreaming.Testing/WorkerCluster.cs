@@ -1,14 +1,16 @@
 using System.Globalization;
 using AgentStreaming.DurableAgents.Client;
-using AgentStreaming.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Testing;
 
-/// <summary>Worker processes (the real executable) on a real redis-server, and an Orleans client in the test.</summary>
-internal sealed class WorkerCluster : IAsyncDisposable
+/// <summary>
+/// Worker processes (the real executable) of one Orleans cluster of their own on a real redis-server, and an Orleans
+/// client in the test process to talk to them; disposing it stops the client and kills the Workers.
+/// </summary>
+public sealed class WorkerCluster : IAsyncDisposable
 {
     private readonly List<ServiceProcess> _workers = [];
     private IHost? _client;
@@ -17,7 +19,7 @@ internal sealed class WorkerCluster : IAsyncDisposable
     {
         Redis = redis;
         TokensPerSecond = tokensPerSecond;
-        ClusterId = "sys-" + Guid.NewGuid().ToString("N")[..12];
+        ClusterId = "workers-" + Guid.NewGuid().ToString("N")[..12];
     }
 
     /// <summary>Starts <paramref name="workers"/> Worker processes and the test's Orleans client (everything is stopped if one fails).</summary>
@@ -45,16 +47,24 @@ internal sealed class WorkerCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>The redis-server the Workers and the client share.</summary>
     public RedisServer Redis { get; }
 
+    /// <summary>The offline model's pace in every Worker.</summary>
     public double TokensPerSecond { get; }
 
+    /// <summary>The Orleans cluster id, new for every instance, so clusters on one redis-server never mix.</summary>
     public string ClusterId { get; }
 
+    /// <summary>The Worker processes started so far.</summary>
     public IReadOnlyList<ServiceProcess> Workers => _workers;
 
+    /// <summary>The test's Orleans client of the cluster.</summary>
     public DurableAgentClient Client => _client!.Services.GetRequiredService<DurableAgentClient>();
 
+    /// <summary>Starts one more Worker process of the cluster and waits until it is ready.</summary>
+    /// <param name="settings">More environment variables for it.</param>
+    /// <returns>The ready Worker.</returns>
     public async Task<ServiceProcess> StartWorkerAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
         var worker = await WorkerProcess.StartAsync(Redis, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond, settings);
@@ -62,6 +72,8 @@ internal sealed class WorkerCluster : IAsyncDisposable
         return worker.Process;
     }
 
+    /// <summary>Starts the test's Orleans client of the cluster.</summary>
+    /// <returns>A task that completes when the client is connected.</returns>
     public async Task StartClientAsync()
     {
         var builder = Host.CreateApplicationBuilder();
@@ -73,12 +85,17 @@ internal sealed class WorkerCluster : IAsyncDisposable
         await _client.StartAsync();
     }
 
+    /// <summary>The Worker a grain's <c>HostedBy</c> (<c>host/pid</c>) names.</summary>
+    /// <param name="hostedBy">The <c>HostedBy</c> value.</param>
+    /// <returns>The Worker process.</returns>
     public ServiceProcess WorkerHosting(string hostedBy)
     {
         var pid = int.Parse(hostedBy[(hostedBy.LastIndexOf('/') + 1)..], CultureInfo.InvariantCulture);
         return _workers.Single(w => w.Id == pid);
     }
 
+    /// <summary>Stops the client (5 s at most) and kills every Worker.</summary>
+    /// <returns>A task that completes when they are gone.</returns>
     public async ValueTask DisposeAsync()
     {
         if (_client is not null)

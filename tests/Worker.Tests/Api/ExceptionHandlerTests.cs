@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace AgentStreaming.Worker.Tests;
+namespace AgentStreaming.Worker.Api.Tests;
 
 /// <summary>
 /// The API's exception handler in a test host: the API's services and middleware (<c>AddAgentApi</c>) on real Kestrel,

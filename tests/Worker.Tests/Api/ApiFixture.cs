@@ -5,7 +5,6 @@ using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 
 [assembly: AssemblyFixture(typeof(AgentStreaming.Worker.Api.Tests.ApiFixture))]
 
@@ -17,21 +16,15 @@ namespace AgentStreaming.Worker.Api.Tests;
 /// <summary>
 /// One real redis-server and one real Worker process (Kestrel on a free loopback port, its own Orleans cluster id) for the assembly; a second Worker with an API key and a small rate limit starts on first use.
 /// </summary>
-public sealed class ApiFixture : IAsyncLifetime
+public sealed class ApiFixture : RedisServerFixture
 {
     public const string ApiKey = "test-key-0123456789abcdef";
     public const int KeyedRunsPerWindow = 3;
     public const int KeyedRequestsPerWindow = 40;
     private readonly SemaphoreSlim _keyedGate = new(1, 1);
     private readonly List<ServiceProcess> _workers = [];
-    private RedisServer? _redis;
-    private ConnectionMultiplexer? _multiplexer;
     private RedisStreamResponseHandler? _streams;
     private Uri? _keyedBaseAddress;
-
-    public RedisServer Redis => _redis ?? throw new InvalidOperationException("Not started.");
-
-    public IConnectionMultiplexer Multiplexer => _multiplexer ?? throw new InvalidOperationException("Not started.");
 
     /// <summary>Writes run streams directly, to control their content.</summary>
     public RedisStreamResponseHandler Streams => _streams ?? throw new InvalidOperationException("Not started.");
@@ -42,11 +35,9 @@ public sealed class ApiFixture : IAsyncLifetime
 
     public string ClusterId { get; } = "api-" + Guid.NewGuid().ToString("N")[..12];
 
-    public async ValueTask InitializeAsync()
+    protected override async Task OnStartedAsync()
     {
-        _redis = await RedisServer.StartAsync();
-        _multiplexer = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString);
-        _streams = new RedisStreamResponseHandler(_multiplexer, Options.Create(new RedisAgentStreamingOptions { ConnectionString = _redis.ConnectionString }));
+        _streams = new RedisStreamResponseHandler(Multiplexer, Options.Create(new RedisAgentStreamingOptions { ConnectionString = ConnectionString }));
         BaseAddress = await StartWorkerAsync("worker", new Dictionary<string, string?>
         {
             ["AgentApi__HeartbeatInterval"] = "00:00:00.300",
@@ -107,27 +98,23 @@ public sealed class ApiFixture : IAsyncLifetime
 
     private async Task<Uri> StartWorkerAsync(string name, Dictionary<string, string?> settings)
     {
-        var worker = await WorkerProcess.StartAsync(Redis, ClusterId + "-" + name, name, tokensPerSecond: 300, settings);
+        var worker = await WorkerProcess.StartAsync(Server, ClusterId + "-" + name, name, tokensPerSecond: 300, settings);
         _workers.Add(worker.Process);
         return worker.Url;
     }
 
-    public async ValueTask DisposeAsync()
+    protected override async ValueTask OnStoppingAsync()
     {
         foreach (var worker in _workers)
         {
             await worker.DisposeAsync();
         }
 
+        _workers.Clear();
         if (_streams is not null)
         {
             await _streams.DisposeAsync();
-        }
-
-        _multiplexer?.Dispose();
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
+            _streams = null;
         }
 
         _keyedGate.Dispose();

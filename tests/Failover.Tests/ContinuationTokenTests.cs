@@ -6,14 +6,14 @@ using AgentStreaming.Testing;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 /// <summary>
 /// Continuation tokens across processes: taken in this process from a run on Worker processes, resumed by another
 /// process (the ResumeReader, a separate executable that gets only the token's bytes), and resumed across a
 /// <c>kill -9</c> of the Worker running the run, where the resumed stream shows the reset.
 /// </summary>
-public sealed class ContinuationTokenTests(RedisFixture redis, ITestOutputHelper output)
+public sealed class ContinuationTokenTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
 

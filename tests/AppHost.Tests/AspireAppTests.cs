@@ -8,7 +8,7 @@ namespace AgentStreaming.AppHost.Tests;
 
 /// <summary>The whole system as <c>dotnet run --project AppHost</c> starts it, through Aspire.Hosting.Testing.</summary>
 [Collection(SharedSystemDefinition.Name)]
-public sealed partial class SystemTests(SharedSystem shared, ITestOutputHelper output)
+public sealed partial class AspireAppTests(SharedSystem shared, ITestOutputHelper output)
 {
     private const string Agent = "TravelPlanner";
     private AspireSystem System => shared.System;

@@ -1,10 +1,10 @@
 using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 /// <summary>With the default settings (Orleans' distributed grain directory), a peer's kill -9 does not disturb the runs the surviving Worker hosts.</summary>
-public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
+public sealed class PeerCrashTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
     [Fact]
     public async Task KillingOneWorker_RunsHostedByTheSurvivor_FinishAsAttemptOne()
@@ -21,13 +21,7 @@ public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
 
         foreach (var (_, runId) in runs)
         {
-            await foreach (var chunk in cluster.Client.StreamAsync(runId))
-            {
-                if (chunk.Kind == DurableRunChunkKind.Text)
-                {
-                    break;
-                }
-            }
+            await RunStreams.FirstTextAsync(cluster.Client, runId);
         }
 
         var hosts = new Dictionary<string, ServiceProcessRef>();
@@ -45,12 +39,7 @@ public sealed class PeerCrashTests(RedisFixture redis, ITestOutputHelper output)
 
         foreach (var (session, runId) in runs)
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            var chunks = new List<DurableRunChunk>();
-            await foreach (var chunk in cluster.Client.StreamAsync(runId, cancellationToken: cts.Token))
-            {
-                chunks.Add(chunk);
-            }
+            var chunks = await RunStreams.ReadAllAsync(cluster.Client, runId, TimeSpan.FromSeconds(120));
 
             Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
             var run = await agent.GetRunAsync(session, runId);

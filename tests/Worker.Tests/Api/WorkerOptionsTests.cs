@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
-namespace AgentStreaming.Worker.Tests;
+namespace AgentStreaming.Worker.Api.Tests;
 
 /// <summary>The API's and the agents page's options: bad values stop the host at start, naming the setting.</summary>
 public sealed class WorkerOptionsTests

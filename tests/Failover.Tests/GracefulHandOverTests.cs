@@ -2,10 +2,10 @@ using System.Diagnostics;
 using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
 /// <summary>A Worker stopped gracefully (SIGTERM) hands its running run to another Worker at once.</summary>
-public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper output)
+public sealed class GracefulHandOverTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
     [Fact]
     public async Task SigtermOfTheWorkerHostingARun_AnotherWorkerContinuesItAsAttemptTwo_WithinAboutASecond()
@@ -15,38 +15,17 @@ public sealed class GracefulHandOverTests(RedisFixture redis, ITestOutputHelper 
         var session = agent.NewSession();
 
         var run = await agent.StartRunAsync("Plan a 3-day trip to Porto with food and museums", session);
-        var chunks = new List<DurableRunChunk>();
-        var tenTexts = new TaskCompletionSource();
-        var resetSeen = new TaskCompletionSource<long>();
-        var reading = Task.Run(async () =>
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            await foreach (var chunk in cluster.Client.StreamAsync(run.RunId, cancellationToken: cts.Token))
-            {
-                lock (chunks)
-                {
-                    chunks.Add(chunk);
-                    if (chunks.Count(c => c.Kind == DurableRunChunkKind.Text) == 10)
-                    {
-                        tenTexts.TrySetResult();
-                    }
-                }
-
-                if (chunk.Kind == DurableRunChunkKind.Reset)
-                {
-                    resetSeen.TrySetResult(Stopwatch.GetTimestamp());
-                }
-            }
-        });
-        await tenTexts.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var watcher = RunWatcher.Start(cluster.Client, run.RunId);
+        var chunks = watcher.Chunks;
+        await watcher.TenTexts.WaitAsync(TimeSpan.FromSeconds(60));
 
         var host = cluster.WorkerHosting((await agent.GetConversationAsync(session)).HostedBy!);
         var stoppedAt = Stopwatch.GetTimestamp();
         host.Terminate();
-        var resumedAt = await resetSeen.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var resumedAt = await watcher.ResetSeen.WaitAsync(TimeSpan.FromSeconds(60));
         var handOver = Stopwatch.GetElapsedTime(stoppedAt, resumedAt);
         output.WriteLine($"SIGTERM → reset of attempt 2: {handOver.TotalSeconds:0.00} s");
-        await reading.WaitAsync(TimeSpan.FromSeconds(120));
+        await watcher.Reading.WaitAsync(TimeSpan.FromSeconds(120));
         await host.WaitForExitAsync(TimeSpan.FromSeconds(30));
 
         // The lease is 6 s: a hand-over that waited for it to lapse would take longer than this.

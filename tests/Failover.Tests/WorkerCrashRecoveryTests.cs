@@ -2,9 +2,9 @@ using System.Diagnostics;
 using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
 
-namespace AgentStreaming.SystemTests;
+namespace AgentStreaming.Failover.Tests;
 
-public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelper output)
+public sealed class WorkerCrashRecoveryTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
     [Fact]
     public async Task KillingTheWorkerHostingARun_MidStream_AnotherWorkerCompletesItAsAttemptTwo()
@@ -14,35 +14,14 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         var session = agent.NewSession();
 
         var run = await agent.StartRunAsync("Plan a 3-day trip to Lisbon with food and museums", session);
-        var chunks = new List<DurableRunChunk>();
-        var tenTexts = new TaskCompletionSource();
-        var resetSeen = new TaskCompletionSource<long>();
-        var reading = Task.Run(async () =>
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            await foreach (var chunk in cluster.Client.StreamAsync(run.RunId, cancellationToken: cts.Token))
-            {
-                lock (chunks)
-                {
-                    chunks.Add(chunk);
-                    if (chunks.Count(c => c.Kind == DurableRunChunkKind.Text) == 10)
-                    {
-                        tenTexts.TrySetResult();
-                    }
-                }
-
-                if (chunk.Kind == DurableRunChunkKind.Reset)
-                {
-                    resetSeen.TrySetResult(Stopwatch.GetTimestamp());
-                }
-            }
-        });
-        await tenTexts.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var watcher = RunWatcher.Start(cluster.Client, run.RunId);
+        var chunks = watcher.Chunks;
+        await watcher.TenTexts.WaitAsync(TimeSpan.FromSeconds(60));
 
         var host = cluster.WorkerHosting((await agent.GetConversationAsync(session)).HostedBy!);
         var killedAt = Stopwatch.GetTimestamp();
         await host.KillAsync();
-        var recoveredAt = await resetSeen.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var recoveredAt = await watcher.ResetSeen.WaitAsync(TimeSpan.FromSeconds(60));
         var recovery = Stopwatch.GetElapsedTime(killedAt, recoveredAt);
         output.WriteLine($"kill -9 → reset of attempt 2: {recovery.TotalSeconds:0.00} s");
         var survivor = cluster.Workers.Single(w => w.Id != host.Id);
@@ -54,7 +33,7 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         // The run's claim lapses within RunLeaseDuration (6 s) of the kill; a longer wait is something else holding the
         // run back (e.g. the grain directory's hold on the dead silo's grains, 22 s with Orleans' default lease).
         Assert.True(recovery < TimeSpan.FromSeconds(15), $"Attempt 2 began {recovery.TotalSeconds:0.00} s after the kill.");
-        await reading.WaitAsync(TimeSpan.FromSeconds(120));
+        await watcher.Reading.WaitAsync(TimeSpan.FromSeconds(120));
 
         Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
         var reset = chunks.FindIndex(c => c.Kind == DurableRunChunkKind.Reset);
@@ -80,35 +59,17 @@ public sealed class WorkerCrashRecoveryTests(RedisFixture redis, ITestOutputHelp
         var session = agent.NewSession();
         var running = await agent.StartRunAsync("Plan a 2-day trip to Oslo", session);
         var queued = await agent.StartRunAsync("Now make it 3 days", session);
-        await foreach (var chunk in cluster.Client.StreamAsync(running.RunId))
-        {
-            if (chunk.Kind == DurableRunChunkKind.Text)
-            {
-                break;
-            }
-        }
+        await RunStreams.FirstTextAsync(cluster.Client, running.RunId);
 
         await first.KillAsync();
         await cluster.StartWorkerAsync();
 
-        var runningChunks = await ReadAllAsync(cluster.Client, running.RunId);
-        var queuedChunks = await ReadAllAsync(cluster.Client, queued.RunId);
+        var runningChunks = await RunStreams.ReadAllAsync(cluster.Client, running.RunId, TimeSpan.FromSeconds(120));
+        var queuedChunks = await RunStreams.ReadAllAsync(cluster.Client, queued.RunId, TimeSpan.FromSeconds(120));
         Assert.Equal(DurableRunChunkKind.Done, runningChunks[^1].Kind);
         Assert.Equal(DurableRunChunkKind.Done, queuedChunks[^1].Kind);
         var conversation = await agent.GetConversationAsync(session);
         Assert.Equal([running.RunId, running.RunId, queued.RunId, queued.RunId], conversation.History.Select(m => m.RunId));
         Assert.All(conversation.Runs, r => Assert.Equal(RunStatus.Completed, r.Status));
-    }
-
-    private static async Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        var chunks = new List<DurableRunChunk>();
-        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token))
-        {
-            chunks.Add(chunk);
-        }
-
-        return chunks;
     }
 }

@@ -1,0 +1,42 @@
+using AgentStreaming.DurableAgents.Client;
+
+namespace AgentStreaming.Testing;
+
+/// <summary>Reading a run's stream through a <see cref="DurableAgentClient"/>, as the durable-agent tests do.</summary>
+public static class RunStreams
+{
+    /// <summary>Reads a run's stream from its start to its end.</summary>
+    /// <param name="client">The client.</param>
+    /// <param name="runId">The run.</param>
+    /// <param name="timeout">How long the whole read may take.</param>
+    /// <returns>Every entry, in order.</returns>
+    /// <exception cref="OperationCanceledException">The run did not end within <paramref name="timeout"/>.</exception>
+    public static async Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        using var cts = new CancellationTokenSource(timeout);
+        var chunks = new List<DurableRunChunk>();
+        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token).ConfigureAwait(false))
+        {
+            chunks.Add(chunk);
+        }
+
+        return chunks;
+    }
+
+    /// <summary>Reads a run's stream until its first text entry: the run is executing.</summary>
+    /// <param name="client">The client.</param>
+    /// <param name="runId">The run.</param>
+    /// <returns>A task that completes at the first text entry, or when the stream ends without one.</returns>
+    public static async Task FirstTextAsync(DurableAgentClient client, string runId)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        await foreach (var chunk in client.StreamAsync(runId).ConfigureAwait(false))
+        {
+            if (chunk.Kind == DurableRunChunkKind.Text)
+            {
+                break;
+            }
+        }
+    }
+}
