@@ -51,13 +51,13 @@ public sealed class HistoryLogTests(AppendOnlyRedisServerFixture redis)
         }
 
         var stateKey = await FindStateKeyAsync(connection, session.ConversationId, logKey);
-        var early = await SizeAsync(connection, stateKey);
+        var early = await SettledSizeAsync(connection, stateKey);
         for (var i = 3; i < 25; i++)
         {
             await agent.RunAsync($"turn {i}", session);
         }
 
-        var late = await SizeAsync(connection, stateKey);
+        var late = await SettledSizeAsync(connection, stateKey);
 
         // 22 more turns of ~2 KB each would add ~44 KB to a state that held the history; the log holds them instead.
         Assert.True(late <= early + 64, $"The grain state grew from {early} to {late} bytes over 22 turns.");
@@ -151,6 +151,26 @@ public sealed class HistoryLogTests(AppendOnlyRedisServerFixture redis)
         return Assert.Single(keys, k => k != logKey && !k.ToString().StartsWith("agent-", StringComparison.Ordinal));
     }
 
-    private static async Task<long> SizeAsync(IConnectionMultiplexer connection, RedisKey key)
-        => (long)await connection.GetDatabase().ExecuteAsync("MEMORY", "USAGE", key, "SAMPLES", "0");
+    /// <summary>
+    /// The state's size once the last run has left it: RunAsync returns at the run's terminal entry, and the grain
+    /// saves the state without the run just after, so the size is read when the saved queue is empty.
+    /// </summary>
+    private static async Task<long> SettledSizeAsync(IConnectionMultiplexer connection, RedisKey key)
+    {
+        var database = connection.GetDatabase();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var stored = await database.KeyTypeAsync(key) == RedisType.Hash
+                ? string.Concat((await database.HashGetAllAsync(key)).Select(e => e.Value.ToString()))
+                : (string?)await database.StringGetAsync(key) ?? string.Empty;
+            if (stored.Contains("\"Runs\":[]", StringComparison.Ordinal))
+            {
+                return (long)await database.ExecuteAsync("MEMORY", "USAGE", key, "SAMPLES", "0");
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"The grain state still holds a run 10 s after the last one ended: {stored}");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
 }
