@@ -28,6 +28,8 @@ await using var worker = ServiceProcess.StartDotnet("worker", RepoPaths.ProjectO
     ["Logging__LogLevel__Default"] = "Warning",
     ["Logging__LogLevel__AgentStreaming.Worker"] = "Information",
     ["AgentApi__RunsPerWindow"] = "0",
+    // A thousand clients connect within a second: the per-client request limit (600 a minute) would refuse most.
+    ["AgentApi__RequestsPerWindow"] = "0",
 });
 await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(90));
 var baseAddress = new Uri($"http://127.0.0.1:{port}");
