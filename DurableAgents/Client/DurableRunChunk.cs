@@ -2,54 +2,57 @@ using AgentStreaming.Streaming.Streams;
 
 namespace AgentStreaming.DurableAgents.Client;
 
-/// <summary>What an entry of a run's stream is.</summary>
+/// <summary>
+/// What an entry of a run's stream is: answer text, a new attempt, a tool call or result, token usage (the last three
+/// carry JSON in <see cref="DurableRunChunk.Data"/>), or one of the three terminal entries that end the stream.
+/// </summary>
 public enum DurableRunChunkKind
 {
-    /// <summary>A piece of the agent's answer text.</summary>
+    /// <summary>Answer text in <see cref="DurableRunChunk.Text"/>.</summary>
     Text,
 
-    /// <summary>A new attempt of the run begins (its worker was lost): drop the text of earlier attempts.</summary>
+    /// <summary>A new attempt begins (its worker was lost): text of earlier attempts is to be dropped.</summary>
     Reset,
 
-    /// <summary>The agent called a tool; <see cref="DurableRunChunk.Data"/> holds the call as JSON.</summary>
+    /// <summary>The agent called a tool.</summary>
     ToolCall,
 
-    /// <summary>A tool returned; <see cref="DurableRunChunk.Data"/> holds a summary of the result as JSON.</summary>
+    /// <summary>A tool returned (a summary of its result).</summary>
     ToolResult,
 
-    /// <summary>Token usage reported by the model; <see cref="DurableRunChunk.Data"/> holds the counts as JSON.</summary>
+    /// <summary>Token counts reported by the model.</summary>
     Usage,
 
-    /// <summary>Terminal: the run succeeded.</summary>
+    /// <summary>The run succeeded (terminal).</summary>
     Done,
 
-    /// <summary>Terminal: the run failed; <see cref="DurableRunChunk.Error"/> says why.</summary>
+    /// <summary>The run failed, <see cref="DurableRunChunk.Error"/> says why (terminal).</summary>
     Error,
 
-    /// <summary>Terminal: the run was cancelled.</summary>
+    /// <summary>The run was cancelled (terminal).</summary>
     Cancelled,
 }
 
 /// <summary>One entry of a run's response stream, as a reader of the run sees it.</summary>
 /// <param name="Cursor">The entry's position in the stream (a Redis Stream entry id); pass it back to resume strictly after this entry.</param>
-/// <param name="Kind">What the entry is.</param>
-/// <param name="Text">The answer text this entry carries; empty on entries that are not text.</param>
 /// <param name="Sequence">0, 1, 2… per run, strictly increasing across attempts.</param>
 /// <param name="Attempt">The 1-based attempt of the run that wrote the entry.</param>
+/// <param name="Kind">What the entry is.</param>
+/// <param name="Text">The answer text this entry carries; empty on entries that are not text.</param>
 /// <param name="Timestamp">When the entry was written.</param>
 /// <param name="Error">The failure or cancellation message on <c>error</c> and <c>cancelled</c> entries.</param>
 /// <param name="Data">Compact JSON on tool call, tool result and usage entries.</param>
 public readonly record struct DurableRunChunk(
     string Cursor,
-    DurableRunChunkKind Kind,
-    string Text,
     long Sequence,
     int Attempt,
+    DurableRunChunkKind Kind,
+    string Text,
     DateTimeOffset Timestamp,
     string? Error = null,
     string? Data = null)
 {
-    /// <summary>Whether this entry ends the run's stream (<c>done</c>, <c>error</c> or <c>cancelled</c>).</summary>
+    /// <summary>Whether nothing follows this entry: it is <see cref="DurableRunChunkKind.Done"/>, <see cref="DurableRunChunkKind.Error"/> or <see cref="DurableRunChunkKind.Cancelled"/>.</summary>
     public bool IsTerminal => Kind is DurableRunChunkKind.Done or DurableRunChunkKind.Error or DurableRunChunkKind.Cancelled;
 
     /// <summary>
@@ -59,5 +62,5 @@ public readonly record struct DurableRunChunk(
     public string TypeName => ((StreamEntryKind)Kind).ToWireName();
 
     internal static DurableRunChunk From(in StreamChunk chunk)
-        => new(chunk.EntryId, (DurableRunChunkKind)chunk.Kind, chunk.Text, chunk.Sequence, chunk.Attempt, chunk.Timestamp, chunk.Error, chunk.Data);
+        => new(chunk.EntryId, chunk.Sequence, chunk.Attempt, (DurableRunChunkKind)chunk.Kind, chunk.Text, chunk.Timestamp, chunk.Error, chunk.Data);
 }

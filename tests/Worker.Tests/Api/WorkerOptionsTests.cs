@@ -14,19 +14,9 @@ public sealed class WorkerOptionsTests
     [InlineData("AgentApi:ApiKey", "short", "AgentApi:ApiKey must be at least 16 characters when set.")]
     [InlineData("AgentApi:MaxWait", "00:00:00", "AgentApi:MaxWait must be positive.")]
     [InlineData("AgentApi:CorsOrigins:0", "example.com", "AgentApi:CorsOrigins entries must be origins such as 'https://example.com' (was 'example.com').")]
-    public async Task AddAgentApi_BadSetting_FailsAtHostStart(string key, string value, string message)
-    {
-        using var host = Build((key, value));
-
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
-
-        Assert.Contains(message, error.Failures);
-    }
-
-    [Theory]
     [InlineData("AgentPages:MaxConversations", "0", "AgentPages:MaxConversations must be between 1 and 1000.")]
     [InlineData("AgentPages:DashboardUrl", "dashboard", "AgentPages:DashboardUrl must be an absolute URL.")]
-    public async Task AddAgentPages_BadSetting_FailsAtHostStart(string key, string value, string message)
+    public async Task AddAgentApiAndPages_BadSetting_FailsAtHostStart(string key, string value, string message)
     {
         using var host = Build((key, value));
 
