@@ -1,4 +1,5 @@
 using AgentStreaming.DurableAgents.Options;
+using AgentStreaming.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -18,7 +19,7 @@ public sealed class OptionsValidationTests
     {
         using var host = BuildWorker(new() { [key] = value });
 
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        var error = await TestHosts.StartFailsAsync(host);
 
         Assert.Contains(message, error.Failures);
     }
@@ -28,7 +29,7 @@ public sealed class OptionsValidationTests
     {
         using var host = BuildWorker([], o => o.RecoveryScanInterval = TimeSpan.Zero);
 
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        var error = await TestHosts.StartFailsAsync(host);
 
         Assert.Contains("DurableAgents:RecoveryScanInterval must be positive.", error.Failures);
     }
@@ -40,7 +41,7 @@ public sealed class OptionsValidationTests
     {
         using var host = BuildClient(new() { ["DurableAgents:Client:" + option] = "-00:00:01" });
 
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        var error = await TestHosts.StartFailsAsync(host);
 
         Assert.Contains(error.Failures, f => f.StartsWith($"DurableAgents:Client:{option} must not be negative", StringComparison.Ordinal));
     }
@@ -74,11 +75,5 @@ public sealed class OptionsValidationTests
         });
 
     private static IHost Build(Dictionary<string, string?> settings, Action<HostApplicationBuilder> configure)
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Configuration.AddInMemoryCollection([new("ConnectionStrings:redis", Unreachable)]);
-        configure(builder);
-        return builder.Build();
-    }
+        => TestHosts.Build(configure, [.. settings, new("ConnectionStrings:redis", Unreachable)]);
 }

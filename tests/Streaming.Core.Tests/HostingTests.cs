@@ -1,7 +1,7 @@
-using AgentStreaming.Testing;
 using AgentStreaming.Streaming.Callbacks;
 using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
+using AgentStreaming.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -176,12 +176,7 @@ public sealed class HostingTests(RedisFixture redis)
     }
 
     private static IHost BuildHost(Dictionary<string, string?> settings)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddRedisAgentStreaming();
-        return builder.Build();
-    }
+        => TestHosts.Build(b => b.Services.AddRedisAgentStreaming(), settings);
 }
 
 public sealed class RedisConnectionStringTests

@@ -1,6 +1,6 @@
+using AgentStreaming.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Cors.Infrastructure;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -18,9 +18,9 @@ public sealed class WorkerOptionsTests
     [InlineData("AgentPages:DashboardUrl", "dashboard", "AgentPages:DashboardUrl must be an absolute URL.")]
     public async Task AddAgentApiAndPages_BadSetting_FailsAtHostStart(string key, string value, string message)
     {
-        using var host = Build((key, value));
+        using var host = Build(new KeyValuePair<string, string?>(key, value));
 
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        var error = await TestHosts.StartFailsAsync(host);
 
         Assert.Contains(message, error.Failures);
     }
@@ -28,7 +28,7 @@ public sealed class WorkerOptionsTests
     [Fact]
     public void AddAgentApi_CorsOrigins_OpenThePolicyToThemOnly()
     {
-        using var open = Build(("AgentApi:CorsOrigins:0", "https://app.example"), ("AgentApi:CorsOrigins:1", "http://localhost:5173"));
+        using var open = Build(new("AgentApi:CorsOrigins:0", "https://app.example"), new("AgentApi:CorsOrigins:1", "http://localhost:5173"));
         using var closed = Build();
 
         var policy = Policy(open);
@@ -41,12 +41,6 @@ public sealed class WorkerOptionsTests
     private static CorsPolicy? Policy(IHost host)
         => host.Services.GetRequiredService<IOptions<CorsOptions>>().Value.GetPolicy(AgentApiServiceCollectionExtensions.CorsPolicy);
 
-    private static IHost Build(params (string Key, string Value)[] settings)
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)));
-        builder.Services.AddAgentApi();
-        builder.Services.AddAgentPages();
-        return builder.Build();
-    }
+    private static IHost Build(params KeyValuePair<string, string?>[] settings)
+        => TestHosts.Build(b => b.Services.AddAgentApi().AddAgentPages(), settings);
 }

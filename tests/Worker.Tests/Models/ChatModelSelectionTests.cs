@@ -1,3 +1,4 @@
+using AgentStreaming.Testing;
 using AgentStreaming.Worker.Models;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
@@ -134,29 +135,15 @@ public sealed class ChatModelSelectionTests
         Assert.DoesNotContain("secret-value", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task AddTravelPlannerChatClient_HalfConfigured_FailsAtHostStart()
+    [Theory]
+    [InlineData("AZURE_OPENAI_ENDPOINT", "https://contoso.openai.azure.com/", "AZURE_OPENAI_DEPLOYMENT_NAME")]
+    [InlineData("OfflineDemoModel:TokensPerSecond", "-3", "TokensPerSecond")]
+    public async Task AddTravelPlannerChatClient_BadSetting_FailsAtHostStart(string key, string value, string named)
     {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection([new("AZURE_OPENAI_ENDPOINT", "https://contoso.openai.azure.com/")]);
-        builder.Services.AddTravelPlannerChatClient();
-        using var host = builder.Build();
+        using var host = TestHosts.Build(b => b.Services.AddTravelPlannerChatClient(), new KeyValuePair<string, string?>(key, value));
 
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        var error = await TestHosts.StartFailsAsync(host);
 
-        Assert.Contains("AZURE_OPENAI_DEPLOYMENT_NAME", error.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task AddTravelPlannerChatClient_NegativeTokensPerSecond_FailsAtHostStart()
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection([new("OfflineDemoModel:TokensPerSecond", "-3")]);
-        builder.Services.AddTravelPlannerChatClient();
-        using var host = builder.Build();
-
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
-
-        Assert.Contains("TokensPerSecond", error.Message, StringComparison.Ordinal);
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
     }
 }
