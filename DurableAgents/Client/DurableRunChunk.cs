@@ -6,31 +6,32 @@ namespace AgentStreaming.DurableAgents.Client;
 /// What an entry of a run's stream is: answer text, a new attempt, a tool call or result, token usage (the last three
 /// carry JSON in <see cref="DurableRunChunk.Data"/>), or one of the three terminal entries that end the stream.
 /// </summary>
+/// <remarks>The values are those of the stream's own kinds, one for one (a test keeps them so).</remarks>
 public enum DurableRunChunkKind
 {
     /// <summary>Answer text in <see cref="DurableRunChunk.Text"/>.</summary>
-    Text,
+    Text = 0,
 
     /// <summary>A new attempt begins (its worker was lost): text of earlier attempts is to be dropped.</summary>
-    Reset,
+    Reset = 1,
 
     /// <summary>The agent called a tool.</summary>
-    ToolCall,
+    ToolCall = 2,
 
     /// <summary>A tool returned (a summary of its result).</summary>
-    ToolResult,
+    ToolResult = 3,
 
     /// <summary>Token counts reported by the model.</summary>
-    Usage,
+    Usage = 4,
 
     /// <summary>The run succeeded (terminal).</summary>
-    Done,
+    Done = 5,
 
     /// <summary>The run failed, <see cref="DurableRunChunk.Error"/> says why (terminal).</summary>
-    Error,
+    Error = 6,
 
     /// <summary>The run was cancelled (terminal).</summary>
-    Cancelled,
+    Cancelled = 7,
 }
 
 /// <summary>One entry of a run's response stream, as a reader of the run sees it.</summary>

@@ -24,15 +24,16 @@ public static class TestHosts
         return builder.Build();
     }
 
-    /// <summary>Starts <paramref name="host"/>, which must fail: returns the options validation failure it stopped with.</summary>
-    /// <param name="host">The host.</param>
+    /// <summary>Starts <paramref name="host"/>, which must fail, and disposes it: returns the options validation failure it stopped with.</summary>
+    /// <param name="host">The host (disposed here).</param>
     /// <returns>The failure (its <see cref="OptionsValidationException.Failures"/> name the settings).</returns>
     public static async Task<OptionsValidationException> StartFailsAsync(IHost host)
     {
         ArgumentNullException.ThrowIfNull(host);
+        using var owned = host;
         try
         {
-            await host.StartAsync().ConfigureAwait(false);
+            await owned.StartAsync().ConfigureAwait(false);
         }
         catch (OptionsValidationException failure)
         {
@@ -40,5 +41,14 @@ public static class TestHosts
         }
 
         throw new InvalidOperationException("The host started, but its options should have stopped it.");
+    }
+
+    /// <summary>Builds a host as <see cref="Build"/> does and starts it, which must fail: returns the options validation failure.</summary>
+    /// <param name="register">Registers what the test checks.</param>
+    /// <param name="settings">Configuration keys and values.</param>
+    /// <returns>The failure (its <see cref="OptionsValidationException.Failures"/> name the settings).</returns>
+    public static async Task<OptionsValidationException> StartFailsAsync(Action<HostApplicationBuilder> register, params IEnumerable<KeyValuePair<string, string?>> settings)
+    {
+        return await StartFailsAsync(Build(register, settings)).ConfigureAwait(false);
     }
 }

@@ -17,9 +17,7 @@ public sealed class OptionsValidationTests
     [InlineData("DurableAgents:RunLeaseRenewInterval", "00:00:06", "DurableAgents:RunLeaseRenewInterval must be positive and shorter than RunLeaseDuration.")]
     public async Task AddDurableAgents_BadSetting_FailsAtHostStart(string key, string value, string message)
     {
-        using var host = BuildWorker(new() { [key] = value });
-
-        var error = await TestHosts.StartFailsAsync(host);
+        var error = await TestHosts.StartFailsAsync(BuildWorker(new() { [key] = value }));
 
         Assert.Contains(message, error.Failures);
     }
@@ -27,9 +25,7 @@ public sealed class OptionsValidationTests
     [Fact]
     public async Task AddDurableAgents_SettingFromCode_IsValidatedToo()
     {
-        using var host = BuildWorker([], o => o.RecoveryScanInterval = TimeSpan.Zero);
-
-        var error = await TestHosts.StartFailsAsync(host);
+        var error = await TestHosts.StartFailsAsync(BuildWorker([], o => o.RecoveryScanInterval = TimeSpan.Zero));
 
         Assert.Contains("DurableAgents:RecoveryScanInterval must be positive.", error.Failures);
     }
@@ -39,9 +35,7 @@ public sealed class OptionsValidationTests
     [InlineData("CallRetryTimeout")]
     public async Task AddDurableAgentsClient_NegativeTimeout_FailsAtHostStart(string option)
     {
-        using var host = BuildClient(new() { ["DurableAgents:Client:" + option] = "-00:00:01" });
-
-        var error = await TestHosts.StartFailsAsync(host);
+        var error = await TestHosts.StartFailsAsync(BuildClient(new() { ["DurableAgents:Client:" + option] = "-00:00:01" }));
 
         Assert.Contains(error.Failures, f => f.StartsWith($"DurableAgents:Client:{option} must not be negative", StringComparison.Ordinal));
     }

@@ -120,9 +120,7 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
     {
         await using var handler = redis.CreateHandler(o => o.NotFoundTimeout = TimeSpan.FromSeconds(30));
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("evicted"));
-        await writer.FlushAsync();
+        await handler.WriteLiveAsync(runId, "evicted");
         await redis.Database.KeyDeleteAsync(handler.Keys.Stream(runId));
         Assert.True(await redis.Database.KeyExistsAsync(handler.Keys.Meta(runId)));
 
@@ -138,9 +136,7 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
     {
         await using var handler = redis.CreateHandler(o => o.IdleCheckInterval = TimeSpan.FromMilliseconds(100));
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("then evicted"));
-        await writer.FlushAsync();
+        await handler.WriteLiveAsync(runId, "then evicted");
         var reading = handler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
 

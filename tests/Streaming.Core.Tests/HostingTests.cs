@@ -39,8 +39,7 @@ public sealed class HostingTests(RedisFixture redis)
     [Fact]
     public async Task AddRedisAgentStreaming_NoConnectionString_FailsAtStartNamingWhatToSet()
     {
-        using var host = BuildHost([]);
-        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        var ex = await TestHosts.StartFailsAsync(BuildHost([]));
         Assert.Contains("ConnectionStrings:redis", ex.Message, StringComparison.Ordinal);
         Assert.Contains("REDIS_CONNECTION_STRING", ex.Message, StringComparison.Ordinal);
     }
@@ -50,16 +49,14 @@ public sealed class HostingTests(RedisFixture redis)
     [InlineData("REDIS_CONNECTION_STRING", "redis://localhost:6379/notanumber", "database number")]
     public async Task AddRedisAgentStreaming_MalformedConnectionString_FailsAtStart(string key, string value, string expected)
     {
-        using var host = BuildHost(new() { [key] = value });
-        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        var ex = await TestHosts.StartFailsAsync(BuildHost(new() { [key] = value }));
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task AddRedisAgentStreaming_BadTtl_FailsAtStart()
     {
-        using var host = BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", ["REDIS_STREAM_TTL_MINUTES"] = "soon" });
-        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        var ex = await TestHosts.StartFailsAsync(BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", ["REDIS_STREAM_TTL_MINUTES"] = "soon" }));
         Assert.Contains("REDIS_STREAM_TTL_MINUTES", ex.Message, StringComparison.Ordinal);
     }
 
@@ -93,9 +90,7 @@ public sealed class HostingTests(RedisFixture redis)
     [InlineData("StreamTtl", "00:00:00.500", "AgentStreaming:Redis:StreamTtl must be at least one second")]
     public async Task AddRedisAgentStreaming_ConfiguredValueOutOfRange_FailsAtStartNamingTheSetting(string name, string value, string expected)
     {
-        using var host = BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", [$"AgentStreaming:Redis:{name}"] = value });
-
-        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        var ex = await TestHosts.StartFailsAsync(BuildHost(new() { ["ConnectionStrings:redis"] = $"127.0.0.1:{redis.Server.Port}", [$"AgentStreaming:Redis:{name}"] = value }));
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
 

@@ -200,9 +200,7 @@ public sealed class OwnServerTests(RedisFixture redis)
         var log = new RecordingLogger<RedisStreamResponseHandler>();
         await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("before "));
-        await writer.FlushAsync();
+        var writer = await handler.WriteLiveAsync(runId, "before ");
 
         // Redis holds every write command, scripts included, for 3 s: the next batch reaches it, the writer's send times
         // out, and the batch is stored only when the pause ends, ahead of every re-send of it.
@@ -277,9 +275,7 @@ public sealed class OwnServerTests(RedisFixture redis)
         var log = new RecordingLogger<RedisStreamResponseHandler>();
         await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("confirmed, then lost "));
-        await writer.FlushAsync();
+        var writer = await handler.WriteLiveAsync(runId, "confirmed, then lost ");
 
         await server.StopAsync();
         await writer.AppendAsync(AgentStreamEntry.ForText("next"));

@@ -78,9 +78,7 @@ public abstract class StreamReaderTests(IRedisBackend redis)
     {
         await using var handler = redis.CreateHandler(o => { o.ReaderBufferLimit = 4; o.ReadBatchSize = 3; });
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("first "));
-        await writer.FlushAsync();
+        var writer = await handler.WriteLiveAsync(runId, "first ");
 
         var seen = new List<StreamChunk>();
         await using var enumerator = handler.ReadStreamAsync(runId).GetAsyncEnumerator();
@@ -192,9 +190,7 @@ public abstract class StreamReaderTests(IRedisBackend redis)
     {
         await using var handler = redis.CreateHandler(o => o.IdleCheckInterval = TimeSpan.FromMilliseconds(100));
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("abandoned"));
-        await writer.FlushAsync();
+        await handler.WriteLiveAsync(runId, "abandoned");
 
         var reading = handler.ReadAllAsync(runId);
         await WaitUntilAsync(() => handler.LiveReaderCount > 0);

@@ -119,9 +119,7 @@ public abstract class StreamWriterTests(IRedisBackend redis)
     {
         await using var handler = redis.CreateHandler();
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("first "));
-        await writer.FlushAsync();
+        var writer = await handler.WriteLiveAsync(runId, "first ");
 
         // As if this writer's previous batch had not been stored (it failed while the next one was in flight).
         await redis.Database.HashSetAsync(handler.Keys.Meta(runId), "batch", 99);
@@ -142,9 +140,7 @@ public abstract class StreamWriterTests(IRedisBackend redis)
         await using var handler = redis.CreateHandler(o => o.StreamTtl = TimeSpan.FromMinutes(3));
         var runId = TestStreams.NewRunId();
         var key = handler.Keys.Stream(runId);
-        var writer = handler.CreateWriter(runId);
-        await writer.AppendAsync(AgentStreamEntry.ForText("a"));
-        await writer.FlushAsync();
+        var writer = await handler.WriteLiveAsync(runId, "a");
 
         var ttl = await redis.Database.KeyTimeToLiveAsync(key);
         Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(2.9), TimeSpan.FromMinutes(3));

@@ -44,4 +44,18 @@ internal static class TestStreams
 
         await writer.CompleteAsync(terminal ?? AgentStreamEntry.ForDone());
     }
+
+    /// <summary>Writes text entries of a run that goes on (no terminal entry) and waits until Redis has them.</summary>
+    /// <returns>The writer, to write more.</returns>
+    public static async Task<RedisAgentStreamWriter> WriteLiveAsync(this RedisStreamResponseHandler handler, string runId, params string[] texts)
+    {
+        var writer = handler.CreateWriter(runId);
+        foreach (var text in texts)
+        {
+            await writer.AppendAsync(AgentStreamEntry.ForText(text));
+        }
+
+        await writer.FlushAsync();
+        return writer;
+    }
 }

@@ -13,16 +13,9 @@ public sealed class RedisOutageTests
     public async Task RedisDown_StartRunAndStream_Answer503ProblemWithRetryAfter_ThenRecover()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var worker = await WorkerProcess.StartAsync(redis, "outage-" + Guid.NewGuid().ToString("N")[..8], "outage-worker", tokensPerSecond: 0, new Dictionary<string, string?>
-        {
-            ["AgentApi__RunsPerWindow"] = "0",
-            ["AgentApi__RequestsPerWindow"] = "0",
-            ["AgentApi__UnavailableRetryAfter"] = "00:00:07",
-        });
+        await using var worker = await StartWorkerAsync(redis, "outage", retryAfter: "00:00:07");
         using var http = ApiFixture.Client(worker.Url);
-        var started = await TestRuns.StartAsync(http, "Plan 1 day in Leuven");
-        var runId = started.GetProperty("runId").GetString()!;
-        await TestRuns.WaitForEndAsync(http, runId);
+        var runId = await FinishedRunAsync(http, "Plan 1 day in Leuven");
 
         await redis.KillAsync();
 
@@ -60,16 +53,9 @@ public sealed class RedisOutageTests
     public async Task RedisBusy_RunAndStream_Answer503ProblemWithRetryAfter_ThenRecover()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var worker = await WorkerProcess.StartAsync(redis, "busy-" + Guid.NewGuid().ToString("N")[..8], "busy-worker", tokensPerSecond: 0, new Dictionary<string, string?>
-        {
-            ["AgentApi__RunsPerWindow"] = "0",
-            ["AgentApi__RequestsPerWindow"] = "0",
-            ["AgentApi__UnavailableRetryAfter"] = "00:00:03",
-        });
+        await using var worker = await StartWorkerAsync(redis, "busy", retryAfter: "00:00:03");
         using var http = ApiFixture.Client(worker.Url);
-        var started = await TestRuns.StartAsync(http, "Plan 1 day in Namur");
-        var runId = started.GetProperty("runId").GetString()!;
-        await TestRuns.WaitForEndAsync(http, runId);
+        var runId = await FinishedRunAsync(http, "Plan 1 day in Namur");
 
         // A script that never ends makes Redis answer every other command with BUSY: connected, but not serving.
         await using var admin = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true");
@@ -105,6 +91,24 @@ public sealed class RedisOutageTests
 
         using var after = await http.GetAsync($"/agents/{TestRuns.Agent}/runs/{runId}");
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    /// <summary>A Worker of the test's own on <paramref name="redis"/>, without rate limits, with the given <c>Retry-After</c>.</summary>
+    private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, string retryAfter)
+        => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond: 0, new Dictionary<string, string?>
+        {
+            ["AgentApi__RunsPerWindow"] = "0",
+            ["AgentApi__RequestsPerWindow"] = "0",
+            ["AgentApi__UnavailableRetryAfter"] = retryAfter,
+        });
+
+    /// <summary>Starts a run and waits for its end, while Redis is still up: the run the outage is then asked about.</summary>
+    private static async Task<string> FinishedRunAsync(HttpClient http, string message)
+    {
+        var started = await TestRuns.StartAsync(http, message);
+        var runId = started.GetProperty("runId").GetString()!;
+        await TestRuns.WaitForEndAsync(http, runId);
+        return runId;
     }
 
     private static async Task<bool> IsBusyAsync(IConnectionMultiplexer redis)

@@ -18,9 +18,7 @@ public sealed class WorkerOptionsTests
     [InlineData("AgentPages:DashboardUrl", "dashboard", "AgentPages:DashboardUrl must be an absolute URL.")]
     public async Task AddAgentApiAndPages_BadSetting_FailsAtHostStart(string key, string value, string message)
     {
-        using var host = Build(new KeyValuePair<string, string?>(key, value));
-
-        var error = await TestHosts.StartFailsAsync(host);
+        var error = await TestHosts.StartFailsAsync(Register, new KeyValuePair<string, string?>(key, value));
 
         Assert.Contains(message, error.Failures);
     }
@@ -41,6 +39,7 @@ public sealed class WorkerOptionsTests
     private static CorsPolicy? Policy(IHost host)
         => host.Services.GetRequiredService<IOptions<CorsOptions>>().Value.GetPolicy(AgentApiServiceCollectionExtensions.CorsPolicy);
 
-    private static IHost Build(params KeyValuePair<string, string?>[] settings)
-        => TestHosts.Build(b => b.Services.AddAgentApi().AddAgentPages(), settings);
+    private static IHost Build(params KeyValuePair<string, string?>[] settings) => TestHosts.Build(Register, settings);
+
+    private static void Register(HostApplicationBuilder builder) => builder.Services.AddAgentApi().AddAgentPages();
 }

@@ -140,9 +140,7 @@ public sealed class ChatModelSelectionTests
     [InlineData("OfflineDemoModel:TokensPerSecond", "-3", "TokensPerSecond")]
     public async Task AddTravelPlannerChatClient_BadSetting_FailsAtHostStart(string key, string value, string named)
     {
-        using var host = TestHosts.Build(b => b.Services.AddTravelPlannerChatClient(), new KeyValuePair<string, string?>(key, value));
-
-        var error = await TestHosts.StartFailsAsync(host);
+        var error = await TestHosts.StartFailsAsync(b => b.Services.AddTravelPlannerChatClient(), new KeyValuePair<string, string?>(key, value));
 
         Assert.Contains(named, error.Message, StringComparison.Ordinal);
     }
