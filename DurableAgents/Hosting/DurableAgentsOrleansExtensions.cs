@@ -37,12 +37,7 @@ public static class DurableAgentsOrleansExtensions
     public static ISiloBuilder UseDurableAgentsRedis(this ISiloBuilder silo, string connectionString, TimeSpan? conversationTtl = null, string clusterId = DefaultClusterId)
     {
         ArgumentNullException.ThrowIfNull(silo);
-        var redis = RedisConnectionString.Parse(connectionString);
-        silo.Configure<ClusterOptions>(o =>
-        {
-            o.ClusterId = clusterId;
-            o.ServiceId = clusterId;
-        });
+        var redis = JoinCluster(silo.Services, connectionString, clusterId);
         silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
         silo.AddRedisGrainStorage(DurableAgentNames.StorageProvider, (OptionsBuilder<Orleans.Persistence.RedisStorageOptions> builder) => builder.Configure<IServiceProvider>((o, provider) =>
         {
@@ -102,18 +97,24 @@ public static class DurableAgentsOrleansExtensions
     public static IClientBuilder UseDurableAgentsRedis(this IClientBuilder client, string connectionString, string clusterId = DefaultClusterId)
     {
         ArgumentNullException.ThrowIfNull(client);
-        var redis = RedisConnectionString.Parse(connectionString);
-        client.Configure<ClusterOptions>(o =>
-        {
-            o.ClusterId = clusterId;
-            o.ServiceId = clusterId;
-        });
+        var redis = JoinCluster(client.Services, connectionString, clusterId);
         client.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
         client.AddActivityPropagation();
         // Learn about restarted or added workers' gateways within seconds, not the default minute.
         client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
         client.Services.AddSingleton<IClientConnectionRetryFilter, ConnectDeadlineFilter>();
         return client;
+    }
+
+    /// <summary>Workers and clients of one system share the cluster and service id; returns the parsed Redis settings.</summary>
+    private static StackExchange.Redis.ConfigurationOptions JoinCluster(IServiceCollection services, string connectionString, string clusterId)
+    {
+        services.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = clusterId;
+            o.ServiceId = clusterId;
+        });
+        return RedisConnectionString.Parse(connectionString);
     }
 
     private sealed class ConnectDeadlineFilter(IOptions<DurableAgentsClientOptions> options, TimeProvider? time = null) : IClientConnectionRetryFilter

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using StackExchange.Redis;
 
 namespace AgentStreaming.Testing;
 
@@ -120,6 +121,17 @@ public sealed class RedisServer : IAsyncDisposable
         {
             // Already gone.
         }
+    }
+
+    /// <summary>Connects a multiplexer of the caller's own, with settings changed from the server's connection string.</summary>
+    /// <param name="configure">Changes the settings (timeouts, retries) before connecting.</param>
+    /// <returns>The multiplexer; the caller disposes it.</returns>
+    public Task<ConnectionMultiplexer> ConnectAsync(Action<ConfigurationOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = ConfigurationOptions.Parse(ConnectionString);
+        configure(options);
+        return ConnectionMultiplexer.ConnectAsync(options);
     }
 
     /// <summary>Kills the process (SIGKILL) and waits for it to exit.</summary>

@@ -38,9 +38,7 @@ public sealed class OwnServerTests(RedisFixture redis)
     public async Task ReadStreamAsync_RedisRestartedDuringRead_ResumesWithoutGapOrDuplicate()
     {
         await using var server = await RedisServer.StartAsync(appendOnly: true);
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.ConnectRetry = 10;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => o.ConnectRetry = 10);
         await using var handler = redis.CreateHandler(o => o.TailBlockTimeout = TimeSpan.FromSeconds(1), multiplexer);
         var runId = TestStreams.NewRunId();
         var writer = handler.CreateWriter(runId);
@@ -88,9 +86,7 @@ public sealed class OwnServerTests(RedisFixture redis)
     public async Task ReadStreamAsync_RedisGoneLongerThanTheDeadline_FailsWithUnavailable()
     {
         await using var server = await RedisServer.StartAsync();
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 500;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => o.AsyncTimeout = 500);
         await using var handler = redis.CreateHandler(o => { o.ReconnectTimeout = TimeSpan.FromSeconds(1); o.TailBlockTimeout = TimeSpan.FromMilliseconds(500); }, multiplexer);
         var runId = TestStreams.NewRunId();
         await handler.CreateWriter(runId).BeginAsync();
@@ -106,10 +102,7 @@ public sealed class OwnServerTests(RedisFixture redis)
     public async Task WriteFailure_RedisDownAndNoRetryWindow_SurfacesToTheProducer()
     {
         await using var server = await AgentStreaming.Testing.RedisServer.StartAsync();
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 1000;
-        options.ConnectRetry = 0;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => { o.AsyncTimeout = 1000; o.ConnectRetry = 0; });
         await using var handler = redis.CreateHandler(o => o.WriteRetryTimeout = TimeSpan.Zero, multiplexer);
         var writer = handler.CreateWriter(TestStreams.NewRunId());
         await writer.AppendAsync(AgentStreamEntry.ForText("stored"));
@@ -127,10 +120,8 @@ public sealed class OwnServerTests(RedisFixture redis)
     public async Task Writer_RedisRestartsMidStream_ContinuesAsTheSameAttempt_NoGapNoDuplicate()
     {
         await using var server = await RedisServer.StartAsync(appendOnly: true);
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 1000;
-        options.SyncTimeout = 1000; // shorter than the outage, so sends queued while Redis is down fail and are re-sent
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        // SyncTimeout shorter than the outage, so sends queued while Redis is down fail and are re-sent.
+        await using var multiplexer = await server.ConnectAsync(o => { o.AsyncTimeout = 1000; o.SyncTimeout = 1000; });
         var log = new RecordingLogger<RedisStreamResponseHandler>();
         await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
         var runId = TestStreams.NewRunId();
@@ -193,9 +184,7 @@ public sealed class OwnServerTests(RedisFixture redis)
     public async Task Writer_ReplyLostAfterRedisStoredTheBatch_ResentBatchIsAcknowledged_NoDuplicate()
     {
         await using var server = await RedisServer.StartAsync();
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 500;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => o.AsyncTimeout = 500);
         await using var admin = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString + ",allowAdmin=true");
         var log = new RecordingLogger<RedisStreamResponseHandler>();
         await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
@@ -222,9 +211,7 @@ public sealed class OwnServerTests(RedisFixture redis)
     public async Task Writer_RedisDownLongerThanWriteRetryTimeout_FaultsWithRedis_AndWhatWasWrittenStays()
     {
         await using var server = await RedisServer.StartAsync(appendOnly: true);
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 500;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => o.AsyncTimeout = 500);
         var log = new RecordingLogger<RedisStreamResponseHandler>();
         await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(1));
         var runId = TestStreams.NewRunId();
@@ -268,10 +255,7 @@ public sealed class OwnServerTests(RedisFixture redis)
     public async Task Writer_RedisRestartsWithoutItsData_FaultsRatherThanWriteAfterTheLostEntries()
     {
         await using var server = await RedisServer.StartAsync(appendOnly: false);
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 500;
-        options.SyncTimeout = 500;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => { o.AsyncTimeout = 500; o.SyncTimeout = 500; });
         var log = new RecordingLogger<RedisStreamResponseHandler>();
         await using var handler = CreateHandler(multiplexer, log, o => o.WriteRetryTimeout = TimeSpan.FromSeconds(30));
         var runId = TestStreams.NewRunId();

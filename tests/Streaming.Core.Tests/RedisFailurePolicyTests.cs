@@ -12,9 +12,7 @@ public sealed class RedisFailurePolicyTests
     public async Task IsTransient_CommandToAStoppedServer_IsTransient()
     {
         await using var server = await RedisServer.StartAsync();
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.ConnectRetry = 0;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => o.ConnectRetry = 0);
         await server.StopAsync();
 
         var ex = await Assert.ThrowsAnyAsync<Exception>(() => multiplexer.GetDatabase().PingAsync());
@@ -26,9 +24,7 @@ public sealed class RedisFailurePolicyTests
     {
         await using var server = await RedisServer.StartAsync();
         await using var admin = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString + ",allowAdmin=true");
-        var options = ConfigurationOptions.Parse(server.ConnectionString);
-        options.AsyncTimeout = 200;
-        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        await using var multiplexer = await server.ConnectAsync(o => o.AsyncTimeout = 200);
         await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "5000", "ALL");
         try
         {
