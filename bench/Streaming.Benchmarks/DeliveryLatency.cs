@@ -109,12 +109,7 @@ internal static class DeliveryLatency
                 () => writer.AppendAsync(AgentStreamEntry.ForText(Clock.StampedText())));
             await writer.CompleteAsync(AgentStreamEntry.ForDone());
         })).ToArray();
-        await Task.WhenAll(writing);
-        await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(60));
-        var cpu = await meter.StopAsync();
-        var pool = await probe.StopAsync();
-        await context.DeleteAsync(ids);
-        return ReaderSamples.Summarize(samples, streams, duration, cpu, pool);
+        return await FinishAsync(context, ids, writing, readers, meter, probe, samples, duration);
     }
 
     public static async Task<LatencyResult> ReferenceAsync(BenchContext context, int streams, int chunksPerSecond, TimeSpan duration)
@@ -147,12 +142,18 @@ internal static class DeliveryLatency
                 () => new ValueTask(handler.WriteChunkAsync(id, Clock.StampedText(), sequence++)));
             await handler.WriteDoneAsync(id, sequence);
         })).ToArray();
+        return await FinishAsync(context, ids, writing, readers, meter, probe, samples, duration);
+    }
+
+    /// <summary>Waits for the writers, then the readers (60 s at most), and summarizes what the readers received and what it cost.</summary>
+    private static async Task<LatencyResult> FinishAsync(BenchContext context, string[] ids, Task[] writing, Task[] readers, CpuMeter meter, PoolProbe probe, ReaderSamples[] samples, TimeSpan duration)
+    {
         await Task.WhenAll(writing);
         await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(60));
         var cpu = await meter.StopAsync();
         var pool = await probe.StopAsync();
         await context.DeleteAsync(ids);
-        return ReaderSamples.Summarize(samples, streams, duration, cpu, pool);
+        return ReaderSamples.Summarize(samples, ids.Length, duration, cpu, pool);
     }
 
     /// <summary>

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -21,8 +19,8 @@ internal sealed class ApiTestHost : IAsyncDisposable
     {
         _app = app;
         Logs = logs.Lines;
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        Http = new HttpClient { BaseAddress = new Uri(address) };
+        // Kestrel put the port it bound in place of 0.
+        Http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
     }
 
     public HttpClient Http { get; }
