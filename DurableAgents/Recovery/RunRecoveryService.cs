@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using AgentStreaming.DurableAgents.Diagnostics;
 using AgentStreaming.DurableAgents.Options;
 using Microsoft.Extensions.Hosting;
@@ -29,6 +30,8 @@ internal sealed partial class RunRecoveryService : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // The scans belong to no request: outside any trace, their Redis commands count as background work for tracing.
+        Activity.Current = null;
         using var timer = new PeriodicTimer(_options.RecoveryScanInterval, _time);
         do
         {
