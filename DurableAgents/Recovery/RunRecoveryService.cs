@@ -49,6 +49,7 @@ internal sealed partial class RunRecoveryService : BackgroundService
             foreach (var key in due)
             {
                 DurableAgentsLog.Recovering(_logger, key);
+                DurableAgentsDiagnostics.RecoveriesCounter.Add(1);
                 _ = ResumeAsync(key);
             }
         }
