@@ -18,6 +18,7 @@ var worker = builder.AddProject<Projects.Worker>("worker")
     .WithReplicas(AppHostSettings.WorkerReplicas(builder))
     .WithHttpHealthCheck("/health")
     .WithAgentPages(builder)
+    .WithGenAIMessageContentInDevelopment(builder)
     .WithDemoRunCommand();
 
 if (AppHostSettings.DemoClientEnabled(builder))

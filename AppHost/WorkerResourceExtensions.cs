@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace AgentStreaming.AppHost;
 
@@ -42,6 +43,17 @@ internal static class WorkerResourceExtensions
         });
         return worker;
     }
+
+    /// <summary>
+    /// Turns on the capture of the agent's messages in its GenAI spans (the standard
+    /// <c>OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT</c>, read by the Agent Framework and Microsoft.Extensions.AI)
+    /// when the AppHost runs in Development, so the dashboard's GenAI view shows the conversation. Off elsewhere: prompts
+    /// and answers are user content.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithGenAIMessageContentInDevelopment(this IResourceBuilder<ProjectResource> worker, IDistributedApplicationBuilder builder)
+        => builder.Environment.IsDevelopment()
+            ? worker.WithEnvironment("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+            : worker;
 
     /// <summary>Adds "Start a demo run": POSTs the demo prompt to the Worker's HTTP API and answers with the run id and where to watch it.</summary>
     public static IResourceBuilder<ProjectResource> WithDemoRunCommand(this IResourceBuilder<ProjectResource> worker) =>

@@ -1,5 +1,7 @@
+using AgentStreaming.ServiceDefaults.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -22,6 +24,14 @@ public static class ServiceDefaultsExtensions
 
     /// <summary>The liveness endpoint: only checks tagged <c>live</c>.</summary>
     public const string AliveEndpoint = "/alive";
+
+    /// <summary>
+    /// The switch for traces of background work (<c>AgentStreaming__Telemetry__TraceBackgroundWork=true</c>), default
+    /// off: periodic work (run lease renewals, recovery scans, the write pump's shared Redis calls, health probes)
+    /// starts no trace of its own, so the dashboard's trace list shows requests and runs. Its metrics and logs are kept
+    /// either way. See <see cref="BackgroundWorkSampler"/>.
+    /// </summary>
+    public const string TraceBackgroundWorkKey = "AgentStreaming:Telemetry:TraceBackgroundWork";
 
     /// <summary>Trace sources the services listen to (Orleans' very chatty <c>Microsoft.Orleans.Runtime</c> is left out).</summary>
     public static readonly IReadOnlyList<string> TraceSources =
@@ -89,10 +99,12 @@ public static class ServiceDefaultsExtensions
             })
             .WithTracing(tracing =>
             {
+                var traceBackgroundWork = builder.Configuration.GetValue(TraceBackgroundWorkKey, defaultValue: false);
                 tracing.AddSource(builder.Environment.ApplicationName)
                     .AddSource([.. TraceSources])
-                    .AddAspNetCoreInstrumentation(o => o.Filter = context =>
-                        !context.Request.Path.StartsWithSegments(HealthEndpoint) && !context.Request.Path.StartsWithSegments(AliveEndpoint))
+                    .SetSampler(new ParentBasedSampler(new BackgroundWorkSampler(traceBackgroundWork)))
+                    .AddAspNetCoreInstrumentation(o => o.Filter = context => traceBackgroundWork
+                        || (!context.Request.Path.StartsWithSegments(HealthEndpoint) && !context.Request.Path.StartsWithSegments(AliveEndpoint)))
                     .AddHttpClientInstrumentation();
             });
 

@@ -24,6 +24,35 @@ public static class DurableAgentsDiagnostics
     /// <summary>Counter: runs accepted, unit <c>{run}</c>.</summary>
     public const string RunsAccepted = "agent_streaming.runs.accepted";
 
+    /// <summary>Up-down counter: run attempts executing on this worker now, unit <c>{run}</c>.</summary>
+    public const string ActiveRuns = "agent_streaming.run.active";
+
+    /// <summary>Histogram: attempts a run took, recorded when it ends (1 when no worker stopped under it), unit <c>{attempt}</c>.</summary>
+    public const string Attempts = "agent_streaming.run.attempts";
+
+    /// <summary>
+    /// Counter: attempts after the first, each re-running a run whose previous attempt stopped before it ended (its
+    /// worker crashed, was killed or handed it over), unit <c>{attempt}</c>. Crash re-runs are these minus
+    /// <see cref="HandOvers"/>.
+    /// </summary>
+    public const string Reattempts = "agent_streaming.run.reattempts";
+
+    /// <summary>Counter: attempts stopped to hand their run over (the activation went away gracefully), unit <c>{run}</c>.</summary>
+    public const string HandOvers = "agent_streaming.run.handovers";
+
+    /// <summary>Counter: conversations a recovery scan took over after their worker stopped renewing its claim, unit <c>{conversation}</c>.</summary>
+    public const string Recoveries = "agent_streaming.run.recoveries";
+
+    /// <summary>Counter: cancel requests that stopped a run (running or queued), unit <c>{run}</c>.</summary>
+    public const string Cancels = "agent_streaming.run.cancels";
+
+    /// <summary>
+    /// The span of one attempt of a run, a child of the caller's <c>run_agent</c> span (the run carries its
+    /// <c>traceparent</c>, so a re-run after a crash joins the same trace). Under it: the stream's claim, the Agent
+    /// Framework's <c>invoke_agent</c> span (model calls and tools beneath), and the terminal batch.
+    /// </summary>
+    public const string RunAttemptActivityName = "run_attempt";
+
     /// <summary>Tag names.</summary>
     public static class Tags
     {
@@ -61,4 +90,22 @@ public static class DurableAgentsDiagnostics
 
     internal static readonly Counter<long> RunsAcceptedCounter =
         Meter.CreateCounter<long>(RunsAccepted, "{run}", "Runs accepted.");
+
+    internal static readonly UpDownCounter<long> ActiveRunsCounter =
+        Meter.CreateUpDownCounter<long>(ActiveRuns, "{run}", "Run attempts executing on this worker.");
+
+    internal static readonly Histogram<int> AttemptsHistogram =
+        Meter.CreateHistogram<int>(Attempts, "{attempt}", "Attempts a run took.", tags: null, new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 3, 4, 5, 10] });
+
+    internal static readonly Counter<long> ReattemptsCounter =
+        Meter.CreateCounter<long>(Reattempts, "{attempt}", "Attempts that re-run a run whose previous attempt stopped before it ended.");
+
+    internal static readonly Counter<long> HandOversCounter =
+        Meter.CreateCounter<long>(HandOvers, "{run}", "Attempts stopped to hand their run over to another activation.");
+
+    internal static readonly Counter<long> RecoveriesCounter =
+        Meter.CreateCounter<long>(Recoveries, "{conversation}", "Conversations taken over by a recovery scan after their worker stopped renewing its claim.");
+
+    internal static readonly Counter<long> CancelsCounter =
+        Meter.CreateCounter<long>(Cancels, "{run}", "Cancel requests that stopped a run.");
 }

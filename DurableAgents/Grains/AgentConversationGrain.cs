@@ -215,6 +215,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             return run;
         }
 
+        DurableAgentsDiagnostics.CancelsCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         if (_currentRunId == runId)
         {
             // Stop the generation before awaiting anything: while the write is in flight the attempt could otherwise
@@ -414,7 +415,13 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             throw new InvalidOperationException($"Unknown agent '{DurableAgentNames.Sanitize(_agentName)}': no worker of this cluster hosts it.");
         }
 
-        return factory(ServiceProvider);
+        // The Agent Framework's own telemetry (invoke_agent per the GenAI semantic conventions, with the agent's name and
+        // provider, its messages only when OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT is true), unless the
+        // factory already added it.
+        var agent = factory(ServiceProvider);
+        return agent.GetService<OpenTelemetryAgent>() is null
+            ? agent.AsBuilder().UseOpenTelemetry().Build(ServiceProvider)
+            : agent;
     }
 
     /// <summary>
@@ -454,6 +461,13 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         State.LastActivity = now;
         DurableAgentsLog.RunEnded(_logger, run.RunId, status);
         DurableAgentsDiagnostics.RunsCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.Outcome, status.ToString().ToLowerInvariant()));
+        if (run.Attempts > 0)
+        {
+            DurableAgentsDiagnostics.AttemptsHistogram.Record(
+                run.Attempts,
+                new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName),
+                new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.Outcome, status.ToString().ToLowerInvariant()));
+        }
         return _history.FindRun(run.RunId) ?? ended;
     }
 

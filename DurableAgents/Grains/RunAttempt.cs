@@ -40,7 +40,8 @@ internal sealed record AttemptResult(AttemptOutcome Outcome, string Text, List<T
 /// <summary>
 /// One attempt of one run: runs the agent on the messages, streams every update through the
 /// <see cref="IAgentResponseCallback"/>, and turns how it ended into an <see cref="AttemptResult"/>. The grain records
-/// the result, then <see cref="EndAsync"/> writes the terminal entry. The <c>invoke_agent</c> span covers both.
+/// the result, then <see cref="EndAsync"/> writes the terminal entry. The <c>run_attempt</c> span covers both; the agent's
+/// own <c>invoke_agent</c> span (the Agent Framework's, with the model calls and tools) sits under it.
 /// </summary>
 /// <remarks>
 /// A refusal of the stream (<see cref="AgentStreamWriteFailure.Fenced"/> or <see cref="AgentStreamWriteFailure.AlreadyTerminated"/>:
@@ -55,6 +56,7 @@ internal sealed class RunAttempt : IDisposable
     private readonly string _agentName;
     private readonly Activity? _activity;
     private readonly long _started = Stopwatch.GetTimestamp();
+    private bool _disposed;
 
     public RunAttempt(IAgentResponseCallback callback, ILogger logger, string agentName, string conversationId, RunInfo run)
     {
@@ -64,6 +66,11 @@ internal sealed class RunAttempt : IDisposable
         Run = run;
         Context = new AgentResponseCallbackContext(agentName, conversationId, run.RunId, Math.Max(1, run.Attempts), run.TraceParent);
         _activity = StartActivity(agentName, conversationId, run);
+        DurableAgentsDiagnostics.ActiveRunsCounter.Add(1, Tag(DurableAgentsDiagnostics.Tags.AgentName, agentName));
+        if (Context.Attempt > 1)
+        {
+            DurableAgentsDiagnostics.ReattemptsCounter.Add(1, Tag(DurableAgentsDiagnostics.Tags.AgentName, agentName));
+        }
     }
 
     /// <summary>The run, as this attempt started it.</summary>
@@ -112,6 +119,7 @@ internal sealed class RunAttempt : IDisposable
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested && handingOver())
         {
+            DurableAgentsDiagnostics.HandOversCounter.Add(1, Tag(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
             _activity?.SetStatus(ActivityStatusCode.Error, "handed over");
             return new AttemptResult(AttemptOutcome.HandedOver, Text(updates), [], Response: null, Error: null);
         }
@@ -207,12 +215,22 @@ internal sealed class RunAttempt : IDisposable
         }
     }
 
-    public void Dispose() => _activity?.Dispose();
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        DurableAgentsDiagnostics.ActiveRunsCounter.Add(-1, Tag(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
+        _activity?.Dispose();
+    }
 
     private static Activity? StartActivity(string agentName, string conversationId, RunInfo run)
     {
         ActivityContext.TryParse(run.TraceParent, null, out var parent);
-        var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity($"invoke_agent {agentName}", ActivityKind.Internal, parent);
+        var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity($"{DurableAgentsDiagnostics.RunAttemptActivityName} {agentName}", ActivityKind.Internal, parent);
         if (activity is not null)
         {
             activity.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.DurableAgents.Recovery;
 
@@ -30,7 +31,7 @@ internal sealed class RunLease
     /// <summary>Keeps the claim renewed while the activation works (an interleaving timer that keeps it alive).</summary>
     public void Hold()
         => _timer ??= _grain.RegisterGrainTimer(
-            _ => ClaimAsync(),
+            _ => RenewAsync(),
             new GrainTimerCreationOptions
             {
                 DueTime = _options.RunLeaseRenewInterval,
@@ -38,6 +39,16 @@ internal sealed class RunLease
                 KeepAlive = true,
                 Interleave = true,
             });
+
+    /// <summary>
+    /// A renewal by the timer: periodic work that belongs to no request, so it runs outside any trace (whatever context
+    /// the timer callback inherits) and its <c>ZADD</c> counts as background work for tracing.
+    /// </summary>
+    private async Task RenewAsync()
+    {
+        Activity.Current = null;
+        await ClaimAsync();
+    }
 
     /// <summary>Stops renewing and drops the claim: nothing is left to run (<c>ZREM</c>).</summary>
     public Task ReleaseAsync()

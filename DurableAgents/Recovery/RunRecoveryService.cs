@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using AgentStreaming.DurableAgents.Diagnostics;
 using AgentStreaming.DurableAgents.Options;
 using Microsoft.Extensions.Hosting;
@@ -29,6 +30,8 @@ internal sealed partial class RunRecoveryService : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // The scans belong to no request: outside any trace, their Redis commands count as background work for tracing.
+        Activity.Current = null;
         using var timer = new PeriodicTimer(_options.RecoveryScanInterval, _time);
         do
         {
@@ -46,6 +49,7 @@ internal sealed partial class RunRecoveryService : BackgroundService
             foreach (var key in due)
             {
                 DurableAgentsLog.Recovering(_logger, key);
+                DurableAgentsDiagnostics.RecoveriesCounter.Add(1);
                 _ = ResumeAsync(key);
             }
         }

@@ -18,6 +18,17 @@ public static class StreamingDiagnostics
     /// <summary>Counter of batches re-sent to Redis after a transient failure (connection lost, timeout, loading), unit <c>{batch}</c>.</summary>
     public const string WriteRetries = "agent_streaming.stream.write.retries";
 
+    /// <summary>Counter of Redis outages a writer rode out: its batches were re-sent until Redis stored them, unit <c>{outage}</c>.</summary>
+    public const string WriteOutages = "agent_streaming.stream.write.outages";
+
+    /// <summary>
+    /// The span of a batch append that is traced: the attempt's claim (batch 1, with the <c>reset</c> entry after a
+    /// crash), its terminal batch (which carries the attempt's totals: <see cref="Tags.Batches"/>,
+    /// <see cref="Tags.Entries"/>, <see cref="Tags.Bytes"/>, <see cref="Tags.Resends"/>), a re-send and a failed batch.
+    /// The other batches are counted, not traced.
+    /// </summary>
+    public const string AppendActivityName = "agent_stream append";
+
     /// <summary>Counter of entries delivered to readers, unit <c>{entry}</c>.</summary>
     public const string EntriesDelivered = "agent_streaming.stream.entries_delivered";
 
@@ -29,6 +40,37 @@ public static class StreamingDiagnostics
 
     /// <summary>The tag naming an entry's type.</summary>
     public const string EntryTypeTag = "agent_streaming.entry.type";
+
+    /// <summary>Span attribute names.</summary>
+    public static class Tags
+    {
+        /// <summary>The run id.</summary>
+        public const string RunId = "agent_streaming.run.id";
+
+        /// <summary>The 1-based attempt.</summary>
+        public const string Attempt = "agent_streaming.run.attempt";
+
+        /// <summary>The writer's 1-based batch index (1 is the claim).</summary>
+        public const string BatchIndex = "agent_streaming.batch.index";
+
+        /// <summary>The entries in the batch.</summary>
+        public const string BatchSize = "agent_streaming.batch.size";
+
+        /// <summary>Set on a re-send after a transient Redis failure.</summary>
+        public const string BatchRetry = "agent_streaming.batch.retry";
+
+        /// <summary>On the terminal batch: the attempt's batches stored in Redis (one script call each, shared with other runs).</summary>
+        public const string Batches = "agent_streaming.stream.batches";
+
+        /// <summary>On the terminal batch: the attempt's entries stored.</summary>
+        public const string Entries = "agent_streaming.stream.entries";
+
+        /// <summary>On the terminal batch: the UTF-8 bytes of the attempt's entries (text, data, error).</summary>
+        public const string Bytes = "agent_streaming.stream.bytes";
+
+        /// <summary>On the terminal batch: the attempt's batches re-sent after a transient Redis failure.</summary>
+        public const string Resends = "agent_streaming.stream.resends";
+    }
 
     internal static readonly ActivitySource ActivitySource = new(Name);
 
@@ -42,6 +84,9 @@ public static class StreamingDiagnostics
 
     internal static readonly Counter<long> WriteRetriesCounter =
         Meter.CreateCounter<long>(WriteRetries, "{batch}", "Batches re-sent to a run stream after a transient Redis failure.");
+
+    internal static readonly Counter<long> WriteOutagesCounter =
+        Meter.CreateCounter<long>(WriteOutages, "{outage}", "Redis outages a stream writer rode out by re-sending its batches.");
 
     internal static readonly Counter<long> EntriesDeliveredCounter =
         Meter.CreateCounter<long>(EntriesDelivered, "{entry}", "Entries delivered to stream readers.");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Resilience;
 using AgentStreaming.Streaming.Streams.Writing;
@@ -47,6 +48,9 @@ public sealed class RedisAgentStreamWriter
     private bool _terminalQueued;
     private AgentStreamWriteException? _fault;
     private string? _lastEntryId;
+    private long _entriesEncoded;
+    private long _bytesEncoded;
+    private long _resends;
 
     internal RedisAgentStreamWriter(
         StreamAppender appender,
@@ -338,6 +342,7 @@ public sealed class RedisAgentStreamWriter
         }
 
         var outage = _time.GetElapsedTime(since);
+        StreamingDiagnostics.WriteOutagesCounter.Add(1);
         StreamingLog.WriteRecovered(_logger, _runId, outage);
         return true;
     }
@@ -368,6 +373,7 @@ public sealed class RedisAgentStreamWriter
             }
 
             StreamingDiagnostics.WriteRetriesCounter.Add(1);
+            Interlocked.Increment(ref _resends);
             var write = SendAsync(batch, retry: true);
             try
             {
@@ -452,31 +458,23 @@ public sealed class RedisAgentStreamWriter
 
     private PendingBatch Build(List<AgentStreamEntry> batch)
     {
+        // Built by the pump alone, in order: the running totals need no synchronization.
         var values = _encoder.Encode(batch);
-        return new PendingBatch(batch, values, _encoder.BatchIndex);
+        foreach (var entry in batch)
+        {
+            _bytesEncoded += Utf8Length(entry);
+        }
+
+        _entriesEncoded += batch.Count;
+        return new PendingBatch(batch, values, _encoder.BatchIndex, _entriesEncoded, _bytesEncoded);
     }
 
     private async Task SendAsync(PendingBatch batch, bool retry)
     {
-        // A span for the claim, the terminal batch and re-sends, not for every batch: a run has hundreds, and their
-        // count and duration are in the metrics (agent_streaming.entries.written, agent_streaming.write.duration).
-        using var activity = retry || batch.Index == 1 || batch.IsTerminal
-            ? StreamingDiagnostics.ActivitySource.StartActivity("agent_stream append", ActivityKind.Client)
-            : null;
-        if (activity is not null)
-        {
-            activity.SetTag("db.system.name", "redis");
-            activity.SetTag("db.operation.name", "EVALSHA");
-            activity.SetTag("db.query.summary", "XADD agent-stream");
-            activity.SetTag("agent_streaming.run.id", _runId);
-            activity.SetTag("agent_streaming.run.attempt", _attempt);
-            activity.SetTag("agent_streaming.batch.size", batch.Count);
-            if (retry)
-            {
-                activity.SetTag("agent_streaming.batch.retry", true);
-            }
-        }
-
+        // A span for the claim, the terminal batch, re-sends and failures, not for every batch: a run has hundreds. The
+        // others are summed up on the terminal batch's span (batches, entries, bytes, re-sends) and counted in the
+        // metrics; their Redis calls carry the batches of many runs and belong to no run's trace (see StreamAppender).
+        var activity = retry || batch.Index == 1 || batch.IsTerminal ? StartAppendActivity(batch, retry, startTime: default) : null;
         var started = Stopwatch.GetTimestamp();
         string last;
         try
@@ -484,14 +482,53 @@ public sealed class RedisAgentStreamWriter
             // Re-sent unchanged (same writer id and batch index): the script acknowledges a batch it already stored.
             last = await _appender.AppendAsync(_keys[0], _keys[1], batch.Values, batch.Count).ConfigureAwait(false);
         }
-        catch (Exception ex) when (activity is not null)
+        catch (Exception ex)
         {
-            activity.SetStatus(ActivityStatusCode.Error, ex.Message);
+            // A failed batch is a span of its own, even one that was sent without.
+            activity ??= StartAppendActivity(batch, retry, DateTime.UtcNow - Stopwatch.GetElapsedTime(started));
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.SetTag("error.type", ex.GetType().FullName);
+            activity?.Dispose();
             throw;
         }
 
         StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         Stored(batch, last);
+        if (activity is not null)
+        {
+            if (batch.IsTerminal)
+            {
+                // The attempt's whole write, in the span that ends it: the script stores a writer's batches only in
+                // order, so every batch up to this one is in Redis.
+                activity.SetTag(StreamingDiagnostics.Tags.Batches, batch.Index);
+                activity.SetTag(StreamingDiagnostics.Tags.Entries, batch.EntriesThrough);
+                activity.SetTag(StreamingDiagnostics.Tags.Bytes, batch.BytesThrough);
+                activity.SetTag(StreamingDiagnostics.Tags.Resends, Interlocked.Read(ref _resends));
+            }
+
+            activity.Dispose();
+        }
+    }
+
+    private Activity? StartAppendActivity(PendingBatch batch, bool retry, DateTimeOffset startTime)
+    {
+        var activity = StreamingDiagnostics.ActivitySource.StartActivity(StreamingDiagnostics.AppendActivityName, ActivityKind.Client, parentContext: default, startTime: startTime);
+        if (activity is not null)
+        {
+            activity.SetTag("db.system.name", "redis");
+            activity.SetTag("db.operation.name", "EVALSHA");
+            activity.SetTag("db.query.summary", "XADD agent-stream");
+            activity.SetTag(StreamingDiagnostics.Tags.RunId, _runId);
+            activity.SetTag(StreamingDiagnostics.Tags.Attempt, _attempt);
+            activity.SetTag(StreamingDiagnostics.Tags.BatchIndex, batch.Index);
+            activity.SetTag(StreamingDiagnostics.Tags.BatchSize, batch.Count);
+            if (retry)
+            {
+                activity.SetTag(StreamingDiagnostics.Tags.BatchRetry, true);
+            }
+        }
+
+        return activity;
     }
 
     private void Stored(PendingBatch batch, string? last)
@@ -514,6 +551,12 @@ public sealed class RedisAgentStreamWriter
         }
     }
 
+    /// <summary>The payload an entry puts in the stream (its text, data and error), in UTF-8 bytes; counted, not encoded.</summary>
+    private static int Utf8Length(in AgentStreamEntry entry)
+        => Encoding.UTF8.GetByteCount(entry.Text ?? string.Empty)
+            + (entry.Data is null ? 0 : Encoding.UTF8.GetByteCount(entry.Data))
+            + (entry.Error is null ? 0 : Encoding.UTF8.GetByteCount(entry.Error));
+
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(30);
 
     private enum Settled
@@ -529,7 +572,7 @@ public sealed class RedisAgentStreamWriter
     }
 
     /// <summary>A batch as sent, kept so a re-send is byte-for-byte the same script call.</summary>
-    private sealed class PendingBatch(List<AgentStreamEntry> entries, RedisValue[] values, long index)
+    private sealed class PendingBatch(List<AgentStreamEntry> entries, RedisValue[] values, long index, long entriesThrough, long bytesThrough)
     {
         public List<AgentStreamEntry> Entries { get; } = entries;
 
@@ -537,6 +580,12 @@ public sealed class RedisAgentStreamWriter
 
         /// <summary>The writer's 1-based batch index (1 is the claim).</summary>
         public long Index { get; } = index;
+
+        /// <summary>The entries of the writer's batches up to and including this one.</summary>
+        public long EntriesThrough { get; } = entriesThrough;
+
+        /// <summary>The UTF-8 payload bytes of the writer's batches up to and including this one.</summary>
+        public long BytesThrough { get; } = bytesThrough;
 
         public bool IsTerminal => Entries.Count > 0 && Entries[^1].IsTerminal;
 

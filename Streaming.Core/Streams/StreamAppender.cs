@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using StackExchange.Redis;
 
 namespace AgentStreaming.Streaming.Streams;
@@ -14,6 +15,10 @@ namespace AgentStreaming.Streaming.Streams;
 /// order, fencing, idempotent re-sends and the TTL refresh. At most <see cref="MaxCallsInFlight"/> calls are in
 /// flight; batches that arrive meanwhile wait for the next call, so under load a call carries many runs and at low
 /// load a batch goes out at once.
+/// <para>A call belongs to no run's trace (it carries the batches of whichever runs were waiting), so it is sent with
+/// no ambient span: Redis tracing then sees a command without a parent, which the services' sampler treats as
+/// background work (<c>AgentStreaming:Telemetry:TraceBackgroundWork</c>). A run's trace shows its claim, terminal
+/// batch, re-sends and failures as <c>agent_stream append</c> spans instead, with the attempt's totals.</para>
 /// </remarks>
 internal sealed class StreamAppender
 {
@@ -78,6 +83,8 @@ internal sealed class StreamAppender
 
     private async Task SendLoopAsync(List<Submission> batch)
     {
+        // Once for the loop (an async method's change stays inside it), not per call.
+        Activity.Current = null;
         while (true)
         {
             await SendAsync(batch).ConfigureAwait(false);
@@ -119,6 +126,11 @@ internal sealed class StreamAppender
     /// <summary>Sends one call for the batches and completes each; never throws.</summary>
     private async Task SendAsync(List<Submission> batch)
     {
+        if (Activity.Current is not null)
+        {
+            Activity.Current = null;
+        }
+
         var keys = new RedisKey[batch.Count * 2];
         var length = 2;
         foreach (var submission in batch)

@@ -14,11 +14,12 @@ internal sealed class OrleansCluster : IAsyncDisposable
     private readonly List<IHost> _silos = [];
     private IHost? _client;
 
-    public OrleansCluster(RedisServer redis, ScriptedChatClient model, Action<IServiceCollection>? configureServices = null)
+    public OrleansCluster(RedisServer redis, ScriptedChatClient model, Action<IServiceCollection>? configureServices = null, Action<HostApplicationBuilder>? configureSiloHost = null)
     {
         Redis = redis;
         Model = model;
         ConfigureServices = configureServices;
+        ConfigureSiloHost = configureSiloHost;
         ClusterId = "test-" + Guid.NewGuid().ToString("N")[..12];
     }
 
@@ -28,15 +29,18 @@ internal sealed class OrleansCluster : IAsyncDisposable
 
     public Action<IServiceCollection>? ConfigureServices { get; }
 
+    /// <summary>Runs first on each silo's host builder (before Orleans and the durable agents are added), as a Worker's Program.cs does.</summary>
+    public Action<HostApplicationBuilder>? ConfigureSiloHost { get; }
+
     public string ClusterId { get; }
 
     public IReadOnlyList<IHost> Silos => _silos;
 
     public DurableAgentClient Client => (_client ?? throw new InvalidOperationException("No client.")).Services.GetRequiredService<DurableAgentClient>();
 
-    public static async Task<OrleansCluster> StartAsync(RedisServer redis, ScriptedChatClient model, Action<IServiceCollection>? configureServices = null)
+    public static async Task<OrleansCluster> StartAsync(RedisServer redis, ScriptedChatClient model, Action<IServiceCollection>? configureServices = null, Action<HostApplicationBuilder>? configureSiloHost = null)
     {
-        var cluster = new OrleansCluster(redis, model, configureServices);
+        var cluster = new OrleansCluster(redis, model, configureServices, configureSiloHost);
         await cluster.StartSiloAsync();
         await cluster.StartClientAsync();
         return cluster;
@@ -47,6 +51,7 @@ internal sealed class OrleansCluster : IAsyncDisposable
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration["ConnectionStrings:redis"] = Redis.ConnectionString;
+        ConfigureSiloHost?.Invoke(builder);
         builder.UseOrleans(silo =>
         {
             silo.UseDurableAgentsRedis(Redis.ConnectionString, clusterId: ClusterId);
