@@ -5,6 +5,7 @@ using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.Worker.Api;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Net.Http.Headers;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.AspNetCore.Builder;
@@ -304,6 +305,15 @@ public static class AgentApiEndpoints
             sizeLimit.MaxRequestBodySize = maxBytes;
         }
 
+        // A charset the framework cannot decode would fail the read with an exception (a 500): refuse it as a 415.
+        if (MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var mediaType) && mediaType.Charset.HasValue && mediaType.Encoding is null)
+        {
+            return (null, AgentApiProblems.Problem(
+                StatusCodes.Status415UnsupportedMediaType,
+                "Unsupported charset",
+                $"The body's charset '{Clip(mediaType.Charset.ToString())}' is not one this server can decode. Send UTF-8 (charset=utf-8, or no charset)."));
+        }
+
         try
         {
             if (context.Request.HasJsonContentType())
@@ -316,7 +326,7 @@ public static class AgentApiEndpoints
 
             if (context.Request.ContentType is { } contentType && contentType.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase))
             {
-                using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+                using var reader = new StreamReader(context.Request.Body, mediaType?.Encoding ?? Encoding.UTF8);
                 var text = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
                 return (new StartRunRequest(text, context.Request.Query["conversationId"].FirstOrDefault()), null);
             }
