@@ -25,6 +25,9 @@ namespace Microsoft.AspNetCore.Builder;
 /// </remarks>
 public static class AgentApiEndpoints
 {
+    /// <summary>The name of the one OpenAPI document (<c>/openapi/v1.json</c>).</summary>
+    private const string OpenApiDocumentName = "v1";
+
     /// <summary>
     /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, API key) is added by
     /// <c>AddAgentApi</c> in front of the pipeline, so where this is called does not matter.
@@ -91,7 +94,12 @@ public static class AgentApiEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         var openApi = app.MapGroup(string.Empty);
-        openApi.MapOpenApi();
+        // The document endpoint answers a name it does not know (in the route or ?documentName=) itself, in text/plain
+        // with the name echoed: answer it as every other unknown route is answered instead.
+        openApi.MapOpenApi().AddEndpointFilter(static (context, next) =>
+            context.Arguments.OfType<string>().FirstOrDefault() is { } name && !string.Equals(name, OpenApiDocumentName, StringComparison.OrdinalIgnoreCase)
+                ? ValueTask.FromResult<object?>(AgentApiProblems.NotFound("Unknown OpenAPI document", $"The OpenAPI document is /openapi/{OpenApiDocumentName}.json."))
+                : next(context));
         if (cors)
         {
             openApi.RequireCors(AgentApiServiceCollectionExtensions.CorsPolicy);
