@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AgentStreaming.Testing;
@@ -7,8 +9,11 @@ using StackExchange.Redis;
 namespace AgentStreaming.Worker.Api.Tests;
 
 /// <summary>Redis goes away under a Worker of its own (its own redis-server, so the shared one is not disturbed).</summary>
-public sealed class RedisOutageTests
+public sealed class RedisOutageTests(ITestOutputHelper output)
 {
+    /// <summary>How soon after Redis goes away or comes back the API must say so ("within a second", plus room for a busy machine).</summary>
+    private static readonly TimeSpan Promptly = TimeSpan.FromSeconds(1.5);
+
     [Fact]
     public async Task RedisDown_StartRunAndStream_Answer503ProblemWithRetryAfter_ThenRecover()
     {
@@ -119,4 +124,38 @@ public sealed class RedisOutageTests
             return true;
         }
     }
+
+    [Fact]
+    public async Task RedisDown_ConversationList_Answers503AtOnceWithRetryAfterAndErrorId()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var worker = await StartWorkerAsync(redis, "list", tokensPerSecond: 0);
+        using var http = ApiFixture.Client(worker.Url);
+        await TestRuns.StartAsync(http, "Plan 1 day in Leuven");
+        using (var before = await http.GetAsync("/agents/conversations"))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        await redis.KillAsync();
+        var watch = Stopwatch.StartNew();
+        using var response = await http.GetAsync("/agents/conversations");
+        var took = watch.Elapsed;
+        output.WriteLine($"GET /agents/conversations with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(TimeSpan.FromSeconds(7), response.Headers.RetryAfter?.Delta);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.False(string.IsNullOrEmpty(problem.GetProperty("errorId").GetString()));
+        Assert.True(took < Promptly, $"The 503 took {took.TotalMilliseconds:0} ms.");
+    }
+
+    private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, double tokensPerSecond)
+        => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond, new Dictionary<string, string?>
+        {
+            ["AgentApi__RunsPerWindow"] = "0",
+            ["AgentApi__RequestsPerWindow"] = "0",
+            ["AgentApi__UnavailableRetryAfter"] = "00:00:07",
+        });
 }
