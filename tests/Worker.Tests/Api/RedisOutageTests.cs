@@ -151,6 +151,28 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         Assert.True(took < Promptly, $"The 503 took {took.TotalMilliseconds:0} ms.");
     }
 
+    [Fact]
+    public async Task RedisDown_Health_AnswersUnhealthyWithinTheCheckTimeout()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var worker = await StartWorkerAsync(redis, "health", tokensPerSecond: 0);
+        using var http = ApiFixture.Client(worker.Url);
+        using (var before = await http.GetAsync("/health"))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        await redis.KillAsync();
+        var watch = Stopwatch.StartNew();
+        using var response = await http.GetAsync("/health");
+        var took = watch.Elapsed;
+        output.WriteLine($"GET /health with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        // ServiceDefaults' HealthCheckTimeout (1 s), plus room for a busy machine.
+        Assert.True(took < TimeSpan.FromSeconds(2), $"/health took {took.TotalMilliseconds:0} ms to say unhealthy.");
+    }
+
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, double tokensPerSecond)
         => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond, new Dictionary<string, string?>
         {
