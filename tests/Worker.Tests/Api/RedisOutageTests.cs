@@ -242,6 +242,44 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         Assert.Equal(stored.Select(e => e.Type), events.Select(e => e.Type));
     }
 
+    [Fact]
+    public async Task RedisBack_FirstRun_IsAcceptedWithinASecond()
+    {
+        await using var redis = await RedisServer.StartAsync(appendOnly: true);
+        await using var worker = await StartWorkerAsync(redis, "back", tokensPerSecond: 0);
+        using var http = ApiFixture.Client(worker.Url);
+        var first = await TestRuns.StartAsync(http, "Plan 1 day in Antwerp");
+        await TestRuns.WaitForEndAsync(http, first.GetProperty("runId").GetString()!);
+
+        await redis.KillAsync();
+        using (var down = await http.PostAsJsonAsync($"/agents/{TestRuns.Agent}/runs", new { message = "Plan 1 day in Ypres" }))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
+        }
+
+        await redis.RestartAsync();
+        var watch = Stopwatch.StartNew();
+        var attempts = new List<string>();
+        while (true)
+        {
+            var sent = watch.Elapsed;
+            using var again = await http.PostAsJsonAsync($"/agents/{TestRuns.Agent}/runs", new { message = "Plan 1 day in Ypres", conversationId = first.GetProperty("conversationId").GetString() });
+            attempts.Add($"{(int)again.StatusCode} sent at {sent.TotalMilliseconds:0} ms, answered in {(watch.Elapsed - sent).TotalMilliseconds:0} ms");
+            if (again.StatusCode == HttpStatusCode.Accepted)
+            {
+                break;
+            }
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, again.StatusCode);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), "No run was accepted within 60 s of Redis coming back: " + string.Join("; ", attempts));
+            await Task.Delay(50);
+        }
+
+        var took = watch.Elapsed;
+        output.WriteLine($"First run accepted {took.TotalMilliseconds:0} ms after Redis answered PING again: " + string.Join("; ", attempts));
+        Assert.True(took < Promptly, $"The first run was accepted {took.TotalMilliseconds:0} ms after Redis came back: " + string.Join("; ", attempts));
+    }
+
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, double tokensPerSecond)
         => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond, new Dictionary<string, string?>
         {
