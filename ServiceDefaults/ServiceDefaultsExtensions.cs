@@ -33,6 +33,13 @@ public static class ServiceDefaultsExtensions
     /// </summary>
     public const string TraceBackgroundWorkKey = "AgentStreaming:Telemetry:TraceBackgroundWork";
 
+    /// <summary>
+    /// How long a health check may run before it counts as failed (<see cref="HealthCheckRegistration.Timeout"/>): 1 s,
+    /// for every check that does not set a timeout of its own, so <c>/health</c> answers within it when a dependency
+    /// hangs (a Redis PING waits for the client's 5 s timeout while Redis is down).
+    /// </summary>
+    public static readonly TimeSpan HealthCheckTimeout = TimeSpan.FromSeconds(1);
+
     /// <summary>Trace sources the services listen to (Orleans' very chatty <c>Microsoft.Orleans.Runtime</c> is left out).</summary>
     public static readonly IReadOnlyList<string> TraceSources =
     [
@@ -112,7 +119,10 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Adds the <c>self</c> liveness check. Redis adds its own readiness check through <c>AddRedisClient</c>.</summary>
+    /// <summary>
+    /// Adds the <c>self</c> liveness check, and gives every check without a timeout of its own
+    /// <see cref="HealthCheckTimeout"/>. Redis adds its own readiness check through <c>AddRedisClient</c>.
+    /// </summary>
     /// <typeparam name="TBuilder">The host builder type.</typeparam>
     /// <param name="builder">The host builder.</param>
     /// <returns>The builder.</returns>
@@ -122,6 +132,16 @@ public static class ServiceDefaultsExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
+        // After every Configure: checks registered later (AddRedisClient's) get the timeout too.
+        builder.Services.PostConfigure<HealthCheckServiceOptions>(options =>
+        {
+            foreach (var registration in options.Registrations.Where(r => r.Timeout <= TimeSpan.Zero))
+            {
+                registration.Timeout = HealthCheckTimeout;
+                var check = registration.Factory;
+                registration.Factory = services => new TimeBoundHealthCheck(check(services));
+            }
+        });
         return builder;
     }
 
@@ -145,5 +165,15 @@ public static class ServiceDefaultsExtensions
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// Ends a check when the health check service's timeout cancels it, also when the check itself does not listen
+    /// (Redis's PING takes no cancellation token): the service then reports the timeout as the check's failure.
+    /// </summary>
+    private sealed class TimeBoundHealthCheck(IHealthCheck check) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+            => check.CheckHealthAsync(context, cancellationToken).WaitAsync(cancellationToken);
     }
 }

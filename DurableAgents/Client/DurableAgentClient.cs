@@ -50,6 +50,15 @@ public sealed class DurableAgentClient
     /// </summary>
     public bool IsAvailable => _runs.IsConnected;
 
+    /// <summary>
+    /// A token cancelled as soon as the durable store's (Redis's) connection is known lost, and already cancelled while
+    /// it is down; read it again once <see cref="IsAvailable"/> is back for the next one. No command is sent. The readers
+    /// ride an outage out (up to their reconnect deadline) and go on with no gap; a host that can tell its client to come
+    /// back later instead — an SSE response, which the client resumes with <c>Last-Event-ID</c> — stops a read with this
+    /// token to tell it at once.
+    /// </summary>
+    public CancellationToken UnavailableToken => _runs.ConnectionLostToken;
+
     /// <summary>The durable agent as an Agent Framework <c>AIAgent</c>.</summary>
     /// <param name="name">The agent's name, e.g. <c>TravelPlanner</c>.</param>
     /// <returns>The agent (an unknown name fails at the first run, with the names the workers host).</returns>

@@ -12,7 +12,7 @@ namespace AgentStreaming.DurableAgents.Recovery;
 /// A hash per run: <c>HSET key agent … conversation …</c> + <c>PEXPIRE</c> in one transaction; read with <c>HMGET</c>.
 /// The conversation grain records a run in the same round trip that persists it, whoever started it.
 /// </remarks>
-internal sealed class RunIndex
+internal sealed class RunIndex : IDisposable
 {
     /// <summary>The key prefix of run entries.</summary>
     public const string KeyPrefix = "agent-run:";
@@ -20,6 +20,9 @@ internal sealed class RunIndex
     private const string AgentField = "agent";
     private const string ConversationField = "conversation";
     private readonly IConnectionMultiplexer _redis;
+    private readonly Lock _gate = new();
+    private CancellationTokenSource? _connected;
+    private bool _watching;
 
     /// <summary>Creates the index.</summary>
     /// <param name="redis">The shared Redis connection.</param>
@@ -27,6 +30,80 @@ internal sealed class RunIndex
 
     /// <summary>Whether the Redis connection is up right now (no command is sent).</summary>
     public bool IsConnected => _redis.IsConnected;
+
+    /// <summary>
+    /// A token cancelled when the Redis connection fails (the multiplexer's <c>ConnectionFailed</c> event, raised as
+    /// soon as the socket is known lost); already cancelled while the connection is down. Each connection period has
+    /// its own token: take a new one once connected again.
+    /// </summary>
+    public CancellationToken ConnectionLostToken
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (!_watching)
+                {
+                    // Subscribed on first use: only hosts that watch the connection pay for it.
+                    _watching = true;
+                    _redis.ConnectionFailed += OnConnectionFailed;
+                }
+
+                if (!_redis.IsConnected)
+                {
+                    return new CancellationToken(canceled: true);
+                }
+
+                if (_connected is null || _connected.IsCancellationRequested)
+                {
+                    // The cancelled source is not disposed: tokens handed out during its period may still be registered on.
+                    _connected = new CancellationTokenSource();
+                }
+
+                return _connected.Token;
+            }
+        }
+    }
+
+    /// <summary>Stops watching the connection (the connection itself is the caller's).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_watching)
+            {
+                _redis.ConnectionFailed -= OnConnectionFailed;
+                _watching = false;
+            }
+
+            _connected?.Dispose();
+            _connected = null;
+        }
+    }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType != ConnectionType.Interactive)
+        {
+            return;
+        }
+
+        CancellationTokenSource? connected;
+        lock (_gate)
+        {
+            connected = _connected;
+        }
+
+        try
+        {
+            // Outside the lock: the callbacks (readers stopping) may run on this thread.
+            connected?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed as the host stops.
+        }
+    }
 
     /// <summary>Records a run.</summary>
     /// <param name="runId">The run.</param>

@@ -5,6 +5,7 @@ using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.Worker.Api;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Net.Http.Headers;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.AspNetCore.Builder;
@@ -24,6 +25,9 @@ namespace Microsoft.AspNetCore.Builder;
 /// </remarks>
 public static class AgentApiEndpoints
 {
+    /// <summary>The name of the one OpenAPI document (<c>/openapi/v1.json</c>).</summary>
+    private const string OpenApiDocumentName = "v1";
+
     /// <summary>
     /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, API key) is added by
     /// <c>AddAgentApi</c> in front of the pipeline, so where this is called does not matter.
@@ -90,7 +94,12 @@ public static class AgentApiEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         var openApi = app.MapGroup(string.Empty);
-        openApi.MapOpenApi();
+        // The document endpoint answers a name it does not know (in the route or ?documentName=) itself, in text/plain
+        // with the name echoed: answer it as every other unknown route is answered instead.
+        openApi.MapOpenApi().AddEndpointFilter(static (context, next) =>
+            context.Arguments.OfType<string>().FirstOrDefault() is { } name && !string.Equals(name, OpenApiDocumentName, StringComparison.OrdinalIgnoreCase)
+                ? ValueTask.FromResult<object?>(AgentApiProblems.NotFound("Unknown OpenAPI document", $"The OpenAPI document is /openapi/{OpenApiDocumentName}.json."))
+                : next(context));
         if (cors)
         {
             openApi.RequireCors(AgentApiServiceCollectionExtensions.CorsPolicy);
@@ -304,6 +313,15 @@ public static class AgentApiEndpoints
             sizeLimit.MaxRequestBodySize = maxBytes;
         }
 
+        // A charset the framework cannot decode would fail the read with an exception (a 500): refuse it as a 415.
+        if (MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var mediaType) && mediaType.Charset.HasValue && mediaType.Encoding is null)
+        {
+            return (null, AgentApiProblems.Problem(
+                StatusCodes.Status415UnsupportedMediaType,
+                "Unsupported charset",
+                $"The body's charset '{Clip(mediaType.Charset.ToString())}' is not one this server can decode. Send UTF-8 (charset=utf-8, or no charset)."));
+        }
+
         try
         {
             if (context.Request.HasJsonContentType())
@@ -316,7 +334,7 @@ public static class AgentApiEndpoints
 
             if (context.Request.ContentType is { } contentType && contentType.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase))
             {
-                using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+                using var reader = new StreamReader(context.Request.Body, mediaType?.Encoding ?? Encoding.UTF8);
                 var text = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
                 return (new StartRunRequest(text, context.Request.Query["conversationId"].FirstOrDefault()), null);
             }

@@ -5,9 +5,9 @@ using AgentStreaming.DurableAgents.Client;
 namespace AgentStreaming.Worker.Api;
 
 /// <summary>
-/// Runs before every endpoint under <c>/agents/{agent}</c>: an agent no worker hosts answers <c>404 Unknown agent</c>
-/// (whatever the route), and while Redis is unreachable the API answers <c>503</c> with <c>Retry-After</c> at once
-/// instead of waiting for storage timeouts.
+/// Runs before every endpoint under <c>/agents/{agent}</c> and the agents page's <c>/agents/conversations</c>: an agent
+/// no worker hosts answers <c>404 Unknown agent</c> (whatever the route), and while Redis is unreachable the API answers
+/// <c>503</c> with <c>Retry-After</c> and an error id at once instead of waiting for storage timeouts.
 /// </summary>
 internal sealed class AgentApiGuard : IEndpointFilter
 {

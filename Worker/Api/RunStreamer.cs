@@ -53,9 +53,13 @@ internal sealed class RunStreamer
         var reason = "terminal entry";
         AgentApiLog.StreamOpened(_logger, runId, writer.Name, cursor ?? "(start)");
         AgentApiDiagnostics.ActiveStreams.Add(1);
+        // The reader would ride a Redis outage out for its reconnect deadline, silent meanwhile; this client can be
+        // told at once, and resumes after the last entry it received (Last-Event-ID), with no gap and no duplicate.
+        var unavailable = _agents.UnavailableToken;
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(aborted, unavailable);
         try
         {
-            await foreach (var (chunk, moreReady) in ReadWithHeartbeatsAsync(_agents.StreamAsync(runId, location, cursor, aborted), writer, aborted).ConfigureAwait(false))
+            await foreach (var (chunk, moreReady) in ReadWithHeartbeatsAsync(_agents.StreamAsync(runId, location, cursor, reading.Token), writer, reading.Token).ConfigureAwait(false))
             {
                 writer.Write(chunk);
                 events++;
@@ -76,7 +80,7 @@ internal sealed class RunStreamer
             AgentApiLog.StreamFailed(_logger, runId, reason, ex);
             await WriteEndAsync(writer, "expired", "The run's stream has expired or was removed.", aborted).ConfigureAwait(false);
         }
-        catch (DurableAgentsUnavailableException ex)
+        catch (Exception ex) when (ex is DurableAgentsUnavailableException || (ex is OperationCanceledException && unavailable.IsCancellationRequested))
         {
             // The client reconnects (SSE) or resumes with ?cursor= once Redis is back.
             reason = "Redis unavailable";

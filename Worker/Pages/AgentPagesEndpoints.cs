@@ -29,7 +29,9 @@ public static class AgentPagesEndpoints
     public static RouteHandlerBuilder MapAgentPages(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        // The API's guard: while Redis is disconnected, 503 at once instead of after the storage timeouts.
         return app.MapGet("/agents/conversations", ListConversationsAsync)
+            .AddEndpointFilter<AgentApiGuard>()
             .WithTags("Agents page")
             .WithName("ListConversations")
             .WithSummary("The most recently active conversations, with their turns and last run, and the dashboard address for trace links.")

@@ -1,6 +1,8 @@
 // The TravelPlanner chat: starts runs with POST /agents/{agent}/runs and reads each run's stream with EventSource.
 // A dropped connection is resumed by the browser itself: it reconnects after the server's `retry:` hint and sends
-// Last-Event-ID, and the server continues after that entry, so text is neither lost nor repeated.
+// Last-Event-ID, and the server continues after that entry, so text is neither lost nor repeated. When the server
+// loses Redis it says `unavailable` and ends the stream; the browser's reconnection then meets a 503 and gives up, so
+// the page opens the stream again itself, after the last entry it received (?cursor=), until Redis is back.
 (function () {
   'use strict';
 
@@ -15,7 +17,8 @@
   const keyForm = el('key-form');
 
   let conversationId = null;
-  let current = null; // { runId, links, source, view, text, reconnects }
+  let current = null; // { runId, links, source, view, text, reconnects, lastEventId, outageSince }
+  const outageWait = 120000; // how long the page keeps reopening a stream after `unavailable`
 
   const welcome = el('welcome');
 
@@ -89,30 +92,39 @@
     setStatus(state);
   }
 
-  function openStream(run) {
-    const source = new EventSource(run.links.stream);
+  function openStream(run, cursor) {
+    const url = cursor ? run.links.stream + '?cursor=' + encodeURIComponent(cursor) : run.links.stream;
+    const source = new EventSource(url);
     run.source = source;
     let opened = 0;
+    // Every entry carries its id; the last one is where a reopened stream continues.
+    const on = (type, handler) => source.addEventListener(type, (e) => {
+      if (e.lastEventId) {
+        run.lastEventId = e.lastEventId;
+      }
+      handler(e);
+    });
     source.onopen = () => {
       opened++;
-      if (opened > 1) {
+      if (opened > 1 || run.outageSince) {
         run.reconnects++;
         run.view.root.dataset.reconnects = String(run.reconnects);
       }
+      run.outageSince = 0;
       setStatus('streaming');
     };
-    source.addEventListener('text', (e) => {
+    on('text', (e) => {
       run.text += e.data;
       render(run);
     });
-    source.addEventListener('reset', (e) => {
+    on('reset', (e) => {
       const attempt = (parseJson(e.data) || {}).attempt;
       run.text = '';
       run.view.chips.replaceChildren();
       note(run.view, 'The agent restarted its answer' + (attempt ? ' (attempt ' + attempt + ')' : '') + '.');
       render(run);
     });
-    source.addEventListener('tool_call', (e) => {
+    on('tool_call', (e) => {
       const call = parseJson(e.data) || {};
       const chip = document.createElement('span');
       chip.className = 'chip';
@@ -120,7 +132,7 @@
       chip.dataset.callId = call.callId || call.id || '';
       run.view.chips.appendChild(chip);
     });
-    source.addEventListener('tool_result', (e) => {
+    on('tool_result', (e) => {
       const result = parseJson(e.data) || {};
       const id = result.callId || result.id || '';
       const chips = Array.from(run.view.chips.children);
@@ -129,14 +141,18 @@
         chip.classList.add('done');
       }
     });
-    source.addEventListener('done', () => finish(run, 'done'));
-    source.addEventListener('cancelled', (e) => {
+    on('done', () => finish(run, 'done'));
+    on('cancelled', (e) => {
       note(run.view, e.data || 'Cancelled.');
       finish(run, 'cancelled');
     });
-    source.addEventListener('expired', (e) => {
+    on('expired', (e) => {
       note(run.view, e.data, 'note error');
       finish(run, 'expired');
+    });
+    on('unavailable', () => {
+      run.outageSince = run.outageSince || Date.now();
+      setStatus('reconnecting…');
     });
     // "error" is both a stream entry type (a MessageEvent with data) and EventSource's own connection error event.
     source.addEventListener('error', (e) => {
@@ -144,6 +160,16 @@
         note(run.view, e.data || 'The run failed.', 'note error');
         finish(run, 'error');
       } else if (source.readyState === EventSource.CLOSED) {
+        if (run.outageSince && Date.now() - run.outageSince < outageWait && current === run) {
+          // After `unavailable`: a 503 until the server has Redis again.
+          setStatus('reconnecting…');
+          setTimeout(() => {
+            if (current === run) {
+              openStream(run, run.lastEventId);
+            }
+          }, 1000);
+          return;
+        }
         // The server answered with a status that ends the stream (204 after the end, 401, 404, 410).
         finish(run, run.text ? 'closed' : 'unavailable');
       } else {

@@ -193,4 +193,39 @@ public sealed class ErrorContractTests(ApiFixture fixture)
         await ProblemAsync(route, HttpStatusCode.NotFound);
         await ProblemAsync(method, HttpStatusCode.MethodNotAllowed);
     }
+
+    [Theory]
+    [InlineData("application/json; charset=foo")]
+    [InlineData("application/json; charset=\"\"")]
+    [InlineData("text/plain; charset=foo")]
+    public async Task StartRun_CharsetTheServerCannotDecode_Answers415ProblemJson(string contentType)
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        using var content = new ByteArrayContent("{\"message\":\"Plan 1 day in Bruges\"}"u8.ToArray());
+        Assert.True(content.Headers.TryAddWithoutValidation("Content-Type", contentType));
+
+        using var response = await http.PostAsync($"/agents/{TestRuns.Agent}/runs", content);
+
+        var problem = await ProblemAsync(response, HttpStatusCode.UnsupportedMediaType);
+        Assert.Equal("Unsupported charset", problem.GetProperty("title").GetString());
+    }
+
+    [Theory]
+    [InlineData("text/html")]
+    [InlineData("text/event-stream")]
+    [InlineData("application/xml")]
+    public async Task UnknownRouteWrongMethodAndUnknownDocument_AnswerProblemJson_WhateverTheAcceptHeader(string accept)
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        http.DefaultRequestHeaders.TryAddWithoutValidation("Accept", accept);
+
+        using var route = await http.GetAsync("/no/such/route");
+        using var method = await http.DeleteAsync($"/agents/{TestRuns.Agent}/runs");
+        using var document = await http.GetAsync("/openapi/v2-probe.json");
+
+        await ProblemAsync(route, HttpStatusCode.NotFound);
+        await ProblemAsync(method, HttpStatusCode.MethodNotAllowed);
+        var unknownDocument = await ProblemAsync(document, HttpStatusCode.NotFound);
+        Assert.DoesNotContain("v2-probe", unknownDocument.GetRawText(), StringComparison.Ordinal);
+    }
 }
