@@ -268,9 +268,9 @@ public static class OpenAIResponsesEndpoints
         }
 
         ResponseHeader streamed;
-        if (opening.Location is { } at && await RunAsync(client, at, runId).ConfigureAwait(false) is { } known2)
+        if (opening.Location is { } at && await RunAsync(client, at, runId).ConfigureAwait(false) is { } persisted)
         {
-            streamed = new ResponseHeader(runId, at.AgentName, known2.CreatedAt);
+            streamed = new ResponseHeader(runId, at.AgentName, persisted.CreatedAt);
         }
         else
         {
