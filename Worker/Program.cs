@@ -27,6 +27,7 @@ builder.Services.AddTravelPlannerChatClient();
 builder.Services.AddDurableAgents()
     .AddAgent(TravelPlannerAgent.Name, sp => TravelPlannerAgent.Create(sp.GetRequiredService<IChatClient>(), sp.GetService<ILoggerFactory>(), sp));
 builder.Services.AddAgentApi();
+builder.Services.AddOpenAIResponses();
 builder.Services.AddAgentPages();
 
 var app = builder.Build();
@@ -36,6 +37,7 @@ app.MapOrleansDashboard("/dashboard");
 app.UseDefaultFiles();
 app.UseStaticFiles();
 app.MapAgentApi();
+app.MapOpenAIResponses();
 app.MapAgentPages();
 app.MapGet("/", (ChatModelSelection model) => Results.Ok(new
 {

@@ -31,16 +31,20 @@ internal sealed class AgentApiExceptionHandler : IExceptionHandler
 
         var errorId = NewErrorId();
         var path = httpContext.Request.Path.Value ?? string.Empty;
+        // The OpenAI-compatible routes answer in OpenAI's error shape, the others with problem details.
+        var openAI = OpenAI.OpenAIErrors.IsOpenAIRequest(httpContext.Request);
         IResult problem;
         if (DurableAgentsFailures.IsUnavailable(exception))
         {
             AgentApiLog.RequestUnavailable(_logger, errorId, httpContext.Request.Method, AgentApiLog.Sanitize(path), exception);
-            problem = AgentApiProblems.Unavailable(httpContext, _options.UnavailableRetryAfter, errorId);
+            problem = openAI
+                ? OpenAI.OpenAIErrors.Unavailable(httpContext, _options.UnavailableRetryAfter, errorId)
+                : AgentApiProblems.Unavailable(httpContext, _options.UnavailableRetryAfter, errorId);
         }
         else
         {
             AgentApiLog.RequestFailed(_logger, errorId, httpContext.Request.Method, AgentApiLog.Sanitize(path), exception);
-            problem = AgentApiProblems.Internal(errorId);
+            problem = openAI ? OpenAI.OpenAIErrors.Internal(errorId) : AgentApiProblems.Internal(errorId);
         }
 
         if (httpContext.Response.HasStarted)

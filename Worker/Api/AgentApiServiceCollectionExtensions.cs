@@ -68,10 +68,11 @@ public static class AgentApiServiceCollectionExtensions
                 AgentApiLog.RateLimited(http.RequestServices.GetRequiredService<ILogger<RunStreamer>>(), http.Connection.RemoteIpAddress?.ToString() ?? "unknown", creation ? "run creation" : "requests");
                 var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
                 http.Response.Headers.RetryAfter = AgentApiExceptionHandler.Seconds(retryAfter);
-                await AgentApiProblems.Problem(
-                    StatusCodes.Status429TooManyRequests,
-                    creation ? "Too many runs" : "Too many requests",
-                    $"This client sent too many {(creation ? "run requests" : "requests")}; try again in {AgentApiExceptionHandler.Seconds(retryAfter)} s.").ExecuteAsync(http).ConfigureAwait(false);
+                var detail = $"This client sent too many {(creation ? "run requests" : "requests")}; try again in {AgentApiExceptionHandler.Seconds(retryAfter)} s.";
+                var answer = AgentStreaming.Worker.OpenAI.OpenAIErrors.IsOpenAIRequest(http.Request)
+                    ? AgentStreaming.Worker.OpenAI.OpenAIErrors.TooManyRequests(detail)
+                    : AgentApiProblems.Problem(StatusCodes.Status429TooManyRequests, creation ? "Too many runs" : "Too many requests", detail);
+                await answer.ExecuteAsync(http).ConfigureAwait(false);
             };
         });
 
@@ -94,7 +95,7 @@ public static class AgentApiServiceCollectionExtensions
     private static bool IsHealthProbe(HttpRequest request)
         => request.Path.Equals("/health", StringComparison.OrdinalIgnoreCase) || request.Path.Equals("/alive", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Whether the request starts a run: <c>POST /agents/{agent}/runs</c>.</summary>
+    /// <summary>Whether the request starts a run: <c>POST /agents/{agent}/runs</c> or <c>POST /v1/responses</c>.</summary>
     private static bool IsRunCreation(HttpRequest request)
     {
         if (!HttpMethods.IsPost(request.Method) || request.Path.Value is not { } path)
@@ -103,6 +104,6 @@ public static class AgentApiServiceCollectionExtensions
         }
 
         var segments = path.Trim('/').Split('/');
-        return segments is ["agents", { Length: > 0 }, "runs"];
+        return segments is ["agents", { Length: > 0 }, "runs"] or ["v1", "responses"];
     }
 }

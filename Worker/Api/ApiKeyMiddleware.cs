@@ -38,7 +38,8 @@ internal sealed class ApiKeyMiddleware : IMiddleware
 
         AgentApiLog.Unauthorized(_logger, context.Request.Method, AgentApiLog.Sanitize(context.Request.Path.Value ?? string.Empty), context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
         context.Response.Headers.WWWAuthenticate = "Bearer";
-        return AgentApiProblems.Unauthorized().ExecuteAsync(context);
+        var answer = OpenAI.OpenAIErrors.IsOpenAIRequest(context.Request) ? OpenAI.OpenAIErrors.Unauthorized() : AgentApiProblems.Unauthorized();
+        return answer.ExecuteAsync(context);
     }
 
     /// <summary>Routes that stay open: liveness and readiness probes, and the files of the web root.</summary>
