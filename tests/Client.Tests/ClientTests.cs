@@ -193,10 +193,10 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
         // Two Workers of a cluster of their own: one is killed, the other takes the run over.
         var clusterId = "crash-" + Guid.NewGuid().ToString("N")[..8];
         var starting = new[] { fixture.StartWorkerAsync(clusterId, "crash-worker-1"), fixture.StartWorkerAsync(clusterId, "crash-worker-2") };
-        await Task.WhenAll(starting);
-        var workers = starting.Select(t => t.Result).ToList();
         try
         {
+            // Inside the try: when one Worker fails to start, the one that did is stopped too.
+            var workers = await Task.WhenAll(starting);
             await using var client = ClientProcess.Start(["--prompt", Message], fixture.ClientEnvironment(clusterId));
             await client.WaitForStderrAsync("^run ", Deadline);
             var (runId, _) = RunAndConversation(client.Stderr);
@@ -214,9 +214,9 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
         }
         finally
         {
-            foreach (var worker in workers)
+            foreach (var worker in starting.Where(t => t.IsCompletedSuccessfully))
             {
-                await worker.DisposeAsync();
+                await (await worker).DisposeAsync();
             }
         }
     }
