@@ -8,7 +8,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 
 namespace AgentStreaming.Client.Hosting;
 
@@ -113,9 +112,9 @@ internal static class ClientHost
 
     private static async Task EnsureRedisReachableAsync(IHost host, string connectionString, CancellationToken cancellationToken)
     {
-        // Resolving the multiplexer connects, waiting at most the connect timeout.
-        var multiplexer = await Task.Run(() => host.Services.GetRequiredService<IConnectionMultiplexer>(), cancellationToken).WaitAsync(cancellationToken);
-        if (!multiplexer.IsConnected)
+        // Resolving the durable agent client connects to Redis, waiting at most the connect timeout.
+        var agents = await Task.Run(() => host.Services.GetRequiredService<DurableAgentClient>(), cancellationToken).WaitAsync(cancellationToken);
+        if (!agents.IsAvailable)
         {
             var where = string.Join(", ", RedisConnectionString.Parse(connectionString).EndPoints.Select(Describe));
             throw new ClientException(ExitCodes.RedisUnreachable,
