@@ -35,18 +35,27 @@ public static class RunStatusExtensions
 /// <summary>Where a run belongs: its agent and conversation.</summary>
 /// <param name="AgentName">The agent.</param>
 /// <param name="ConversationId">The conversation.</param>
-public readonly record struct RunLocation(string AgentName, string ConversationId);
+public readonly record struct RunLocation(string AgentName, string ConversationId)
+{
+    /// <summary>
+    /// The principal that owns the run's conversation (the one that started it), as recorded in the run index, or
+    /// <see langword="null"/> for a conversation started without one. Hosts check it before they show a run.
+    /// </summary>
+    public string? Owner { get; init; }
+}
 
 /// <summary>A request to run the agent on one message of a conversation.</summary>
 /// <param name="Message">The user's message.</param>
 /// <param name="RunId">The caller's run id for idempotent retries, or <see langword="null"/> for a new one.</param>
 /// <param name="TraceParent">The caller's W3C trace context, so the run's spans join the caller's trace.</param>
+/// <param name="Owner">The principal starting the run: it becomes the conversation's owner when the conversation is new (a conversation keeps its first owner).</param>
 [GenerateSerializer]
 [Alias("AgentStreaming.RunRequest")]
 public sealed record RunRequest(
     [property: Id(0)] string Message,
     [property: Id(1)] string? RunId = null,
-    [property: Id(2)] string? TraceParent = null);
+    [property: Id(2)] string? TraceParent = null,
+    [property: Id(3)] string? Owner = null);
 
 /// <summary>What a caller gets back when a run is accepted.</summary>
 /// <param name="AgentName">The agent.</param>
@@ -159,6 +168,9 @@ public sealed record ConversationSnapshot
 
     /// <summary>The worker process holding the conversation right now, as <c>machine/processId</c>.</summary>
     [Id(5)] public string? HostedBy { get; init; }
+
+    /// <summary>The principal that started the conversation, or <see langword="null"/> when it was started without one.</summary>
+    [Id(6)] public string? Owner { get; init; }
 
     /// <summary>Whether the conversation exists (has any run).</summary>
     public bool Exists => Runs.Count > 0;

@@ -69,7 +69,7 @@ public sealed class DurableAgentClient
         return new DurableAIAgentProxy(this, name);
     }
 
-    /// <summary>Finds a run's agent and conversation (<c>HMGET agent-run:{runId}</c>).</summary>
+    /// <summary>Finds a run's agent, conversation and owner (<c>HMGET agent-run:{runId}</c>).</summary>
     /// <param name="runId">The run.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>Where the run belongs, or <see langword="null"/> when the id is malformed or no conversation knows the run.</returns>
@@ -179,11 +179,24 @@ public sealed class DurableAgentClient
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The conversations.</returns>
     /// <exception cref="DurableAgentsUnavailableException">Redis or the workers cannot be reached.</exception>
-    public async Task<IReadOnlyList<DurableConversationSummary>> ListConversationsAsync(int take, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<DurableConversationSummary>> ListConversationsAsync(int take, CancellationToken cancellationToken = default)
+        => ListConversationsAsync(take, owner: null, cancellationToken);
+
+    /// <summary>
+    /// The most recently active conversations of one owner (the principal that started them), newest first, or of every
+    /// owner when <paramref name="owner"/> is <see langword="null"/>: one <c>ZRANGE … REV</c> of the owner's index,
+    /// then one grain call per conversation (eight at a time).
+    /// </summary>
+    /// <param name="take">How many at most (1 or more).</param>
+    /// <param name="owner">The owner whose conversations to list, or <see langword="null"/> for all.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The conversations.</returns>
+    /// <exception cref="DurableAgentsUnavailableException">Redis or the workers cannot be reached.</exception>
+    public async Task<IReadOnlyList<DurableConversationSummary>> ListConversationsAsync(int take, string? owner, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(take, 1);
         var index = _conversations ?? throw new InvalidOperationException("This DurableAgentClient was registered without the conversation index: register it with AddDurableAgents or AddDurableAgentsClient.");
-        var entries = await DurableAgentsFailures.TranslateAsync(() => index.ListAsync(take), cancellationToken).ConfigureAwait(false);
+        var entries = await DurableAgentsFailures.TranslateAsync(() => index.ListAsync(take, owner), cancellationToken).ConfigureAwait(false);
 
         // A few grains at a time: each is a call into the cluster.
         using var gate = new SemaphoreSlim(8);
@@ -205,14 +218,14 @@ public sealed class DurableAgentClient
     internal IAgentConversationGrain Conversation(string agentName, string conversationId)
         => Grains.GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey(agentName, conversationId));
 
-    internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, CancellationToken cancellationToken)
+    internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, string? owner, CancellationToken cancellationToken)
     {
         var grain = Conversation(agentName, conversationId);
         using var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity($"run_agent {agentName}", ActivityKind.Client);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, conversationId);
         // A run id chosen here makes retries after a lost answer idempotent: the worker returns the same run.
-        var request = new RunRequest(message, runId ?? DurableAgentNames.NewRunId(), Activity.Current?.Id);
+        var request = new RunRequest(message, runId ?? DurableAgentNames.NewRunId(), Activity.Current?.Id, owner);
         var handle = await CallAsync(() => grain.RunAsync(request), cancellationToken).ConfigureAwait(false);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, handle.RunId);
         return handle;

@@ -1,6 +1,6 @@
 namespace AgentStreaming.DurableAgents.Client;
 
-/// <summary>One conversation in <see cref="DurableAgentClient.ListConversationsAsync"/>.</summary>
+/// <summary>One conversation in <see cref="DurableAgentClient.ListConversationsAsync(int, string?, CancellationToken)"/>.</summary>
 /// <param name="AgentName">The agent.</param>
 /// <param name="ConversationId">The conversation.</param>
 /// <param name="LastActivity">When a run was last accepted or finished.</param>
@@ -17,6 +17,9 @@ public sealed record DurableConversationSummary(
     RunStatus? LastRunStatus,
     string? FirstMessage)
 {
+    /// <summary>The principal that started the conversation, or <see langword="null"/> when it was started without one.</summary>
+    public string? Owner { get; init; }
+
     private const int FirstMessageLength = 120;
 
     internal static DurableConversationSummary From(string agentName, string conversationId, DateTimeOffset lastActivity, ConversationSnapshot conversation)
@@ -29,6 +32,9 @@ public sealed record DurableConversationSummary(
             conversation.History.Count(m => m.Role == "user"),
             conversation.Runs.Count,
             conversation.Runs.Count > 0 ? conversation.Runs[^1].Status : null,
-            first is null || first.Length <= FirstMessageLength ? first : first[..FirstMessageLength] + "…");
+            first is null || first.Length <= FirstMessageLength ? first : first[..FirstMessageLength] + "…")
+        {
+            Owner = conversation.Owner,
+        };
     }
 }

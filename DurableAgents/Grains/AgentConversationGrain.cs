@@ -177,13 +177,18 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         };
         _queue.Enqueue(run);
         State.LastActivity = now;
+        // The conversation belongs to whoever started it; later runs (whoever sends them) inherit that owner.
+        if (State.Owner is null && _queue.Runs.Count == 1 && !_history.Runs.Any())
+        {
+            State.Owner = request.Owner;
+        }
         // One round trip: the state write, the recovery claim and the index entries go out together. A claim without
         // a stored run is harmless (recovery finds nothing unfinished and drops it); the answer waits for all three.
         await Task.WhenAll(
             _state.WriteStateAsync(),
             _lease.ClaimAsync(),
-            _index.TouchAsync(Key, now),
-            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId), _options.ConversationTtl));
+            _index.TouchAsync(Key, now, State.Owner),
+            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId) { Owner = State.Owner }, _options.ConversationTtl));
         DurableAgentsDiagnostics.RunsAcceptedCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         DurableAgentsLog.RunAccepted(_logger, _agentName, _conversationId, runId);
         DurableAgentsLog.RunMessage(_logger, runId, request.Message);
@@ -263,6 +268,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             Runs = runs,
             LastActivity = State.LastActivity,
             HostedBy = $"{Environment.MachineName}/{Environment.ProcessId}",
+            Owner = State.Owner,
         });
     }
 
@@ -476,7 +482,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     {
         _queue.Remove(run.RunId);
         await _state.WriteStateAsync();
-        await _index.TouchAsync(Key, State.LastActivity ?? _time.GetUtcNow());
+        await _index.TouchAsync(Key, State.LastActivity ?? _time.GetUtcNow(), State.Owner);
     }
 
     /// <summary>

@@ -4,7 +4,7 @@ using StackExchange.Redis;
 namespace AgentStreaming.DurableAgents.Recovery;
 
 /// <summary>
-/// A small Redis index of every accepted run, <c>agent-run:{runId}</c> → agent and conversation, kept as long as
+/// A small Redis index of every accepted run, <c>agent-run:{runId}</c> → agent, conversation and owner, kept as long as
 /// conversations live. It lets APIs find a run's conversation from the run id alone, and tell a run that never
 /// existed (answered at once) from one whose stream expired.
 /// </summary>
@@ -19,6 +19,7 @@ internal sealed class RunIndex : IDisposable
 
     private const string AgentField = "agent";
     private const string ConversationField = "conversation";
+    private const string OwnerField = "owner";
     private readonly IConnectionMultiplexer _redis;
     private readonly Lock _gate = new();
     private CancellationTokenSource? _connected;
@@ -107,14 +108,17 @@ internal sealed class RunIndex : IDisposable
 
     /// <summary>Records a run.</summary>
     /// <param name="runId">The run.</param>
-    /// <param name="location">Its agent and conversation.</param>
+    /// <param name="location">Its agent, conversation and owner.</param>
     /// <param name="ttl">How long the entry lives (the conversation's time-to-live).</param>
     /// <returns>A task that completes when Redis has it.</returns>
     public async Task RecordAsync(string runId, RunLocation location, TimeSpan ttl)
     {
         var key = Key(runId);
         var transaction = _redis.GetDatabase().CreateTransaction();
-        _ = transaction.HashSetAsync(key, [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId)]);
+        HashEntry[] fields = location.Owner is { } owner
+            ? [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId), new(OwnerField, owner)]
+            : [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId)];
+        _ = transaction.HashSetAsync(key, fields);
         _ = transaction.KeyExpireAsync(key, ttl);
         await transaction.ExecuteAsync().ConfigureAwait(false);
     }
@@ -124,9 +128,9 @@ internal sealed class RunIndex : IDisposable
     /// <returns>Its location.</returns>
     public async Task<RunLocation?> FindAsync(string runId)
     {
-        var values = await _redis.GetDatabase().HashGetAsync(Key(runId), [AgentField, ConversationField]).ConfigureAwait(false);
-        return values is [{ HasValue: true } agent, { HasValue: true } conversation]
-            ? new RunLocation(agent.ToString(), conversation.ToString())
+        var values = await _redis.GetDatabase().HashGetAsync(Key(runId), [AgentField, ConversationField, OwnerField]).ConfigureAwait(false);
+        return values is [{ HasValue: true } agent, { HasValue: true } conversation, var owner]
+            ? new RunLocation(agent.ToString(), conversation.ToString()) { Owner = owner.HasValue ? owner.ToString() : null }
             : null;
     }
 
