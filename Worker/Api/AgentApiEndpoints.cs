@@ -4,6 +4,7 @@ using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.Worker.Api;
+using AgentStreaming.Worker.Security;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
 using Microsoft.Extensions.Options;
@@ -147,7 +148,7 @@ public static class AgentApiEndpoints
             // Only conversations this API started can be continued: clients cannot pick (guessable) ids of their own.
             session = proxy.GetSession(conversationId);
             var snapshot = await proxy.GetConversationAsync(session).ConfigureAwait(false);
-            if (!snapshot.Exists)
+            if (!snapshot.Exists || !context.CanSee(snapshot.Owner))
             {
                 return AgentApiProblems.NotFound("Unknown conversation", $"Agent '{agent}' has no conversation '{conversationId}'. Omit conversationId to start a new one.");
             }
@@ -162,7 +163,7 @@ public static class AgentApiEndpoints
         RunHandle started;
         try
         {
-            started = await proxy.StartRunAsync(message, session, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            started = await proxy.StartRunAsync(message, session, runId: null, context.Owner(), context.RequestAborted).ConfigureAwait(false);
         }
         catch (ArgumentException ex)
         {
@@ -204,9 +205,9 @@ public static class AgentApiEndpoints
         return Results.Json(accepted, AgentApiJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
-    private static async Task<IResult> GetRunAsync(string agent, string runId, DurableAgentClient client, CancellationToken cancellationToken)
+    private static async Task<IResult> GetRunAsync(HttpContext context, string agent, string runId, DurableAgentClient client, CancellationToken cancellationToken)
     {
-        if (await FindRunAsync(client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
+        if (await FindRunAsync(context, client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
         {
             return UnknownRun(agent, runId);
         }
@@ -218,9 +219,9 @@ public static class AgentApiEndpoints
             : Results.Json(RunView.From(agent, location.ConversationId, runId, run.Status, run), AgentApiJson.Options);
     }
 
-    private static async Task<IResult> CancelRunAsync(string agent, string runId, DurableAgentClient client, ILogger<RunStreamer> logger, CancellationToken cancellationToken)
+    private static async Task<IResult> CancelRunAsync(HttpContext context, string agent, string runId, DurableAgentClient client, ILogger<RunStreamer> logger, CancellationToken cancellationToken)
     {
-        if (await FindRunAsync(client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
+        if (await FindRunAsync(context, client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
         {
             return UnknownRun(agent, runId);
         }
@@ -238,7 +239,7 @@ public static class AgentApiEndpoints
         return Results.Json(view, AgentApiJson.Options, statusCode: endedBefore ? StatusCodes.Status200OK : StatusCodes.Status202Accepted);
     }
 
-    private static async Task<IResult> GetConversationAsync(string agent, string conversationId, DurableAgentClient client)
+    private static async Task<IResult> GetConversationAsync(HttpContext context, string agent, string conversationId, DurableAgentClient client)
     {
         if (!DurableAgentNames.IsValidId(conversationId))
         {
@@ -247,7 +248,8 @@ public static class AgentApiEndpoints
 
         var proxy = client.GetAgent(agent);
         var snapshot = await proxy.GetConversationAsync(proxy.GetSession(conversationId)).ConfigureAwait(false);
-        return snapshot.Exists
+        // Another principal's conversation is answered exactly as one that does not exist, so ids cannot be probed.
+        return snapshot.Exists && context.CanSee(snapshot.Owner)
             ? Results.Json(ConversationView.From(snapshot), AgentApiJson.Options)
             : AgentApiProblems.NotFound("Unknown conversation", $"Agent '{agent}' has no conversation '{conversationId}'.");
     }
@@ -282,6 +284,12 @@ public static class AgentApiEndpoints
         }
 
         var opening = await client.OpenStreamAsync(agent, runId, after, context.RequestAborted).ConfigureAwait(false);
+        if (!context.CanSee(opening.Location?.Owner))
+        {
+            // Another principal's run (or a stream without a run, which only admins read) is an unknown run.
+            return UnknownRun(agent, runId);
+        }
+
         switch (opening.Status)
         {
             case DurableRunStreamStatus.Unknown:
@@ -409,8 +417,9 @@ public static class AgentApiEndpoints
         }
     }
 
-    private static async Task<RunLocation?> FindRunAsync(DurableAgentClient client, string agent, string runId, CancellationToken cancellationToken)
-        => await client.FindRunAsync(runId, cancellationToken).ConfigureAwait(false) is { } location && location.AgentName == agent
+    /// <summary>The run's location when it is a run of <paramref name="agent"/> that the caller may see; otherwise <see langword="null"/>, as for a run that does not exist.</summary>
+    private static async Task<RunLocation?> FindRunAsync(HttpContext context, DurableAgentClient client, string agent, string runId, CancellationToken cancellationToken)
+        => await client.FindRunAsync(runId, cancellationToken).ConfigureAwait(false) is { } location && location.AgentName == agent && context.CanSee(location.Owner)
             ? location
             : null;
 

@@ -6,6 +6,7 @@ using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.Worker.Api;
 using AgentStreaming.Worker.OpenAI;
+using AgentStreaming.Worker.Security;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -145,7 +146,7 @@ public static class OpenAIResponsesEndpoints
         {
             var previousRun = OpenAIResponseIds.ToRunId(previousId);
             var previous = previousRun is null ? null : await client.FindRunAsync(previousRun, aborted).ConfigureAwait(false);
-            if (previous is not { } found)
+            if (previous is not { } found || !context.CanSee(found.Owner))
             {
                 return OpenAIErrors.NotFound($"Previous response with id '{AgentApiEndpoints.Clip(previousId)}' not found.", "previous_response_id");
             }
@@ -165,7 +166,7 @@ public static class OpenAIResponsesEndpoints
         RunHandle started;
         try
         {
-            started = await proxy.StartRunAsync(request.Message, session, cancellationToken: aborted).ConfigureAwait(false);
+            started = await proxy.StartRunAsync(request.Message, session, runId: null, context.Owner(), aborted).ConfigureAwait(false);
         }
         catch (ArgumentException ex)
         {
@@ -238,6 +239,12 @@ public static class OpenAIResponsesEndpoints
         }
 
         var location = await client.FindRunAsync(runId, aborted).ConfigureAwait(false);
+        if (location is { } owned && !context.CanSee(owned.Owner))
+        {
+            // Another principal's response is answered exactly as one that does not exist.
+            return OpenAIErrors.UnknownResponse(responseId);
+        }
+
         if (!string.Equals(stream, "true", StringComparison.OrdinalIgnoreCase))
         {
             if (location is not { } known || await RunAsync(client, known, runId).ConfigureAwait(false) is not { } run)
@@ -259,6 +266,12 @@ public static class OpenAIResponsesEndpoints
         // A stream written outside the runtime has no run record: it is served too, as the native API does.
         var agent = location?.AgentName ?? agentOptions.Value.Agents.Keys.First();
         var opening = await client.OpenStreamAsync(agent, runId, after: null, aborted).ConfigureAwait(false);
+        if (!context.CanSee(opening.Location?.Owner))
+        {
+            // A stream without a run record has no owner: only admins read it.
+            return OpenAIErrors.UnknownResponse(responseId);
+        }
+
         switch (opening.Status)
         {
             case DurableRunStreamStatus.Unknown:
@@ -285,7 +298,8 @@ public static class OpenAIResponsesEndpoints
     {
         var aborted = context.RequestAborted;
         if (OpenAIResponseIds.ToRunId(responseId) is not { } runId
-            || await client.FindRunAsync(runId, aborted).ConfigureAwait(false) is not { } location)
+            || await client.FindRunAsync(runId, aborted).ConfigureAwait(false) is not { } location
+            || !context.CanSee(location.Owner))
         {
             return OpenAIErrors.UnknownResponse(responseId);
         }
@@ -309,6 +323,7 @@ public static class OpenAIResponsesEndpoints
     {
         if (OpenAIResponseIds.ToRunId(responseId) is not { } runId
             || await client.FindRunAsync(runId, context.RequestAborted).ConfigureAwait(false) is not { } location
+            || !context.CanSee(location.Owner)
             || await RunAsync(client, location, runId).ConfigureAwait(false) is not { } run)
         {
             return OpenAIErrors.UnknownResponse(responseId);

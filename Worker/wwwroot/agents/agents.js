@@ -50,7 +50,7 @@
     const response = await fetch(url, { headers: { Accept: 'application/json' } });
     if (response.status === 401) {
       el('key-form').hidden = false;
-      throw new Error('This server requires an API key.');
+      throw new Error('This server requires a sign-in token or an API key.');
     }
     if (!response.ok) {
       const problem = await response.json().catch(() => ({}));
@@ -69,6 +69,10 @@
       return;
     }
     dashboardUrl = body.dashboardUrl;
+    // Whose conversations these are: the caller's own, or everyone's for an admin.
+    el('principal').textContent = body.admin
+      ? 'Everyone\'s conversations (you are ' + body.principal + ', an admin)'
+      : body.principal + '\'s conversations';
     const link = el('dashboard-link');
     link.replaceChildren();
     if (dashboardUrl) {

@@ -267,5 +267,21 @@
     document.cookie = keyCookie + '=' + encodeURIComponent(key) + '; path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');
     keyForm.hidden = true;
     setStatus('key saved');
+    showPrincipal();
   });
+
+  // Who the chat runs as: its conversations belong to that principal (the agents page lists them).
+  async function showPrincipal() {
+    const response = await fetch('/agents/conversations?take=1', { headers: { Accept: 'application/json' } }).catch(() => null);
+    if (response && response.status === 401) {
+      keyForm.hidden = false;
+      return;
+    }
+    if (response && response.ok) {
+      const body = await response.json();
+      el('principal').textContent = 'as ' + body.principal;
+    }
+  }
+
+  showPrincipal();
 })();
