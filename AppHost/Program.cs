@@ -11,15 +11,20 @@ var redis = builder.Configuration.GetConnectionString("redis") is { Length: > 0 
     ? builder.AddConnectionString("redis")
     : builder.AddRedisServer("redis", AppHostSettings.RedisDataDirectory(builder), AppHostSettings.RedisPort(builder)).AsConnectionString();
 
+// The Worker trusts tokens signed with a development key; the demo user's token opens the pages and the demo command.
+var signingKey = DevelopmentIdentity.SigningKey(builder.Configuration);
+var demoToken = DevelopmentIdentity.Mint(signingKey);
+
 var worker = builder.AddProject<Projects.Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
     .WithHttpEndpoint()
     .WithReplicas(AppHostSettings.WorkerReplicas(builder))
     .WithHttpHealthCheck("/health")
-    .WithAgentPages(builder)
+    .WithDevelopmentIdentity(signingKey)
+    .WithAgentPages(builder, demoToken)
     .WithGenAIMessageContentInDevelopment(builder)
-    .WithDemoRunCommand();
+    .WithDemoRunCommand(demoToken);
 
 if (AppHostSettings.DemoClientEnabled(builder))
 {
@@ -29,6 +34,7 @@ if (AppHostSettings.DemoClientEnabled(builder))
         .WithReference(worker)
         .WaitFor(redis)
         .WithEnvironment("DurableAgents__Client__ConnectTimeout", AppHostSettings.ClientConnectTimeout.ToString())
+        .WithEnvironment("Client__Principal", DevelopmentIdentity.DemoUser)
         .WithArgs("--prompt", AppHostSettings.DemoPrompt(builder));
 }
 

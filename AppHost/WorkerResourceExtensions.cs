@@ -14,8 +14,12 @@ internal static class WorkerResourceExtensions
     // The name Aspire gives the dashboard's own resource.
     private const string DashboardResourceName = "aspire-dashboard";
 
-    /// <summary>Links the web chat and the agents page in the dashboard, and tells the Worker where the dashboard is (for trace links).</summary>
-    public static IResourceBuilder<ProjectResource> WithAgentPages(this IResourceBuilder<ProjectResource> worker, IDistributedApplicationBuilder builder)
+    /// <summary>
+    /// Links the web chat and the agents page in the dashboard, signed in as the demo user (the token rides in the link's
+    /// fragment, which browsers never send; the pages move it to their cookie and drop it from the address), and tells
+    /// the Worker where the dashboard is (for trace links).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithAgentPages(this IResourceBuilder<ProjectResource> worker, IDistributedApplicationBuilder builder, string demoToken)
     {
         worker.WithUrls(context =>
         {
@@ -26,8 +30,8 @@ internal static class WorkerResourceExtensions
             }
 
             http.DisplayText = "API";
-            context.Urls.Add(new ResourceUrlAnnotation { Url = http.Url.TrimEnd('/') + "/chat/", DisplayText = "Web chat", Endpoint = http.Endpoint });
-            context.Urls.Add(new ResourceUrlAnnotation { Url = http.Url.TrimEnd('/') + "/agents/", DisplayText = "Agents", Endpoint = http.Endpoint });
+            context.Urls.Add(new ResourceUrlAnnotation { Url = http.Url.TrimEnd('/') + "/chat/#token=" + demoToken, DisplayText = "Web chat", Endpoint = http.Endpoint });
+            context.Urls.Add(new ResourceUrlAnnotation { Url = http.Url.TrimEnd('/') + "/agents/#token=" + demoToken, DisplayText = "Agents", Endpoint = http.Endpoint });
         });
         // The dashboard's address is known once it has started (its port is random under Aspire.Hosting.Testing).
         worker.WithEnvironment(context =>
@@ -56,7 +60,7 @@ internal static class WorkerResourceExtensions
             : worker;
 
     /// <summary>Adds "Start a demo run": POSTs the demo prompt to the Worker's HTTP API and answers with the run id and where to watch it.</summary>
-    public static IResourceBuilder<ProjectResource> WithDemoRunCommand(this IResourceBuilder<ProjectResource> worker) =>
+    public static IResourceBuilder<ProjectResource> WithDemoRunCommand(this IResourceBuilder<ProjectResource> worker, string demoToken) =>
         worker.WithHttpCommand(
             path: $"/agents/{Agent}/runs",
             displayName: "Start a demo run",
@@ -70,6 +74,7 @@ internal static class WorkerResourceExtensions
                 PrepareRequest = context =>
                 {
                     context.Request.Content = JsonContent.Create(new { message = AppHostSettings.DefaultDemoPrompt });
+                    context.Request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", demoToken);
                     return Task.CompletedTask;
                 },
                 GetCommandResult = async context =>

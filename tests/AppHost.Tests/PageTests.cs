@@ -28,7 +28,7 @@ public sealed class PageTests(SharedSystem shared)
         await Assertions.Expect(grid.GetByRole(AriaRole.Row, new() { NameRegex = new System.Text.RegularExpressions.Regex("^Project: worker-.* Running") })).ToHaveCountAsync(2);
         await Assertions.Expect(grid).ToContainTextAsync("client");
         // The Worker links its web chat and agents page.
-        await Assertions.Expect(grid.GetByRole(AriaRole.Link, new() { Name = "Agents" }).First).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex("/agents/$"));
+        await Assertions.Expect(grid.GetByRole(AriaRole.Link, new() { Name = "Agents" }).First).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex("/agents/#token=ey[^&]+$"));
         await page.ScreenshotAsync(new() { Path = Path.Combine(Artifacts, "aspire-dashboard-resources.png") });
     }
 
@@ -42,7 +42,9 @@ public sealed class PageTests(SharedSystem shared)
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArgs });
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 } });
 
-        await page.GotoAsync(new Uri(worker, "/agents/").ToString());
+        // Signed in as the demo user, whose conversations the demo Client started, as the dashboard's link does it.
+        await page.GotoAsync(new Uri(worker, "/agents/#token=" + AspireSystem.DemoToken).ToString());
+        await Assertions.Expect(page.GetByTestId("principal")).ToHaveTextAsync("demo's conversations");
         var tokyo = page.Locator("#conversations li", new() { HasText = "Tokyo" }).First;
         await Assertions.Expect(tokyo).ToBeVisibleAsync(new() { Timeout = 30_000 });
         await tokyo.ClickAsync();

@@ -4,7 +4,6 @@
 (function () {
   'use strict';
 
-  const keyCookie = 'agent_api_key';
   const el = (id) => document.getElementById(id);
   let dashboardUrl = null;
   let selected = null; // { agent, conversationId }
@@ -282,8 +281,7 @@
   });
   el('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    // A cookie, because EventSource cannot send headers; SameSite=Strict keeps other sites from using it.
-    document.cookie = keyCookie + '=' + encodeURIComponent(el('api-key').value) + '; path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');
+    window.agentCredentials.save(el('api-key').value);
     el('key-form').hidden = true;
     loadConversations();
   });

@@ -7,7 +7,6 @@
   'use strict';
 
   const agent = 'TravelPlanner';
-  const keyCookie = 'agent_api_key';
   const el = (id) => document.getElementById(id);
   const messages = el('messages');
   const statusLine = el('status');
@@ -262,9 +261,7 @@
 
   keyForm.addEventListener('submit', (e) => {
     e.preventDefault();
-    // A cookie, because EventSource cannot send headers; SameSite=Strict keeps other sites from using it.
-    const key = el('api-key').value;
-    document.cookie = keyCookie + '=' + encodeURIComponent(key) + '; path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');
+    window.agentCredentials.save(el('api-key').value);
     keyForm.hidden = true;
     setStatus('key saved');
     showPrincipal();
