@@ -30,7 +30,7 @@ public static class AgentApiEndpoints
     private const string OpenApiDocumentName = "v1";
 
     /// <summary>
-    /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, API key) is added by
+    /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, authentication) is added by
     /// <c>AddAgentApi</c> in front of the pipeline, so where this is called does not matter.
     /// </summary>
     /// <param name="app">The application.</param>
@@ -41,7 +41,7 @@ public static class AgentApiEndpoints
         var options = app.Services.GetRequiredService<IOptions<AgentApiOptions>>().Value;
         var cors = options.CorsOrigins.Count > 0;
 
-        // CORS, the rate limit, the API key and the exception handler are put in front of the pipeline by AddAgentApi.
+        // CORS, the rate limit, authentication and the exception handler are put in front of the pipeline by AddAgentApi.
         var api = app.MapGroup("/agents/{agent}")
             .AddEndpointFilter<AgentApiGuard>()
             .WithTags("Agents");
