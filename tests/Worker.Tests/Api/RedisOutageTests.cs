@@ -99,6 +99,42 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     }
 
     /// <summary>A Worker of the test's own on <paramref name="redis"/>, without rate limits, with the given <c>Retry-After</c>.</summary>
+    [Fact]
+    public async Task RedisRestartsWithoutItsData_ContinuingAConversation_Answers503ThenUnknownConversation_Never500()
+    {
+        await using var redis = await RedisServer.StartAsync(appendOnly: false);
+        await using var worker = await StartWorkerAsync(redis, "dataloss", retryAfter: "00:00:01");
+        using var http = ApiFixture.Client(worker.Url);
+        var first = await TestRuns.StartAsync(http, "Plan 1 day in Ghent");
+        var conversationId = first.GetProperty("conversationId").GetString()!;
+        await TestRuns.WaitForEndAsync(http, first.GetProperty("runId").GetString()!);
+
+        await redis.KillAsync();
+        await redis.RestartAsync();
+
+        // The activation still holds the conversation Redis lost: its write fails, it drops itself, and the client is
+        // told to retry (503 + Retry-After); the retry finds that the conversation is gone with Redis's data.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HttpStatusCode status;
+        string body;
+        do
+        {
+            using var next = await http.PostAsJsonAsync($"/agents/{TestRuns.Agent}/runs", new { message = "Now 1 day in Bruges", conversationId });
+            (status, body) = (next.StatusCode, await next.Content.ReadAsStringAsync());
+            output.WriteLine($"{(int)status}: {body}");
+            Assert.NotEqual(HttpStatusCode.InternalServerError, status);
+            if (status == HttpStatusCode.ServiceUnavailable)
+            {
+                Assert.NotNull(next.Headers.RetryAfter);
+                await Task.Delay(next.Headers.RetryAfter.Delta ?? TimeSpan.FromSeconds(1));
+            }
+        }
+        while (status == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline);
+
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Contains("Unknown conversation", body, StringComparison.Ordinal);
+    }
+
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, string retryAfter)
         => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond: 0, new Dictionary<string, string?>
         {
