@@ -129,6 +129,22 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Checks that <paramref name="path"/> answers 200, kills Redis, and times the next GET of it.</summary>
+    private async Task<(HttpResponseMessage Response, TimeSpan Took)> GetOnceRedisIsDownAsync(HttpClient http, RedisServer redis, string path)
+    {
+        using (var before = await http.GetAsync(path))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        await redis.KillAsync();
+        var watch = Stopwatch.StartNew();
+        var response = await http.GetAsync(path);
+        var took = watch.Elapsed;
+        output.WriteLine($"GET {path} with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+        return (response, took);
+    }
+
     [Fact]
     public async Task RedisDown_ConversationList_Answers503AtOnceWithRetryAfterAndErrorId()
     {
@@ -136,16 +152,8 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         await using var worker = await StartWorkerAsync(redis, "list", tokensPerSecond: 0);
         using var http = ApiFixture.Client(worker.Url);
         await TestRuns.StartAsync(http, "Plan 1 day in Leuven");
-        using (var before = await http.GetAsync("/agents/conversations"))
-        {
-            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
-        }
-
-        await redis.KillAsync();
-        var watch = Stopwatch.StartNew();
-        using var response = await http.GetAsync("/agents/conversations");
-        var took = watch.Elapsed;
-        output.WriteLine($"GET /agents/conversations with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+        var (response, took) = await GetOnceRedisIsDownAsync(http, redis, "/agents/conversations");
+        using var _ = response;
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
@@ -161,16 +169,8 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         await using var redis = await RedisServer.StartAsync();
         await using var worker = await StartWorkerAsync(redis, "health", tokensPerSecond: 0);
         using var http = ApiFixture.Client(worker.Url);
-        using (var before = await http.GetAsync("/health"))
-        {
-            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
-        }
-
-        await redis.KillAsync();
-        var watch = Stopwatch.StartNew();
-        using var response = await http.GetAsync("/health");
-        var took = watch.Elapsed;
-        output.WriteLine($"GET /health with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+        var (response, took) = await GetOnceRedisIsDownAsync(http, redis, "/health");
+        using var _ = response;
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         // ServiceDefaults' HealthCheckTimeout (1 s), plus room for a busy machine.
