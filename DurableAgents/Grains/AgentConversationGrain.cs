@@ -195,6 +195,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             Status = RunStatus.Queued,
             CreatedAt = now,
             TraceParent = request.TraceParent ?? Activity.Current?.Id,
+            Foreground = request.Foreground,
         };
         _queue.Enqueue(run);
         State.LastActivity = now;
