@@ -19,6 +19,7 @@ internal sealed class RunIndex : IDisposable
 
     private const string AgentField = "agent";
     private const string ConversationField = "conversation";
+    private const string TraceField = "trace";
     private readonly IConnectionMultiplexer _redis;
     private readonly Lock _gate = new();
     private CancellationTokenSource? _connected;
@@ -109,12 +110,16 @@ internal sealed class RunIndex : IDisposable
     /// <param name="runId">The run.</param>
     /// <param name="location">Its agent and conversation.</param>
     /// <param name="ttl">How long the entry lives (the conversation's time-to-live).</param>
+    /// <param name="traceParent">The run's W3C trace context, so a reader's resume can link to the run's trace.</param>
     /// <returns>A task that completes when Redis has it.</returns>
-    public async Task RecordAsync(string runId, RunLocation location, TimeSpan ttl)
+    public async Task RecordAsync(string runId, RunLocation location, TimeSpan ttl, string? traceParent = null)
     {
         var key = Key(runId);
         var transaction = _redis.GetDatabase().CreateTransaction();
-        _ = transaction.HashSetAsync(key, [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId)]);
+        HashEntry[] fields = string.IsNullOrEmpty(traceParent)
+            ? [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId)]
+            : [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId), new(TraceField, traceParent)];
+        _ = transaction.HashSetAsync(key, fields);
         _ = transaction.KeyExpireAsync(key, ttl);
         await transaction.ExecuteAsync().ConfigureAwait(false);
     }
@@ -129,6 +134,12 @@ internal sealed class RunIndex : IDisposable
             ? new RunLocation(agent.ToString(), conversation.ToString())
             : null;
     }
+
+    /// <summary>The run's W3C trace context (<c>HGET agent-run:{runId} trace</c>), or <see langword="null"/> when none was recorded.</summary>
+    /// <param name="runId">The run.</param>
+    /// <returns>The <c>traceparent</c>.</returns>
+    public async Task<string?> FindTraceAsync(string runId)
+        => await _redis.GetDatabase().HashGetAsync(Key(runId), TraceField).ConfigureAwait(false) is { HasValue: true } trace ? trace.ToString() : null;
 
     private static RedisKey Key(string runId) => KeyPrefix + RunIds.Validate(runId);
 }
