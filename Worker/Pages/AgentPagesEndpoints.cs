@@ -51,7 +51,9 @@ public static class AgentPagesEndpoints
             c.Turns,
             c.Runs,
             c.LastRunStatus is { } status ? RunView.StatusName(status) : null,
-            c.FirstMessage)).ToList();
+            c.FirstMessage,
+            c.LastRunId,
+            c.HostedBy)).ToList();
         return Results.Ok(new ConversationListView(options.Value.DashboardUrl?.TrimEnd('/'), rows));
     }
 }
@@ -69,4 +71,6 @@ public sealed record ConversationListView(string? DashboardUrl, IReadOnlyList<Co
 /// <param name="Runs">Runs, finished or not.</param>
 /// <param name="LastRunStatus">The last run's status.</param>
 /// <param name="FirstMessage">The first user message, clipped to 120 characters.</param>
-public sealed record ConversationSummaryView(string Agent, string ConversationId, DateTimeOffset LastActivity, int Turns, int Runs, string? LastRunStatus, string? FirstMessage);
+/// <param name="LastRunId">The last run's id.</param>
+/// <param name="HostedBy">The Worker process hosting the conversation (<c>machine/pid</c>), where its runs execute.</param>
+public sealed record ConversationSummaryView(string Agent, string ConversationId, DateTimeOffset LastActivity, int Turns, int Runs, string? LastRunStatus, string? FirstMessage, string? LastRunId, string? HostedBy);
