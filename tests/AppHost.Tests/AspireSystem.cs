@@ -33,6 +33,8 @@ internal sealed class AspireSystem : IAsyncDisposable
             $"--Redis:DataDirectory={data}",
             $"--Worker:Replicas={workerReplicas}",
             $"--Client:Enabled={demoClient}",
+            // As the http launch profile: the pages without a login, OTLP and the telemetry API with keys.
+            "--Dashboard:AllowAnonymous=true",
         ];
         using var cts = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
