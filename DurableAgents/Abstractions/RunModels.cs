@@ -41,12 +41,14 @@ public readonly record struct RunLocation(string AgentName, string ConversationI
 /// <param name="Message">The user's message.</param>
 /// <param name="RunId">The caller's run id for idempotent retries, or <see langword="null"/> for a new one.</param>
 /// <param name="TraceParent">The caller's W3C trace context, so the run's spans join the caller's trace.</param>
+/// <param name="Foreground">The caller's word that it cancels the run if it leaves (see <see cref="RunInfo.Foreground"/>).</param>
 [GenerateSerializer]
 [Alias("AgentStreaming.RunRequest")]
 public sealed record RunRequest(
     [property: Id(0)] string Message,
     [property: Id(1)] string? RunId = null,
-    [property: Id(2)] string? TraceParent = null);
+    [property: Id(2)] string? TraceParent = null,
+    [property: Id(3)] bool Foreground = false);
 
 /// <summary>What a caller gets back when a run is accepted.</summary>
 /// <param name="AgentName">The agent.</param>
@@ -100,6 +102,13 @@ public sealed record RunInfo
 
     /// <summary>The W3C trace context of the request that started the run.</summary>
     [Id(10)] public string? TraceParent { get; init; }
+
+    /// <summary>
+    /// Whether the caller that started it said it would cancel it if it left (a foreground run, e.g. an OpenAI response
+    /// without <c>background</c>). Kept for callers to report back; the run itself is as durable either way, and runs
+    /// are background runs unless their caller says so.
+    /// </summary>
+    [Id(11)] public bool Foreground { get; init; }
 }
 
 /// <summary>A tool call the agent made while answering.</summary>

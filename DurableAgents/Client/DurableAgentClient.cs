@@ -161,6 +161,35 @@ public sealed class DurableAgentClient
     public IAsyncEnumerable<DurableRunChunk> StreamAsync(string runId, RunLocation? location, string? cursor = null, CancellationToken cancellationToken = default)
         => StreamAsync(runId, location, lookUp: false, cursor, cancellationToken);
 
+    /// <summary>
+    /// Reads what a run's stream holds now: its entries from the first up to the last one written when the call began
+    /// (the terminal one once the run has ended), without waiting for more. Nothing for a stream not begun yet.
+    /// </summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="location">Where the run belongs, if known.</param>
+    /// <param name="cancellationToken">Stops reading.</param>
+    /// <returns>The entries stored so far, in order.</returns>
+    /// <exception cref="DurableRunExpiredException">The run's stream expired while it was read.</exception>
+    /// <exception cref="DurableAgentsUnavailableException">Redis cannot be reached.</exception>
+    public async IAsyncEnumerable<DurableRunChunk> ReadStoredAsync(string runId, RunLocation? location, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var state = await DurableAgentsFailures.TranslateAsync(() => _streams.GetStateAsync(runId, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (state.LastEntry is not { } last)
+        {
+            yield break;
+        }
+
+        await foreach (var chunk in StreamAsync(runId, location, lookUp: false, after: null, cancellationToken).ConfigureAwait(false))
+        {
+            yield return chunk;
+            // An entry past the last one means it was trimmed meanwhile (a reset): either way, what was there is read.
+            if (StreamCursor.Parse(chunk.Cursor) >= last)
+            {
+                yield break;
+            }
+        }
+    }
+
     /// <summary>Whether <paramref name="cursor"/> is a stream position (such as <c>1734649123456-0</c>) that the read methods accept.</summary>
     /// <param name="cursor">The value a client sent.</param>
     /// <returns><see langword="true"/> when it can be passed as a cursor.</returns>
@@ -205,14 +234,14 @@ public sealed class DurableAgentClient
     internal IAgentConversationGrain Conversation(string agentName, string conversationId)
         => Grains.GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey(agentName, conversationId));
 
-    internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, CancellationToken cancellationToken)
+    internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, bool foreground, CancellationToken cancellationToken)
     {
         var grain = Conversation(agentName, conversationId);
         using var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity($"run_agent {agentName}", ActivityKind.Client);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, conversationId);
         // A run id chosen here makes retries after a lost answer idempotent: the worker returns the same run.
-        var request = new RunRequest(message, runId ?? DurableAgentNames.NewRunId(), Activity.Current?.Id);
+        var request = new RunRequest(message, runId ?? DurableAgentNames.NewRunId(), Activity.Current?.Id, foreground);
         var handle = await CallAsync(() => grain.RunAsync(request), cancellationToken).ConfigureAwait(false);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, handle.RunId);
         return handle;

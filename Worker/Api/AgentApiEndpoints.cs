@@ -28,6 +28,17 @@ public static class AgentApiEndpoints
     /// <summary>The name of the one OpenAPI document (<c>/openapi/v1.json</c>).</summary>
     private const string OpenApiDocumentName = "v1";
 
+    /// <summary>Declares, for the OpenAPI document, that the route may answer problem details with each of <paramref name="statusCodes"/>.</summary>
+    private static RouteHandlerBuilder ProducesProblems(this RouteHandlerBuilder builder, params int[] statusCodes)
+    {
+        foreach (var statusCode in statusCodes)
+        {
+            builder.ProducesProblem(statusCode);
+        }
+
+        return builder;
+    }
+
     /// <summary>
     /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, API key) is added by
     /// <c>AddAgentApi</c> in front of the pipeline, so where this is called does not matter.
@@ -56,13 +67,14 @@ public static class AgentApiEndpoints
             .Produces<RunView>(StatusCodes.Status202Accepted)
             .Produces<RunView>(StatusCodes.Status200OK)
             .Produces<string>(StatusCodes.Status200OK, "text/event-stream", "text/plain")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblems(
+                StatusCodes.Status400BadRequest,
+                StatusCodes.Status401Unauthorized,
+                StatusCodes.Status404NotFound,
+                StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType,
+                StatusCodes.Status429TooManyRequests,
+                StatusCodes.Status503ServiceUnavailable);
 
         api.MapGet("/runs/{runId}", GetRunAsync)
             .WithName("GetRun")
@@ -75,10 +87,7 @@ public static class AgentApiEndpoints
             .WithSummary("Streams the run's response: SSE (id = entry id, event = entry type) or text/plain; resumes after Last-Event-ID or ?cursor=.")
             .Produces<string>(StatusCodes.Status200OK, "text/event-stream", "text/plain")
             .Produces(StatusCodes.Status204NoContent)
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status410Gone)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status410Gone, StatusCodes.Status503ServiceUnavailable);
 
         api.MapPost("/runs/{runId}/cancel", CancelRunAsync)
             .WithName("CancelRun")

@@ -165,7 +165,8 @@ public static class OpenAIResponsesEndpoints
         RunHandle started;
         try
         {
-            started = await proxy.StartRunAsync(request.Message, session, cancellationToken: aborted).ConfigureAwait(false);
+            // A foreground response is cancelled when its client leaves (below): the run says so, for GET to report it.
+            started = await proxy.StartRunAsync(request.Message, session, runId: null, foreground: !request.Background, aborted).ConfigureAwait(false);
         }
         catch (ArgumentException ex)
         {
@@ -245,8 +246,7 @@ public static class OpenAIResponsesEndpoints
                 return OpenAIErrors.UnknownResponse(responseId);
             }
 
-            var header = new ResponseHeader(runId, known.AgentName, run.CreatedAt);
-            return Json(await ObjectAsync(client, header, known, run, run.Status.IsFinal() ? FinishedReadWait : TimeSpan.Zero, aborted).ConfigureAwait(false));
+            return Json(await ObjectAsync(client, ResponseHeader.Of(run, known.AgentName), known, run, run.Status.IsFinal() ? FinishedReadWait : TimeSpan.Zero, aborted).ConfigureAwait(false));
         }
 
         var after = -1;
@@ -270,11 +270,12 @@ public static class OpenAIResponsesEndpoints
         ResponseHeader streamed;
         if (opening.Location is { } at && await RunAsync(client, at, runId).ConfigureAwait(false) is { } persisted)
         {
-            streamed = new ResponseHeader(runId, at.AgentName, persisted.CreatedAt);
+            streamed = ResponseHeader.Of(persisted, at.AgentName);
         }
         else
         {
-            streamed = new ResponseHeader(runId, "unknown", DateTimeOffset.UnixEpoch);
+            // No client of ours started it: nothing cancels it when a reader leaves.
+            streamed = new ResponseHeader(runId, "unknown", DateTimeOffset.UnixEpoch, Background: true);
         }
 
         await streamer.StreamAsync(context, streamed, opening.Location, after).ConfigureAwait(false);
@@ -300,7 +301,7 @@ public static class OpenAIResponsesEndpoints
 
         var status = OpenAIResponseObjects.Status(run.Status);
         AgentApiLog.CancelRequested(logger, runId, status);
-        var header = new ResponseHeader(runId, location.AgentName, run.CreatedAt);
+        var header = ResponseHeader.Of(run, location.AgentName);
         // The run stops promptly: answer with how it ended, as OpenAI answers a cancel with the cancelled response.
         return Json(await ObjectAsync(client, header, location, run, run.Status.IsFinal() ? FinishedReadWait : CancelWait, aborted).ConfigureAwait(false));
     }
@@ -327,10 +328,29 @@ public static class OpenAIResponsesEndpoints
 
     /// <summary>
     /// The response object of a run: from its stream (the terminal event's response: output items, tool calls, usage)
-    /// when the stream ends within <paramref name="wait"/>, else from the run's record.
+    /// when the stream ends within <paramref name="wait"/>, else from the run's record. Without a wait, a live run's
+    /// object holds the output so far (what its stream holds now).
     /// </summary>
     private static async Task<JsonObject> ObjectAsync(DurableAgentClient client, ResponseHeader header, RunLocation location, RunInfo run, TimeSpan wait, CancellationToken cancellationToken)
     {
+        if (wait == TimeSpan.Zero && run.Status == RunStatus.Running)
+        {
+            try
+            {
+                var mapper = new ResponseEventMapper(header);
+                await foreach (var chunk in client.ReadStoredAsync(header.RunId, location, cancellationToken).ConfigureAwait(false))
+                {
+                    _ = mapper.Map(chunk);
+                }
+
+                return mapper.Snapshot();
+            }
+            catch (Exception ex) when (ex is DurableRunExpiredException or DurableRunNotFoundException)
+            {
+                // The events are gone; the record remains.
+            }
+        }
+
         if (wait > TimeSpan.Zero)
         {
             try

@@ -274,8 +274,9 @@ internal sealed class RedisAgentStreamReader(
             var sequence = await sequenceTask.ConfigureAwait(false);
             var last = await lastTask.ConfigureAwait(false);
             var written = sequence.HasValue && (long)sequence > 0;
-            StreamCursor? terminalAt = last.Length == 1 && StreamChunkParser.Parse(last[0]) is { IsTerminal: true } chunk ? chunk.Cursor : null;
-            return new AgentStreamState(last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt);
+            var lastChunk = last.Length == 1 ? StreamChunkParser.Parse(last[0]) : (StreamChunk?)null;
+            StreamCursor? terminalAt = lastChunk is { IsTerminal: true } chunk ? chunk.Cursor : null;
+            return new AgentStreamState(last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt, lastChunk?.Cursor);
         }, cancellationToken);
 
     /// <summary>
