@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using AgentStreaming.AppHost;
 using AgentStreaming.AppHost.Lifetime;
 
-var builder = DistributedApplication.CreateBuilder(args);
+var builder = DistributedApplication.CreateBuilder(args).WithAnonymousDashboardPages();
 builder.Services.AddHostedService<LauncherExitWatcher>();
 
 // An existing Redis when ConnectionStrings:redis is set; otherwise a local redis-server with its data in .apphost/redis.
@@ -19,12 +19,14 @@ var worker = builder.AddProject<Projects.Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
     .WithHttpEndpoint()
+    .WithoutDevelopmentCertificate()
     .WithReplicas(AppHostSettings.WorkerReplicas(builder))
     .WithHttpHealthCheck("/health")
     .WithDevelopmentIdentity(signingKey)
     .WithAgentPages(builder, demoToken)
     .WithGenAIMessageContentInDevelopment(builder)
-    .WithDemoRunCommand(demoToken);
+    .WithDemoRunCommand(demoToken)
+    .WithKillReplicaCommand(demoToken);
 
 if (AppHostSettings.DemoClientEnabled(builder))
 {
@@ -32,6 +34,7 @@ if (AppHostSettings.DemoClientEnabled(builder))
     builder.AddProject<Projects.Client>("client")
         .WithReference(redis)
         .WithReference(worker)
+        .WithoutDevelopmentCertificate()
         .WaitFor(redis)
         .WithEnvironment("DurableAgents__Client__ConnectTimeout", AppHostSettings.ClientConnectTimeout.ToString())
         .WithEnvironment("Client__Principal", DevelopmentIdentity.DemoUser)

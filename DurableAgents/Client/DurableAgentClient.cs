@@ -313,6 +313,8 @@ public sealed class DurableAgentClient
     /// <summary>The one stream source: Streaming.Core's reader, with its failures in this library's terms, waiting for a queued run.</summary>
     private async IAsyncEnumerable<DurableRunChunk> StreamAsync(string runId, RunLocation? location, bool lookUp, string? after, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        using var resume = string.IsNullOrEmpty(after) ? null : await StartResumeAsync(runId, location, after).ConfigureAwait(false);
+        var delivered = 0;
         var cursor = after;
         while (true)
         {
@@ -354,6 +356,7 @@ public sealed class DurableAgentClient
 
                     var chunk = DurableRunChunk.From(entries.Current);
                     cursor = chunk.Cursor;
+                    resume?.SetTag(DurableAgentsDiagnostics.Tags.EntriesDelivered, ++delivered);
                     yield return chunk;
                 }
             }
@@ -362,6 +365,48 @@ public sealed class DurableAgentClient
                 await entries.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Starts the span of a reader's resume (<see cref="DurableAgentsDiagnostics.ResumeActivityName"/>) under the caller's
+    /// span, linked to the run's trace (one <c>HGET</c> of the run index, made only when the span is listened to). A run
+    /// whose trace is unknown (none recorded, Redis down) gets the span without the link.
+    /// </summary>
+    private async Task<Activity?> StartResumeAsync(string runId, RunLocation? location, string cursor)
+    {
+        if (!DurableAgentsDiagnostics.ActivitySource.HasListeners())
+        {
+            return null;
+        }
+
+        ActivityLink[]? links = null;
+        if (_runs.IsConnected && DurableAgentNames.IsValidId(runId))
+        {
+            try
+            {
+                if (await _runs.FindTraceAsync(runId).ConfigureAwait(false) is { } traceParent && ActivityContext.TryParse(traceParent, null, out var run))
+                {
+                    links = [new ActivityLink(run)];
+                }
+            }
+            catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+            {
+                // The link is a convenience: the read itself reports Redis being away.
+            }
+        }
+
+        var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity(DurableAgentsDiagnostics.ResumeActivityName, ActivityKind.Consumer, parentContext: default, tags: null, links: links);
+        activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, runId);
+        activity?.SetTag(DurableAgentsDiagnostics.Tags.Cursor, cursor);
+        if (activity is not null && location is { } at)
+        {
+            // Named like the run's own spans (run_agent TravelPlanner, run_attempt TravelPlanner) when the agent is known.
+            activity.DisplayName = $"{DurableAgentsDiagnostics.ResumeActivityName} {at.AgentName}";
+            activity.SetTag(DurableAgentsDiagnostics.Tags.AgentName, at.AgentName);
+            activity.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, at.ConversationId);
+        }
+
+        return activity;
     }
 
     private async Task<bool> IsPendingAsync(RunLocation location, string runId, CancellationToken cancellationToken)

@@ -210,7 +210,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             _state.WriteStateAsync(),
             _lease.ClaimAsync(),
             _index.TouchAsync(Key, now, State.Owner),
-            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId) { Owner = State.Owner }, _options.ConversationTtl));
+            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId) { Owner = State.Owner }, _options.ConversationTtl, run.TraceParent));
         DurableAgentsDiagnostics.RunsAcceptedCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         DurableAgentsLog.RunAccepted(_logger, _agentName, _conversationId, runId);
         DurableAgentsLog.RunMessage(_logger, runId, request.Message);

@@ -55,7 +55,9 @@ public static class AgentPagesEndpoints
             c.Runs,
             c.LastRunStatus is { } status ? RunView.StatusName(status) : null,
             c.FirstMessage,
-            c.Owner)).ToList();
+            c.Owner,
+            c.LastRunId,
+            c.HostedBy)).ToList();
         return Results.Ok(new ConversationListView(options.Value.DashboardUrl?.TrimEnd('/'), rows) { Principal = context.Owner(), Admin = admin });
     }
 }
@@ -81,4 +83,7 @@ public sealed record ConversationListView(string? DashboardUrl, IReadOnlyList<Co
 /// <param name="LastRunStatus">The last run's status.</param>
 /// <param name="FirstMessage">The first user message, clipped to 120 characters.</param>
 /// <param name="Owner">The principal that started it.</param>
-public sealed record ConversationSummaryView(string Agent, string ConversationId, DateTimeOffset LastActivity, int Turns, int Runs, string? LastRunStatus, string? FirstMessage, string? Owner);
+/// <param name="LastRunId">The last run's id.</param>
+/// <param name="HostedBy">The Worker process hosting the conversation (<c>machine/pid</c>), where its runs execute.</param>
+public sealed record ConversationSummaryView(
+    string Agent, string ConversationId, DateTimeOffset LastActivity, int Turns, int Runs, string? LastRunStatus, string? FirstMessage, string? Owner, string? LastRunId, string? HostedBy);

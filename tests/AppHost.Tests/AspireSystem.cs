@@ -40,6 +40,8 @@ internal sealed class AspireSystem : IAsyncDisposable
             $"--Worker:Replicas={workerReplicas}",
             $"--Client:Enabled={demoClient}",
             $"--Auth:SigningKey={Convert.ToBase64String(SigningKey)}",
+            // As the http launch profile: the pages without a login, OTLP and the telemetry API with keys.
+            "--Dashboard:AllowAnonymous=true",
         ];
         using var cts = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
