@@ -4,7 +4,7 @@ using System.Text;
 namespace AgentStreaming.Streaming.Streams;
 
 /// <summary>
-/// Reads the announcement the append script publishes once per call (see <see cref="RedisStreamScripts.Append"/>):
+/// Reads the announcement the write pump publishes once per flush (see <see cref="StreamAppender"/>):
 /// a header <c>v1 serverTimeMs</c>, then per run a line <c>key previousLastId count attempt</c> followed by
 /// <c>count</c> entries, each <c>id sequence type extraPairs textBytes</c>, the text, and its extra pairs as
 /// <c>field valueBytes</c> and the value; elements are separated by newlines. A count of <c>-</c> means the entries are

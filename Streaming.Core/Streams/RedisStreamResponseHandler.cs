@@ -96,8 +96,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         RunIds.Validate(runId);
         var cluster = IsCluster;
         return new RedisAgentStreamWriter(
-            Appender(cluster), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
-            cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
+            Appender(cluster), _multiplexer.GetDatabase(), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
+            cluster ? null : Keys.Changes, cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
     }
 
     /// <summary>
@@ -115,8 +115,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         lock (_tailGate)
         {
             return cluster
-                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize)
-                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize);
+                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time)
+                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time);
         }
     }
 

@@ -355,7 +355,8 @@ internal static class Capacity
                 switch (chunk.Kind)
                 {
                     case StreamEntryKind.Text:
-                        state.OnText(run, reader, chunk.Text, chunk.EntryId);
+                        // Our entry ids carry the sequence, not the time: the legs split at the entry's timestamp (stamped when sent).
+                        state.OnText(run, reader, chunk.Text, chunk.EntryId, chunk.Timestamp.ToUnixTimeMilliseconds());
                         break;
                     case StreamEntryKind.Done:
                         reader.Done = true;
@@ -401,7 +402,7 @@ internal static class Capacity
                     return;
                 }
 
-                state.OnText(run, reader, chunk.Text, chunk.EntryId);
+                state.OnText(run, reader, chunk.Text, chunk.EntryId, Clock.EntryIdMs(chunk.EntryId));
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -502,7 +503,7 @@ internal static class Capacity
 
         public LatencyHistogram Latency { get; } = new();
 
-        // The legs are split at the ms part of the entry id, so they can be a little below 0.
+        // The legs are split at a millisecond stamp (the entry id's time, or our entries' timestamp), so they can be a little below 0.
         public LatencyHistogram WriteLeg { get; } = new(offsetMs: 5);
 
         public LatencyHistogram ReadLeg { get; } = new(offsetMs: 5);
@@ -522,7 +523,7 @@ internal static class Capacity
         }
 
         /// <summary>Checks the chunks an entry carries (one, or several merged) against the run's sequence and times them.</summary>
-        public void OnText(int run, RunReader reader, string text, string entryId)
+        public void OnText(int run, RunReader reader, string text, string entryId, double storedAtMs)
         {
             var now = Stopwatch.GetTimestamp();
             if (text.Length == 0 || text.Length % Clock.CapacityChunkLength != 0)
@@ -532,7 +533,7 @@ internal static class Capacity
             }
 
             var measuring = _phase == Measuring;
-            var storedMs = measuring ? Clock.EntryIdMs(entryId) : double.NaN;
+            var storedMs = measuring ? storedAtMs : double.NaN;
             var receivedMs = Clock.UnixMs(now);
             for (var at = 0; at < text.Length; at += Clock.CapacityChunkLength)
             {

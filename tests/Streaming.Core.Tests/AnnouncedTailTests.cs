@@ -37,7 +37,7 @@ public sealed class AnnouncedTailTests(RedisFixture redis)
         Assert.Equal(texts, chunks.Where(c => c.Kind == StreamEntryKind.Text).Select(c => c.Text));
         Assert.Equal("{\"name\":\"f\",\n\"args\":\"a b\"}", chunks.Single(c => c.Kind == StreamEntryKind.ToolCall).Data);
         Assert.Equal("failed:\nline two", chunks[^1].Error);
-        Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+        Assert.Equal(Enumerable.Range(1, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
     }
 
     [Fact]
