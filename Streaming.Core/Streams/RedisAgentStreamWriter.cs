@@ -94,7 +94,7 @@ public sealed class RedisAgentStreamWriter
         _runId = runId;
         _keys = [keys.Stream(runId), keys.Meta(runId)];
         _attempt = attempt;
-        _encoder = new StreamEntryEncoder(_keys[0], attempt, traceParent);
+        _encoder = new StreamEntryEncoder(attempt, traceParent);
         _refresh = new AppendBatch.Refresh(ttl, ttl + metaExtra);
         _notify = notifyChannel is null ? (RedisChannel?)null : RedisChannel.Sharded(notifyChannel);
         _claimArguments =

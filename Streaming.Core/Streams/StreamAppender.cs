@@ -189,11 +189,12 @@ internal sealed class StreamAppender
             return false;
         }
 
-        foreach (var command in batch.Commands)
+        foreach (var entry in batch.Entries)
         {
-            for (var i = AppendBatch.TextArgument; i < command.Length; i += 2)
+            for (var i = 0; i < entry.Length; i++)
             {
-                if (command[i] is string value && value.Length > MaxAnnouncedValue / 4 && Encoding.UTF8.GetByteCount(value) > MaxAnnouncedValue)
+                if (i is not (AppendBatch.SequenceField or AppendBatch.TimestampField) && (string?)entry[i].Value is { } value
+                    && value.Length > MaxAnnouncedValue / 4 && Encoding.UTF8.GetByteCount(value) > MaxAnnouncedValue)
                 {
                     return false;
                 }
@@ -222,15 +223,21 @@ internal enum AppendOutcome
 /// type … attempt … [field value]…</c> per entry, and the TTL refresh when it is due. Re-sent unchanged but for the
 /// timestamp.
 /// </summary>
-internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, string previousId, long firstSequence, object[][] commands, AppendBatch.Refresh? refresh)
+internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, string previousId, long firstSequence, NameValueEntry[][] entries, AppendBatch.Refresh? refresh)
 {
-    /// <summary>Where the entry's text is in an <c>XADD</c>'s arguments; field/value pairs follow from here.</summary>
-    internal const int TextArgument = 4;
+    /// <summary>Where the fields are in an entry (see <see cref="Writing.StreamEntryEncoder"/>); extra pairs follow from <see cref="ExtraFields"/>.</summary>
+    internal const int TextField = 0;
 
-    private const int TimestampArgument = 8;
+    internal const int SequenceField = 1;
+
+    internal const int TimestampField = 2;
+
+    internal const int TypeField = 3;
+
+    internal const int ExtraFields = 5;
 
     private TaskCompletionSource<AppendOutcome> _completion = new();
-    private Task<RedisResult>[] _replies = [];
+    private Task<RedisValue>[] _replies = [];
     private Exception? _failure;
 
     public RedisKey Stream => stream;
@@ -246,15 +253,16 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
 
     public long FirstSequence => firstSequence;
 
-    public object[][] Commands => commands;
+    /// <summary>Each entry's fields, in order.</summary>
+    public NameValueEntry[][] Entries => entries;
 
     public Refresh? TtlRefresh => refresh;
 
-    public int Count => Commands.Length;
+    public int Count => entries.Length;
 
     public long LastSequence => FirstSequence + Count - 1;
 
-    public string LastId => (string)Commands[^1][2];
+    public string LastId => Writing.EntryIds.Of(LastSequence);
 
     public AppendOutcome Outcome { get; private set; }
 
@@ -273,12 +281,12 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     /// <summary>Queues the batch's commands on the flush's pipeline.</summary>
     internal void Send(IBatch pipeline, long now)
     {
-        _replies = new Task<RedisResult>[Commands.Length];
-        for (var i = 0; i < Commands.Length; i++)
+        _replies = new Task<RedisValue>[entries.Length];
+        for (var i = 0; i < entries.Length; i++)
         {
-            var command = Commands[i];
-            command[TimestampArgument] = now;
-            _replies[i] = pipeline.ExecuteAsync("XADD", command);
+            var fields = entries[i];
+            fields[TimestampField] = new NameValueEntry(StreamFields.Timestamp, now);
+            _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = Writing.EntryIds.Of(FirstSequence + i), CreateStream = false });
         }
 
         if (TtlRefresh is { } refresh)
@@ -339,16 +347,17 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
         }
 
         message.Append(PreviousId).Append(' ').Append(Count).Append(' ').Append(Attempt);
-        foreach (var command in Commands)
+        for (var i = 0; i < entries.Length; i++)
         {
-            var text = (string)command[TextArgument];
-            var extras = (command.Length - 13) / 2;
-            message.Append('\n').Append((string)command[2]).Append(' ').Append(command[6]).Append(' ').Append((string)command[10])
+            var fields = entries[i];
+            var text = (string)fields[TextField].Value!;
+            var extras = fields.Length - ExtraFields;
+            message.Append('\n').Append(Writing.EntryIds.Of(FirstSequence + i)).Append(' ').Append(FirstSequence + i).Append(' ').Append((string)fields[TypeField].Value!)
                 .Append(' ').Append(extras).Append(' ').Append(Encoding.UTF8.GetByteCount(text)).Append('\n').Append(text);
-            for (var x = 0; x < extras; x++)
+            for (var x = ExtraFields; x < fields.Length; x++)
             {
-                var value = (string)command[13 + (2 * x) + 1];
-                message.Append('\n').Append((string)command[13 + (2 * x)]).Append(' ').Append(Encoding.UTF8.GetByteCount(value)).Append('\n').Append(value);
+                var value = (string)fields[x].Value!;
+                message.Append('\n').Append((string)fields[x].Name!).Append(' ').Append(Encoding.UTF8.GetByteCount(value)).Append('\n').Append(value);
             }
         }
     }
