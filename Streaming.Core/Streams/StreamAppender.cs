@@ -40,6 +40,8 @@ internal sealed class StreamAppender
     private readonly int _maxEntriesPerCall;
     private readonly object _gate = new();
     private readonly TimeProvider _time;
+    private readonly string _origin;
+    private readonly Action<byte[]>? _handOver;
     private List<AppendBatch> _queue = [];
     private int _inFlight;
 
@@ -48,8 +50,12 @@ internal sealed class StreamAppender
     /// <param name="changesChannel">The channel each flush announces the changed streams on (single server), or <see langword="null"/> (Redis Cluster: each batch is announced on its run's channel).</param>
     /// <param name="maxEntriesPerCall">How many entries one flush carries at most (a larger batch goes alone).</param>
     /// <param name="time">The clock that stamps the entries' <c>timestamp</c>.</param>
-    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time)
+    /// <param name="origin">Names this pump in its announcements, so the process's own tail skips their echo.</param>
+    /// <param name="handOver">Hands an announcement to the process's own tail in memory (single server), if it has one.</param>
+    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<byte[]>? handOver = null)
     {
+        _origin = origin;
+        _handOver = handOver;
         _database = database;
         _announceChanges = changesChannel is not null;
         _changesChannel = RedisChannel.Literal(changesChannel ?? string.Empty);
@@ -170,14 +176,16 @@ internal sealed class StreamAppender
         {
             if (batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused)
             {
-                message ??= new StringBuilder(256).Append(CultureInfo.InvariantCulture, $"v1 {now}");
+                message ??= new StringBuilder(256).Append(CultureInfo.InvariantCulture, $"v1 {now} {_origin}");
                 batch.AppendAnnouncement(message);
             }
         }
 
         if (message is not null)
         {
-            _database.Publish(_changesChannel, message.ToString(), CommandFlags.FireAndForget);
+            var bytes = Encoding.UTF8.GetBytes(message.ToString());
+            _handOver?.Invoke(bytes);
+            _database.Publish(_changesChannel, bytes, CommandFlags.FireAndForget);
         }
     }
 
