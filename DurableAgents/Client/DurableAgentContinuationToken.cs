@@ -37,7 +37,7 @@ public sealed class DurableAgentContinuationToken : ResponseContinuationToken
     /// strictly after the entry id a reader last received.
     /// </summary>
     /// <param name="runId">The run id.</param>
-    /// <param name="afterEntryId">The entry id of the last entry received (a Redis Stream id such as <c>1734649123456-0</c>), or <see langword="null"/> for the start.</param>
+    /// <param name="afterEntryId">The entry id of the last entry received (<c>&lt;sequence&gt;-0</c> such as <c>42-0</c>; ids of streams written before entry ids carried the sequence, such as <c>1734649123456-0</c>, work too), or <see langword="null"/> for the start.</param>
     /// <returns>The token.</returns>
     /// <exception cref="ArgumentException">The run id or the entry id is malformed.</exception>
     public static DurableAgentContinuationToken ForRun(string runId, string? afterEntryId = null)

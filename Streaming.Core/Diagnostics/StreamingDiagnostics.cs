@@ -78,7 +78,7 @@ public static class StreamingDiagnostics
         /// <summary>Set on a re-send after a transient Redis failure.</summary>
         public const string BatchRetry = "agent_streaming.batch.retry";
 
-        /// <summary>On the terminal batch: the attempt's batches stored in Redis (one script call each, shared with other runs).</summary>
+        /// <summary>On the terminal batch: the attempt's batches stored in Redis (pipelined with other runs' batches).</summary>
         public const string Batches = "agent_streaming.stream.batches";
 
         /// <summary>On the terminal batch: the attempt's entries stored.</summary>

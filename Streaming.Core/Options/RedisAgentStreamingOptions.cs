@@ -41,7 +41,7 @@ public sealed class RedisAgentStreamingOptions
     /// </summary>
     public StackExchange.Redis.ConfigurationOptions? Configuration { get; set; }
 
-    /// <summary>Most entries the writer sends in one Redis command: 1 to 4096. Default 1024.</summary>
+    /// <summary>Most entries a writer sends in one batch (one <c>XADD</c> each, pipelined in one flush): 1 to 4096. Default 1024.</summary>
     public int MaxBatchSize { get; set; } = 1024;
 
     /// <summary>Entries a writer may hold unsent before <c>AppendAsync</c> waits for Redis: at least 1. Default 8192.</summary>

@@ -4,8 +4,9 @@ using System.Text;
 namespace AgentStreaming.Streaming.Streams;
 
 /// <summary>
-/// Reads the announcement the append script publishes once per call (see <see cref="RedisStreamScripts.Append"/>):
-/// a header <c>v1 serverTimeMs</c>, then per run a line <c>key previousLastId count attempt</c> followed by
+/// Reads the announcement the write pump publishes once per flush (see <see cref="StreamAppender"/>):
+/// a header <c>v1 timeMs origin</c> (the origin names the publishing process's pump, so its own tail, which was
+/// handed the entries in memory, skips the echo), then per run a line <c>key previousLastId count attempt</c> followed by
 /// <c>count</c> entries, each <c>id sequence type extraPairs textBytes</c>, the text, and its extra pairs as
 /// <c>field valueBytes</c> and the value; elements are separated by newlines. A count of <c>-</c> means the entries are
 /// not included; a previous id of <c>?</c> means it is unknown.
@@ -22,11 +23,18 @@ internal ref struct Announcement
     public Announcement(ReadOnlySpan<byte> data) => _data = data;
 
     /// <summary>Reads the header; <see langword="false"/> for a message of another format.</summary>
-    public bool TryReadHeader()
+    /// <param name="origin">The write pump that published it (<c>v1 timeMs origin</c>), or empty (the claim script's).</param>
+    public bool TryReadHeader(out ReadOnlySpan<byte> origin)
     {
-        if (!TryReadLine(out var line) || !line.StartsWith("v1 "u8) || !Utf8Parser.TryParse(line[3..], out long milliseconds, out _))
+        origin = default;
+        if (!TryReadLine(out var line) || !line.StartsWith("v1 "u8) || !Utf8Parser.TryParse(line[3..], out long milliseconds, out var used))
         {
             return false;
+        }
+
+        if (3 + used < line.Length && line[3 + used] == (byte)' ')
+        {
+            origin = line[(4 + used)..];
         }
 
         _timestamp = DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);

@@ -10,32 +10,42 @@ namespace AgentStreaming.Streaming.Streams;
 
 /// <summary>
 /// Appends one attempt of one run to its Redis Stream, in order, batched: entries appended while a batch is in
-/// flight go out together in the next one, through the process-wide <see cref="StreamAppender"/> (on a single server
-/// one script call carries the batches of every run waiting at that moment), so a chunk costs neither an awaited round
-/// trip of its own nor a TTL command of its own.
+/// flight go out together in the next one, through the process-wide <see cref="StreamAppender"/> (the batches of every
+/// run waiting at that moment are pipelined together), so a chunk costs neither an awaited round trip of its own nor a
+/// TTL command of its own, and Redis no more than one <c>XADD</c>.
 /// </summary>
 /// <remarks>
+/// <para>The writer first claims the stream (one script call, <see cref="BeginAsync"/> or the first write): the claim
+/// fences out every earlier claim, writes the <c>reset</c> entry when an earlier attempt left entries, and gives this
+/// writer its range of sequences. The writer then numbers its entries itself, and an entry's id is
+/// <c>&lt;sequence&gt;-0</c>: Redis refuses an id that is not above the stream's last, so a stale writer's entry and a
+/// re-sent entry that Redis had stored already are refused by the <c>XADD</c> itself; the writer tells the two apart
+/// (one read, only then) and acknowledges the re-send. One batch of a writer is in flight at a time, so what Redis
+/// stored of a writer is always a prefix of what it sent: no gap.</para>
 /// <para><see cref="AppendAsync"/> returns as soon as the entry is queued. A batch that fails because Redis is
-/// transiently unavailable (<see cref="Resilience.RedisFailurePolicy.IsTransient"/>) is re-sent (same writer id and batch index, with its back-off) for up to the
-/// retry window (<c>WriteRetryTimeout</c>) while later entries keep queueing: a short outage, such as a server restart,
-/// is ridden out as the same attempt, and a batch Redis had stored before its reply was lost is acknowledged by the
-/// script, not written twice. Any other failed batch, or an outage longer than the window, faults the writer: the
-/// next <see cref="AppendAsync"/>, <see cref="FlushAsync"/> or <see cref="CompleteAsync"/> throws
-/// <see cref="AgentStreamWriteException"/>, so failures reach the producer and are never swallowed.</para>
-/// <para>Sequence numbers are assigned by Redis inside the script from the run's metadata hash, so they stay
-/// strictly increasing across attempts and writer crashes. A lower attempt than the newest one that wrote is
-/// refused (<see cref="AgentStreamWriteFailure.Fenced"/>), as is any write after the terminal entry, and any write
-/// after the stream expired while its metadata remains (<see cref="AgentStreamWriteFailure.Expired"/>): a late
-/// attempt never restarts the sequence at 0 next to readers that hold cursors.</para>
+/// transiently unavailable (<see cref="Resilience.RedisFailurePolicy.IsTransient"/>) is re-sent unchanged, with its
+/// back-off, for up to the retry window (<c>WriteRetryTimeout</c>) while later entries keep queueing: a short outage,
+/// such as a server restart, is ridden out as the same attempt. Any other failed batch, or an outage longer than the
+/// window, faults the writer: the next <see cref="AppendAsync"/>, <see cref="FlushAsync"/> or <see cref="CompleteAsync"/>
+/// throws <see cref="AgentStreamWriteException"/>, so failures reach the producer and are never swallowed.</para>
+/// <para>Sequences stay strictly increasing across attempts and writer crashes (each claim starts above everything the
+/// stream held). A lower attempt than the newest one that claimed is refused (<see cref="AgentStreamWriteFailure.Fenced"/>),
+/// as is a write after the terminal entry, and any write after the stream expired while its metadata remains
+/// (<see cref="AgentStreamWriteFailure.Expired"/>, <c>XADD … NOMKSTREAM</c>): a late attempt never restarts the
+/// sequence next to readers that hold cursors.</para>
 /// <para>Not thread-safe for concurrent appends from several threads: one producer per attempt.</para>
 /// </remarks>
 public sealed class RedisAgentStreamWriter
 {
     private readonly StreamAppender _appender;
+    private readonly IDatabase _database;
     private readonly RedisKey[] _keys;
+    private readonly RedisValue[] _claimArguments;
+    private readonly RedisChannel? _notify;
     private readonly string _runId;
     private readonly int _attempt;
     private readonly StreamEntryEncoder _encoder;
+    private readonly AppendBatch.Refresh _refresh;
     private readonly int _maxBatchSize;
     private readonly int _maxPending;
     private readonly TimeSpan _retryTimeout;
@@ -48,18 +58,29 @@ public sealed class RedisAgentStreamWriter
     private bool _terminalQueued;
     private AgentStreamWriteException? _fault;
     private string? _lastEntryId;
+
+    // The claim and the write position: touched by the pump alone.
+    private bool _claimed;
+    private long _base;
+    private long _next;
+    private string _previousId = string.Empty;
+    private bool _written;
+    private long _refreshedAt;
+    private long _batchIndex;
     private long _entriesEncoded;
     private long _bytesEncoded;
     private long _resends;
 
     internal RedisAgentStreamWriter(
         StreamAppender appender,
+        IDatabase database,
         StreamKeys keys,
         string runId,
         int attempt,
         string? traceParent,
         TimeSpan ttl,
         TimeSpan metaExtra,
+        string? changesChannel,
         string? notifyChannel,
         int maxBatchSize,
         int maxPending,
@@ -69,10 +90,23 @@ public sealed class RedisAgentStreamWriter
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(attempt, 1);
         _appender = appender;
+        _database = database;
         _runId = runId;
         _keys = [keys.Stream(runId), keys.Meta(runId)];
         _attempt = attempt;
-        _encoder = new StreamEntryEncoder(attempt, traceParent, ttl, metaExtra, notifyChannel);
+        _encoder = new StreamEntryEncoder(attempt, traceParent);
+        _refresh = new AppendBatch.Refresh(ttl, ttl + metaExtra);
+        _notify = notifyChannel is null ? (RedisChannel?)null : RedisChannel.Sharded(notifyChannel);
+        _claimArguments =
+        [
+            attempt,
+            Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)),
+            (long)ttl.TotalMilliseconds,
+            (long)(ttl + metaExtra).TotalMilliseconds,
+            changesChannel ?? string.Empty,
+            notifyChannel ?? string.Empty,
+            EntryIds.Stride,
+        ];
         _maxBatchSize = maxBatchSize;
         _maxPending = maxPending;
         _retryTimeout = retryTimeout;
@@ -115,11 +149,12 @@ public sealed class RedisAgentStreamWriter
 
     /// <summary>
     /// Claims the run's stream for this attempt before any entry is produced: records the attempt (fencing out
-    /// older ones) and, when an earlier attempt already wrote entries, appends the <c>reset</c> entry.
+    /// older ones and any earlier writer of this one) and, when an earlier attempt already wrote entries, appends the
+    /// <c>reset</c> entry. One script call; the entries after it are plain <c>XADD</c>s.
     /// </summary>
     /// <param name="cancellationToken">Cancels the wait (not the write once sent).</param>
     /// <returns>A task that completes when Redis confirmed the claim.</returns>
-    /// <exception cref="AgentStreamWriteException">Redis failed, a newer attempt holds the stream, or the run already ended.</exception>
+    /// <exception cref="AgentStreamWriteException">Redis failed, a newer attempt holds the stream, the run already ended, or its stream expired.</exception>
     public async Task BeginAsync(CancellationToken cancellationToken = default)
     {
         Task pump;
@@ -237,190 +272,259 @@ public sealed class RedisAgentStreamWriter
 
     private async Task PumpAsync()
     {
-        // Runs synchronously up to the first send (building the batch and handing it to the multiplexer, which
-        // never blocks on the network), then continues on Redis's answer: no thread-pool hop per chunk.
-        var claim = true; // the first pass writes even without entries: BeginAsync's claim
-        PendingBatch? inFlight = null;
+        // Runs synchronously up to the first send (building the batch and handing it to the pipeline, which never
+        // blocks on the network), then continues on Redis's answer: no thread-pool hop per chunk.
+        if (!_claimed && !await ClaimAsync().ConfigureAwait(false))
+        {
+            return;
+        }
+
         while (true)
         {
-            List<AgentStreamEntry>? entries = null;
+            List<AgentStreamEntry> entries;
             lock (_gate)
             {
-                if (_queue.Count > 0 || claim)
-                {
-                    if (_queue.Count <= _maxBatchSize)
-                    {
-                        entries = _queue;
-                        _queue = [];
-                    }
-                    else
-                    {
-                        entries = _queue.GetRange(0, _maxBatchSize);
-                        _queue.RemoveRange(0, _maxBatchSize);
-                    }
-                }
-                else if (inFlight is null)
+                if (_queue.Count == 0)
                 {
                     _pumping = false;
                     return;
                 }
-            }
 
-            claim = false;
-            var next = entries is null ? null : Build(entries);
-            if (next is not null)
-            {
-                next.Write = SendAsync(next, retry: false);
-            }
-
-            if (inFlight is not null)
-            {
-                // Two batches at most are in flight, so Redis runs one while the next is prepared. The script refuses a
-                // batch whose predecessor did not apply, so a failed batch can never leave a gap before a later one.
-                switch (await SettleAsync(inFlight, next).ConfigureAwait(false))
+                if (_queue.Count <= _maxBatchSize)
                 {
-                    case Settled.Faulted:
-                        return;
-                    case Settled.BothStored:
-                        next = null;
-                        break;
+                    entries = _queue;
+                    _queue = [];
+                }
+                else
+                {
+                    entries = _queue.GetRange(0, _maxBatchSize);
+                    _queue.RemoveRange(0, _maxBatchSize);
                 }
             }
 
-            inFlight = next;
-        }
-    }
-
-    /// <summary>
-    /// Waits for <paramref name="first"/>; on a transient failure re-sends it and <paramref name="second"/> (sent after
-    /// it) in order. Awaited once per batch by the pump, so its state is pooled.
-    /// </summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Settled> SettleAsync(PendingBatch first, PendingBatch? second)
-    {
-        Exception error;
-        try
-        {
-            await first.Write.ConfigureAwait(false);
-            return Settled.Stored;
-        }
-        catch (Exception ex)
-        {
-            error = ex;
-        }
-
-        if (_retryTimeout <= TimeSpan.Zero || !RedisFailurePolicy.IsTransient(error))
-        {
-            Fault(WriteErrors.FromFailure(_runId, _attempt, error), first.Count, error);
-            if (second is not null)
+            if (_next + entries.Count - _base >= EntryIds.Stride)
             {
-                await ObserveAsync(second.Write).ConfigureAwait(false);
+                var fault = WriteErrors.TooManyEntries(_runId, _attempt);
+                Fault(fault, entries.Count, fault);
+                return;
             }
 
-            return Settled.Faulted;
+            if (!await WriteAsync(Build(entries)).ConfigureAwait(false))
+            {
+                return;
+            }
         }
-
-        return await RetryAsync(first, second, error).ConfigureAwait(false) ? Settled.BothStored : Settled.Faulted;
     }
 
-    private async Task<bool> RetryAsync(PendingBatch first, PendingBatch? second, Exception error)
+    /// <summary>The claim (<see cref="RedisStreamScripts.Claim"/>), re-sent on transient failures within the retry window.</summary>
+    private async Task<bool> ClaimAsync()
     {
-        var since = _time.GetTimestamp();
-        StreamingLog.WriteRetrying(_logger, _runId, error.Message, _retryTimeout, error);
+        _batchIndex = 1;
+        using var activity = StartAppendActivity(1, 0, retry: false, startTime: default, operation: "EVALSHA");
 
-        // The second batch was sent before the first failed was known. The script stores a writer's batches only in
-        // order, so if the second was stored the first was too (only its reply was lost); otherwise both are re-sent,
-        // and the second may then meet no refusal: its predecessor is confirmed.
-        if (second is not null && await SucceedsWithinAsync(second.Write, since).ConfigureAwait(false))
-        {
-            Stored(first, null);
-        }
-        else if (!await ResendAsync(first, since, error, pauseFirst: true).ConfigureAwait(false)
-            || (second is not null && !await ResendAsync(second, since, error, pauseFirst: false).ConfigureAwait(false)))
+        // The claim's span belongs to the run's trace; its Redis command does not (as the pump's, see StreamAppender).
+        Activity.Current = null;
+        var (ok, reply) = await SendAsync(
+            _ => _database.ScriptEvaluateAsync(RedisStreamScripts.Claim, _keys, _claimArguments),
+            0,
+            activity).ConfigureAwait(false);
+        if (!ok)
         {
             return false;
         }
 
-        var outage = _time.GetElapsedTime(since);
-        StreamingDiagnostics.WriteOutagesCounter.Add(1);
-        StreamingLog.WriteRecovered(_logger, _runId, outage);
+        var parts = (RedisResult[])reply!;
+        _base = long.Parse((string)parts[0]!, System.Globalization.CultureInfo.InvariantCulture);
+        _next = _base + 1;
+        _previousId = (string?)parts[1] ?? string.Empty;
+        _refreshedAt = _time.GetTimestamp();
+        _claimed = true;
         return true;
     }
 
-    /// <summary>Re-sends a batch with backoff until Redis stores or acknowledges it, or the retry window since <paramref name="since"/> has passed.</summary>
-    private async Task<bool> ResendAsync(PendingBatch batch, long since, Exception lastError, bool pauseFirst)
+    /// <summary>Writes one batch: re-sent on transient failures, a refusal told apart (a re-send of stored entries, or a newer claim), an expiry reported.</summary>
+    private async Task<bool> WriteAsync(PendingBatch batch)
     {
-        var backoff = TimeSpan.Zero;
-        var pause = pauseFirst;
-        while (true)
+        // A span for the terminal batch, re-sends and failures, not for every batch: a run has hundreds. The others
+        // are summed up on the terminal batch's span (batches, entries, bytes, re-sends) and counted in the metrics;
+        // their Redis commands are pipelined with many runs' and belong to no run's trace (see StreamAppender).
+        var activity = batch.IsTerminal ? StartAppendActivity(batch.Index, batch.Count, retry: false, startTime: default) : null;
+        var started = Stopwatch.GetTimestamp();
+        var (ok, outcome) = await SendAsync(
+            _ => _appender.AppendAsync(batch.Append),
+            batch.Count,
+            activity,
+            batch).ConfigureAwait(false);
+        if (ok && outcome != AppendOutcome.Stored)
         {
-            if (pause)
+            var refusal = outcome == AppendOutcome.Missing ? await MissingAsync().ConfigureAwait(false) : await RefusedAsync(batch).ConfigureAwait(false);
+            if (refusal is null && IsFaulted)
             {
-                backoff = RedisFailurePolicy.NextDelay(backoff);
-                var left = Remaining(since);
-                if (left > TimeSpan.Zero)
-                {
-                    await Task.Delay(backoff < left ? backoff : left, _time).ConfigureAwait(false);
-                }
+                // Telling the refusal apart failed (the writer is faulted with that failure).
+                return false;
             }
 
-            pause = true;
-            var remaining = Remaining(since);
-            if (remaining <= TimeSpan.Zero)
+            if (refusal is not null)
             {
-                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, lastError), batch.Count, lastError);
+                activity ??= StartAppendActivity(batch.Index, batch.Count, retry: false, DateTime.UtcNow - Stopwatch.GetElapsedTime(started));
+                activity?.SetStatus(ActivityStatusCode.Error, refusal.Message);
+                activity?.SetTag("error.type", refusal.GetType().FullName);
+                activity?.Dispose();
+                Fault(refusal, batch.Count, refusal);
                 return false;
+            }
+        }
+
+        if (!ok)
+        {
+            return false;
+        }
+
+        StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        Stored(batch);
+        if (activity is not null)
+        {
+            // The attempt's whole write, in the span that ends it: one batch is in flight at a time, so every batch up
+            // to this one is in Redis.
+            activity.SetTag(StreamingDiagnostics.Tags.Batches, batch.Index);
+            activity.SetTag(StreamingDiagnostics.Tags.Entries, batch.EntriesThrough);
+            activity.SetTag(StreamingDiagnostics.Tags.Bytes, batch.BytesThrough);
+            activity.SetTag(StreamingDiagnostics.Tags.Resends, Interlocked.Read(ref _resends));
+            activity.Dispose();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Sends until Redis answers, faulting the writer on a failure that is not transient or on an outage longer than
+    /// the retry window. Every send of a batch is the same (the entry ids are fixed), so a re-send is idempotent.
+    /// </summary>
+    private async Task<(bool Ok, T Value)> SendAsync<T>(Func<bool, Task<T>> send, int count, Activity? activity, PendingBatch? batch = null)
+    {
+        long since = 0;
+        var backoff = TimeSpan.Zero;
+        var retry = false;
+        while (true)
+        {
+            Exception error;
+            var write = send(retry);
+            try
+            {
+                var value = retry ? await write.WaitAsync(Remaining(since), _time).ConfigureAwait(false) : await write.ConfigureAwait(false);
+                if (retry)
+                {
+                    var outage = _time.GetElapsedTime(since);
+                    StreamingDiagnostics.WriteOutagesCounter.Add(1);
+                    StreamingLog.WriteRecovered(_logger, _runId, outage);
+                }
+
+                return (true, value);
+            }
+            catch (TimeoutException ex) when (retry && !write.IsCompleted)
+            {
+                // The window closed while this send was still queued; it may yet apply, in order (its ids are fixed),
+                // unless a newer claim has fenced it out.
+                Forget(write);
+                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, ex), count, ex);
+                return (false, default!);
+            }
+            catch (Exception ex)
+            {
+                error = ex;
+            }
+
+            var failed = activity ?? (retry || batch is not null ? StartAppendActivity(batch?.Index ?? 1, count, retry, startTime: default) : null);
+            failed?.SetStatus(ActivityStatusCode.Error, error.Message);
+            failed?.SetTag("error.type", error.GetType().FullName);
+            if (activity is null)
+            {
+                failed?.Dispose();
+            }
+
+            if (_retryTimeout <= TimeSpan.Zero || !RedisFailurePolicy.IsTransient(error))
+            {
+                Fault(WriteErrors.FromFailure(_runId, _attempt, error), count, error);
+                return (false, default!);
+            }
+
+            if (!retry)
+            {
+                since = _time.GetTimestamp();
+                retry = true;
+                StreamingLog.WriteRetrying(_logger, _runId, error.Message, _retryTimeout, error);
+            }
+
+            var left = Remaining(since);
+            if (left <= TimeSpan.Zero)
+            {
+                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, error), count, error);
+                return (false, default!);
+            }
+
+            backoff = RedisFailurePolicy.NextDelay(backoff);
+            await Task.Delay(backoff < left ? backoff : left, _time).ConfigureAwait(false);
+            if (Remaining(since) <= TimeSpan.Zero)
+            {
+                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, error), count, error);
+                return (false, default!);
             }
 
             StreamingDiagnostics.WriteRetriesCounter.Add(1);
             Interlocked.Increment(ref _resends);
-            var write = SendAsync(batch, retry: true);
-            try
-            {
-                await write.WaitAsync(remaining, _time).ConfigureAwait(false);
-                return true;
-            }
-            catch (TimeoutException) when (!write.IsCompleted)
-            {
-                // The window closed while this send was still queued; it may yet apply, which a newer attempt's fence
-                // or this writer's batch order makes harmless.
-                Forget(write);
-            }
-            catch (Exception ex) when (RedisFailurePolicy.IsTransient(ex))
-            {
-                lastError = ex;
-            }
-            catch (RedisServerException ex) when (WriteErrors.IsOutOfOrder(ex))
-            {
-                // Every batch before this one is confirmed, so Redis lost what it had confirmed.
-                Fault(WriteErrors.LostConfirmed(_runId, _attempt, ex), batch.Count, ex);
-                return false;
-            }
-            catch (Exception ex)
-            {
-                Fault(WriteErrors.FromFailure(_runId, _attempt, ex), batch.Count, ex);
-                return false;
-            }
         }
     }
 
-    private async Task<bool> SucceedsWithinAsync(Task write, long since)
+    /// <summary>
+    /// Redis refused entries of the batch as not above the stream's last id. When the stream's last entry is this
+    /// writer's, at or past the batch's last, the batch was stored by an earlier send whose reply was lost: it is
+    /// acknowledged. Otherwise a newer claim or the terminal entry is in the way.
+    /// </summary>
+    /// <returns><see langword="null"/> when the batch is stored; else the failure.</returns>
+    private async Task<AgentStreamWriteException?> RefusedAsync(PendingBatch batch)
     {
-        try
+        var (ok, state) = await SendAsync(
+            async _ =>
+            {
+                var epoch = _database.HashGetAsync(_keys[1], "epoch");
+                var top = _database.StreamRangeAsync(_keys[0], "-", "+", 1, Order.Descending);
+                return (Epoch: await epoch.ConfigureAwait(false), Top: await top.ConfigureAwait(false));
+            },
+            batch.Count,
+            activity: null).ConfigureAwait(false);
+        if (!ok)
         {
-            await write.WaitAsync(Remaining(since), _time).ConfigureAwait(false);
-            return true;
+            return null;
         }
-        catch (Exception) when (!write.IsCompleted)
+
+        var mine = EntryIds.EpochOf(_base);
+        var hasTop = state.Top.Length == 1;
+        var last = hasTop ? state.Top[0] : default;
+        var topEpoch = -1L;
+        if (hasTop && StreamCursor.TryParse(last.Id.ToString(), out var top))
         {
-            Forget(write);
-            return false;
+            topEpoch = top.Milliseconds / EntryIds.Stride > long.MaxValue ? long.MaxValue : EntryIds.EpochOf((long)top.Milliseconds);
+            if (topEpoch == mine && top.Sequence == 0 && (long)top.Milliseconds >= batch.LastSequence)
+            {
+                return null;
+            }
         }
-        catch (Exception)
+
+        if (hasTop && StreamChunkParser.Parse(last).IsTerminal)
         {
-            // Refused because the first was not stored, or failed the same way: it is re-sent after the first.
-            return false;
+            return WriteErrors.Terminated(_runId);
         }
+
+        return (state.Epoch.HasValue && (long)state.Epoch > mine) || topEpoch > mine
+            ? WriteErrors.Fenced(_runId, _attempt)
+            : WriteErrors.Refused(_runId, _attempt, hasTop ? last.Id.ToString() : "none");
+    }
+
+    /// <summary>The stream is gone: expired (its metadata remains), or Redis lost what it had confirmed (both gone).</summary>
+    private async Task<AgentStreamWriteException?> MissingAsync()
+    {
+        var (ok, meta) = await SendAsync(_ => _database.KeyExistsAsync(_keys[1]), 0, activity: null).ConfigureAwait(false);
+        return !ok ? null : meta ? WriteErrors.Expired(_runId, _attempt) : WriteErrors.LostConfirmed(_runId, _attempt);
     }
 
     /// <summary>What is left of the retry window that opened at <paramref name="since"/>, as a timer accepts it.</summary>
@@ -444,84 +548,45 @@ public sealed class RedisAgentStreamWriter
     private static void Forget(Task write)
         => _ = write.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
-    private static async Task ObserveAsync(Task write)
-    {
-        try
-        {
-            await write.ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
-        {
-            // Refused or failed after an earlier batch failed; that first failure is what the producer sees.
-        }
-    }
-
-    private PendingBatch Build(List<AgentStreamEntry> batch)
+    private PendingBatch Build(List<AgentStreamEntry> entries)
     {
         // Built by the pump alone, in order: the running totals need no synchronization.
-        var values = _encoder.Encode(batch);
-        foreach (var entry in batch)
+        foreach (var entry in entries)
         {
             _bytesEncoded += Utf8Length(entry);
         }
 
-        _entriesEncoded += batch.Count;
-        return new PendingBatch(batch, values, _encoder.BatchIndex, _entriesEncoded, _bytesEncoded);
+        _entriesEncoded += entries.Count;
+        var first = _next;
+        _next += entries.Count;
+
+        // The TTLs (and the metadata's mark that entries were written) are refreshed on the writer's first batch, at
+        // least every eighth of the TTL while it writes, and on its terminal entry, from which its readers' time counts.
+        var terminal = entries[^1].IsTerminal;
+        var refresh = !_written || terminal || _time.GetElapsedTime(_refreshedAt) * 8 >= _refresh.Ttl;
+        if (refresh)
+        {
+            _refreshedAt = _time.GetTimestamp();
+            _written = true;
+        }
+
+        var append = new AppendBatch(_keys[0], _keys[1], _notify, _encoder.Attempt, _previousId, first, _encoder.Encode(entries, first), refresh ? _refresh : null);
+        _previousId = append.LastId;
+        return new PendingBatch(entries, append, ++_batchIndex, _entriesEncoded, _bytesEncoded);
     }
 
-    private async Task SendAsync(PendingBatch batch, bool retry)
-    {
-        // A span for the claim, the terminal batch, re-sends and failures, not for every batch: a run has hundreds. The
-        // others are summed up on the terminal batch's span (batches, entries, bytes, re-sends) and counted in the
-        // metrics; their Redis calls carry the batches of many runs and belong to no run's trace (see StreamAppender).
-        var activity = retry || batch.Index == 1 || batch.IsTerminal ? StartAppendActivity(batch, retry, startTime: default) : null;
-        var started = Stopwatch.GetTimestamp();
-        string last;
-        try
-        {
-            // Re-sent unchanged (same writer id and batch index): the script acknowledges a batch it already stored.
-            last = await _appender.AppendAsync(_keys[0], _keys[1], batch.Values, batch.Count).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            // A failed batch is a span of its own, even one that was sent without.
-            activity ??= StartAppendActivity(batch, retry, DateTime.UtcNow - Stopwatch.GetElapsedTime(started));
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            activity?.SetTag("error.type", ex.GetType().FullName);
-            activity?.Dispose();
-            throw;
-        }
-
-        StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        Stored(batch, last);
-        if (activity is not null)
-        {
-            if (batch.IsTerminal)
-            {
-                // The attempt's whole write, in the span that ends it: the script stores a writer's batches only in
-                // order, so every batch up to this one is in Redis.
-                activity.SetTag(StreamingDiagnostics.Tags.Batches, batch.Index);
-                activity.SetTag(StreamingDiagnostics.Tags.Entries, batch.EntriesThrough);
-                activity.SetTag(StreamingDiagnostics.Tags.Bytes, batch.BytesThrough);
-                activity.SetTag(StreamingDiagnostics.Tags.Resends, Interlocked.Read(ref _resends));
-            }
-
-            activity.Dispose();
-        }
-    }
-
-    private Activity? StartAppendActivity(PendingBatch batch, bool retry, DateTimeOffset startTime)
+    private Activity? StartAppendActivity(long index, int count, bool retry, DateTimeOffset startTime, string operation = "XADD")
     {
         var activity = StreamingDiagnostics.ActivitySource.StartActivity(StreamingDiagnostics.AppendActivityName, ActivityKind.Client, parentContext: default, startTime: startTime);
         if (activity is not null)
         {
             activity.SetTag("db.system.name", "redis");
-            activity.SetTag("db.operation.name", "EVALSHA");
-            activity.SetTag("db.query.summary", "XADD agent-stream");
+            activity.SetTag("db.operation.name", operation);
+            activity.SetTag("db.query.summary", operation + " agent-stream");
             activity.SetTag(StreamingDiagnostics.Tags.RunId, _runId);
             activity.SetTag(StreamingDiagnostics.Tags.Attempt, _attempt);
-            activity.SetTag(StreamingDiagnostics.Tags.BatchIndex, batch.Index);
-            activity.SetTag(StreamingDiagnostics.Tags.BatchSize, batch.Count);
+            activity.SetTag(StreamingDiagnostics.Tags.BatchIndex, index);
+            activity.SetTag(StreamingDiagnostics.Tags.BatchSize, count);
             if (retry)
             {
                 activity.SetTag(StreamingDiagnostics.Tags.BatchRetry, true);
@@ -531,12 +596,9 @@ public sealed class RedisAgentStreamWriter
         return activity;
     }
 
-    private void Stored(PendingBatch batch, string? last)
+    private void Stored(PendingBatch batch)
     {
-        if (!string.IsNullOrEmpty(last))
-        {
-            Volatile.Write(ref _lastEntryId, last);
-        }
+        Volatile.Write(ref _lastEntryId, batch.Append.LastId);
 
         // One measurement per run of entries of the same type (a batch is mostly text), not one per entry.
         var entries = batch.Entries;
@@ -559,24 +621,12 @@ public sealed class RedisAgentStreamWriter
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(30);
 
-    private enum Settled
-    {
-        /// <summary>The first batch is stored; the second (if any) is still in flight.</summary>
-        Stored,
-
-        /// <summary>Both batches are stored (after a retry).</summary>
-        BothStored,
-
-        /// <summary>The writer faulted.</summary>
-        Faulted,
-    }
-
-    /// <summary>A batch as sent, kept so a re-send is byte-for-byte the same script call.</summary>
-    private sealed class PendingBatch(List<AgentStreamEntry> entries, RedisValue[] values, long index, long entriesThrough, long bytesThrough)
+    /// <summary>A batch as sent, kept so a re-send is the same commands (same entry ids).</summary>
+    private sealed class PendingBatch(List<AgentStreamEntry> entries, AppendBatch append, long index, long entriesThrough, long bytesThrough)
     {
         public List<AgentStreamEntry> Entries { get; } = entries;
 
-        public RedisValue[] Values { get; } = values;
+        public AppendBatch Append { get; } = append;
 
         /// <summary>The writer's 1-based batch index (1 is the claim).</summary>
         public long Index { get; } = index;
@@ -587,10 +637,10 @@ public sealed class RedisAgentStreamWriter
         /// <summary>The UTF-8 payload bytes of the writer's batches up to and including this one.</summary>
         public long BytesThrough { get; } = bytesThrough;
 
+        public long LastSequence => Append.LastSequence;
+
         public bool IsTerminal => Entries.Count > 0 && Entries[^1].IsTerminal;
 
         public int Count => Entries.Count;
-
-        public Task Write { get; set; } = Task.CompletedTask;
     }
 }

@@ -28,6 +28,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     private readonly TimeProvider _time;
     private readonly object _tailGate = new();
     private IStreamTail? _tail;
+    private readonly string _origin = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
     private StreamAppender? _appender;
     private StreamAppender? _clusterAppender;
     private bool _disposed;
@@ -77,7 +78,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
                     ? new ClusterStreamTail(_multiplexer, TailConfiguration, static key => "{" + key + "}:notify", _options, _logger, _time)
                     : _options.LiveRead == LiveReadMode.BlockingRead
                         ? new RedisStreamTail(_multiplexer, TailConfiguration, _options, _logger, _time)
-                        : new AnnouncedStreamTail(TailConfiguration, Keys.Changes, _options, _logger, _time);
+                        : new AnnouncedStreamTail(TailConfiguration, Keys.Changes, _origin, _options, _logger, _time);
             }
         }
     }
@@ -96,8 +97,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         RunIds.Validate(runId);
         var cluster = IsCluster;
         return new RedisAgentStreamWriter(
-            Appender(cluster), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
-            cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
+            Appender(cluster), _multiplexer.GetDatabase(), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
+            cluster ? null : Keys.Changes, cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
     }
 
     /// <summary>
@@ -115,8 +116,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         lock (_tailGate)
         {
             return cluster
-                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize)
-                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize);
+                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time)
+                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, message => (Volatile.Read(ref _tail) as AnnouncedStreamTail)?.HandOver(message));
         }
     }
 

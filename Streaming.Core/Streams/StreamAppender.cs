@@ -1,93 +1,99 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using AgentStreaming.Streaming.Streams.Writing;
 using StackExchange.Redis;
 
 namespace AgentStreaming.Streaming.Streams;
 
 /// <summary>
-/// Sends the writers' batches to Redis through the append script (<see cref="RedisStreamScripts.Append"/>). On a
-/// single server it is the process-wide write pump: the batches of every run that are waiting at the same moment go
-/// out together as one script call, so Redis runs one <c>EVALSHA</c> for many runs instead of one per run per flush,
-/// and the call announces the streams it changed once, on the changes channel. On Redis Cluster every batch is a call
-/// of its own (the keys of one call must share a hash slot) and announces itself on its run's sharded channel.
+/// The process-wide write pump: sends the writers' batches as plain <c>XADD</c>s with the ids the writers assigned
+/// (<see cref="EntryIds"/>), the batches of every run that are waiting at the same moment pipelined together in one
+/// flush (on Redis Cluster, StackExchange.Redis routes each command to its node and pipelines per node). No script
+/// runs on this path: <c>XADD</c> itself refuses a duplicate or a stale claim's entry, and <c>NOMKSTREAM</c> refuses
+/// a write to a stream that expired.
 /// </summary>
 /// <remarks>
-/// Each run's batch is applied on its own inside the call, so the per-run guarantees hold as if it were sent alone:
-/// order, fencing, idempotent re-sends and the TTL refresh. At most <see cref="MaxCallsInFlight"/> calls are in
-/// flight; batches that arrive meanwhile wait for the next call, so under load a call carries many runs and at low
-/// load a batch goes out at once.
-/// <para>A call belongs to no run's trace (it carries the batches of whichever runs were waiting), so it is sent with
-/// no ambient span: Redis tracing then sees a command without a parent, which the services' sampler treats as
+/// Once Redis has answered a flush, the entries it stored are announced, so a reader is never handed an entry Redis
+/// refused: on a single server one <c>PUBLISH</c> on the changes channel per flush (small batches carry their
+/// entries, see <see cref="Announcement"/>), on Redis Cluster one <c>SPUBLISH</c> per batch on the run's sharded
+/// channel. At most <see cref="MaxCallsInFlight"/> flushes are in flight; batches that arrive meanwhile wait for the
+/// next, so under load a flush carries many runs and at low load a batch goes out at once.
+/// <para>A flush belongs to no run's trace (it carries the batches of whichever runs were waiting), so it is sent with
+/// no ambient span: Redis tracing then sees commands without a parent, which the services' sampler treats as
 /// background work (<c>AgentStreaming:Telemetry:TraceBackgroundWork</c>). A run's trace shows its claim, terminal
 /// batch, re-sends and failures as <c>agent_stream append</c> spans instead, with the attempt's totals.</para>
 /// </remarks>
 internal sealed class StreamAppender
 {
-    /// <summary>Combined calls in flight at once: Redis runs one while the next is on its way.</summary>
+    /// <summary>Flushes in flight at once: Redis runs one while the next is on its way.</summary>
     internal const int MaxCallsInFlight = 2;
 
+    /// <summary>A batch carries its entries in its announcement up to this many entries, each value up to <see cref="MaxAnnouncedValue"/> bytes.</summary>
+    private const int MaxAnnouncedEntries = 16;
+
+    private const int MaxAnnouncedValue = 4096;
+
     private readonly IDatabase _database;
-    private readonly RedisValue _changesChannel;
-    private readonly bool _combine;
+    private readonly RedisChannel _changesChannel;
+    private readonly bool _announceChanges;
     private readonly int _maxEntriesPerCall;
     private readonly object _gate = new();
-    private List<Submission> _queue = [];
+    private readonly TimeProvider _time;
+    private readonly string _origin;
+    private readonly Action<byte[]>? _handOver;
+    private List<AppendBatch> _queue = [];
     private int _inFlight;
 
     /// <summary>Creates the appender.</summary>
     /// <param name="database">The database the writers write to.</param>
-    /// <param name="changesChannel">The channel each call announces the changed stream keys on (single server), or <see langword="null"/> (Redis Cluster: one call per batch, announced per run).</param>
-    /// <param name="maxEntriesPerCall">How many entries one combined call carries at most (a larger batch goes alone).</param>
-    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall)
+    /// <param name="changesChannel">The channel each flush announces the changed streams on (single server), or <see langword="null"/> (Redis Cluster: each batch is announced on its run's channel).</param>
+    /// <param name="maxEntriesPerCall">How many entries one flush carries at most (a larger batch goes alone).</param>
+    /// <param name="time">The clock that stamps the entries' <c>timestamp</c>.</param>
+    /// <param name="origin">Names this pump in its announcements, so the process's own tail skips their echo.</param>
+    /// <param name="handOver">Hands an announcement to the process's own tail in memory (single server), if it has one.</param>
+    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<byte[]>? handOver = null)
     {
+        _origin = origin;
+        _handOver = handOver;
         _database = database;
-        _combine = changesChannel is not null;
-        _changesChannel = changesChannel ?? string.Empty;
+        _announceChanges = changesChannel is not null;
+        _changesChannel = RedisChannel.Literal(changesChannel ?? string.Empty);
         _maxEntriesPerCall = Math.Max(1, maxEntriesPerCall);
+        _time = time;
     }
 
     /// <summary>Appends one run's batch.</summary>
-    /// <param name="stream">The run's stream key.</param>
-    /// <param name="meta">The run's metadata key.</param>
-    /// <param name="arguments">The batch's arguments, as the script takes them per run (TTL first).</param>
-    /// <param name="entries">How many entries the batch holds.</param>
-    /// <returns>The last entry id the run's stream holds after the batch (empty when it holds none).</returns>
-    /// <exception cref="RedisServerException">The script refused the batch (fenced, terminated, expired, out of order) or Redis failed it.</exception>
-    /// <exception cref="RedisConnectionException">Redis could not be reached.</exception>
-    public Task<string> AppendAsync(RedisKey stream, RedisKey meta, RedisValue[] arguments, int entries)
+    /// <returns>What Redis did with it; faults with the Redis failure when it could not be sent or answered.</returns>
+    public Task<AppendOutcome> AppendAsync(AppendBatch batch)
     {
-        var submission = new Submission(stream, meta, arguments, Math.Max(1, entries));
-        if (!_combine)
-        {
-            _ = SendAsync([submission]);
-            return submission.Task;
-        }
-
-        List<Submission>? batch = null;
+        batch.Reset();
+        List<AppendBatch>? flush = null;
         lock (_gate)
         {
-            _queue.Add(submission);
+            _queue.Add(batch);
             if (_inFlight < MaxCallsInFlight)
             {
                 _inFlight++;
-                batch = TakeLocked();
+                flush = TakeLocked();
             }
         }
 
-        if (batch is not null)
+        if (flush is not null)
         {
-            _ = SendLoopAsync(batch);
+            _ = SendLoopAsync(flush);
         }
 
-        return submission.Task;
+        return batch.Task;
     }
 
-    private async Task SendLoopAsync(List<Submission> batch)
+    private async Task SendLoopAsync(List<AppendBatch> flush)
     {
-        // Once for the loop (an async method's change stays inside it), not per call.
+        // Once for the loop (an async method's change stays inside it), not per flush.
         Activity.Current = null;
         while (true)
         {
-            await SendAsync(batch).ConfigureAwait(false);
+            await SendAsync(flush).ConfigureAwait(false);
             lock (_gate)
             {
                 if (_queue.Count == 0)
@@ -96,18 +102,18 @@ internal sealed class StreamAppender
                     return;
                 }
 
-                batch = TakeLocked();
+                flush = TakeLocked();
             }
         }
     }
 
-    private List<Submission> TakeLocked()
+    private List<AppendBatch> TakeLocked()
     {
         var taken = 0;
         var entries = 0;
-        while (taken < _queue.Count && (taken == 0 || entries + _queue[taken].Entries <= _maxEntriesPerCall))
+        while (taken < _queue.Count && (taken == 0 || entries + _queue[taken].Count <= _maxEntriesPerCall))
         {
-            entries += _queue[taken].Entries;
+            entries += _queue[taken].Count;
             taken++;
         }
 
@@ -123,96 +129,247 @@ internal sealed class StreamAppender
         return some;
     }
 
-    /// <summary>Sends one call for the batches and completes each; never throws.</summary>
-    private async Task SendAsync(List<Submission> batch)
+    /// <summary>Sends one flush, announces what Redis stored and completes each batch; never throws.</summary>
+    private async Task SendAsync(List<AppendBatch> flush)
     {
-        if (Activity.Current is not null)
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var pipeline = _database.CreateBatch();
+        foreach (var batch in flush)
         {
-            Activity.Current = null;
+            batch.Send(pipeline, now);
         }
 
-        var keys = new RedisKey[batch.Count * 2];
-        var length = 2;
-        foreach (var submission in batch)
+        pipeline.Execute();
+        foreach (var batch in flush)
         {
-            length += 1 + submission.Arguments.Length;
+            await batch.SettleAsync().ConfigureAwait(false);
         }
 
-        var values = new RedisValue[length];
-        values[0] = _changesChannel;
-        values[1] = batch.Count;
-        var p = 2;
-        for (var i = 0; i < batch.Count; i++)
+        Announce(flush, now);
+        foreach (var batch in flush)
         {
-            var submission = batch[i];
-            keys[2 * i] = submission.Stream;
-            keys[(2 * i) + 1] = submission.Meta;
-            values[p++] = submission.Arguments.Length;
-            submission.Arguments.CopyTo(values, p);
-            p += submission.Arguments.Length;
+            batch.Complete();
         }
+    }
 
-        RedisResult[] replies;
-        try
+    /// <summary>
+    /// Announces the batches Redis stored, and those it partly refused (re-sends, stale claims) without their entries so
+    /// the tails read them (fire and forget: a lost announcement is made up for by the tails' sweep).
+    /// </summary>
+    private void Announce(List<AppendBatch> flush, long now)
+    {
+        if (!_announceChanges)
         {
-            replies = (RedisResult[])(await _database.ScriptEvaluateAsync(RedisStreamScripts.Append, keys, values).ConfigureAwait(false))!;
-        }
-        catch (Exception ex)
-        {
-            foreach (var submission in batch)
+            foreach (var batch in flush)
             {
-                submission.SetException(ex);
+                if (batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused && batch.Notify is { } notify)
+                {
+                    _database.Publish(notify, batch.LastId, CommandFlags.FireAndForget);
+                }
             }
 
             return;
         }
 
-        for (var i = 0; i < batch.Count; i++)
+        StringBuilder? message = null;
+        foreach (var batch in flush)
+        {
+            if (batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused)
+            {
+                message ??= new StringBuilder(256).Append(CultureInfo.InvariantCulture, $"v1 {now} {_origin}");
+                batch.AppendAnnouncement(message);
+            }
+        }
+
+        if (message is not null)
+        {
+            var bytes = Encoding.UTF8.GetBytes(message.ToString());
+            _handOver?.Invoke(bytes);
+            _database.Publish(_changesChannel, bytes, CommandFlags.FireAndForget);
+        }
+    }
+
+    /// <summary>Whether a batch's entries travel in its announcement: few, and each value small.</summary>
+    internal static bool Detailed(AppendBatch batch)
+    {
+        if (batch.Count > MaxAnnouncedEntries)
+        {
+            return false;
+        }
+
+        foreach (var entry in batch.Entries)
+        {
+            for (var i = 0; i < entry.Length; i++)
+            {
+                if (i is not (AppendBatch.SequenceField or AppendBatch.TimestampField) && (string?)entry[i].Value is { } value
+                    && value.Length > MaxAnnouncedValue / 4 && Encoding.UTF8.GetByteCount(value) > MaxAnnouncedValue)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+}
+
+/// <summary>What Redis did with a batch.</summary>
+internal enum AppendOutcome
+{
+    /// <summary>Every entry was stored by this send.</summary>
+    Stored,
+
+    /// <summary>Some entries were refused as not above the stream's last id: a re-send of entries stored before, or a stale claim's write. The writer tells which.</summary>
+    Refused,
+
+    /// <summary>The stream is gone (<c>NOMKSTREAM</c>): it expired or was evicted.</summary>
+    Missing,
+}
+
+/// <summary>
+/// One run's batch as the writer built it: one <c>XADD key NOMKSTREAM &lt;sequence&gt;-0 text … sequence … timestamp …
+/// type … attempt … [field value]…</c> per entry, and the TTL refresh when it is due. Re-sent unchanged but for the
+/// timestamp.
+/// </summary>
+internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, string previousId, long firstSequence, NameValueEntry[][] entries, AppendBatch.Refresh? refresh)
+{
+    /// <summary>Where the fields are in an entry (see <see cref="Writing.StreamEntryEncoder"/>); extra pairs follow from <see cref="ExtraFields"/>.</summary>
+    internal const int TextField = 0;
+
+    internal const int SequenceField = 1;
+
+    internal const int TimestampField = 2;
+
+    internal const int TypeField = 3;
+
+    internal const int ExtraFields = 5;
+
+    private TaskCompletionSource<AppendOutcome> _completion = new();
+    private Task<RedisValue>[] _replies = [];
+    private Exception? _failure;
+
+    public RedisKey Stream => stream;
+
+    public RedisKey Meta => meta;
+
+    public RedisChannel? Notify => notify;
+
+    public string Attempt => attempt;
+
+    /// <summary>The id of the entry the batch follows ("" at the stream's start).</summary>
+    public string PreviousId => previousId;
+
+    public long FirstSequence => firstSequence;
+
+    /// <summary>Each entry's fields, in order.</summary>
+    public NameValueEntry[][] Entries => entries;
+
+    public Refresh? TtlRefresh => refresh;
+
+    public int Count => entries.Length;
+
+    public long LastSequence => FirstSequence + Count - 1;
+
+    public string LastId => Writing.EntryIds.Of(LastSequence);
+
+    public AppendOutcome Outcome { get; private set; }
+
+    public Task<AppendOutcome> Task => _completion.Task;
+
+    internal void Reset()
+    {
+        if (_completion.Task.IsCompleted)
+        {
+            _completion = new TaskCompletionSource<AppendOutcome>();
+        }
+
+        _failure = null;
+    }
+
+    /// <summary>Queues the batch's commands on the flush's pipeline.</summary>
+    internal void Send(IBatch pipeline, long now)
+    {
+        _replies = new Task<RedisValue>[entries.Length];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var fields = entries[i];
+            fields[TimestampField] = new NameValueEntry(StreamFields.Timestamp, now);
+            _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = Writing.EntryIds.Of(FirstSequence + i), CreateStream = false });
+        }
+
+        if (TtlRefresh is { } refresh)
+        {
+            // Fire and forget: a lost refresh is made up for by the next one (each eighth of the TTL, and the terminal entry).
+            _ = pipeline.KeyExpireAsync(Stream, refresh.Ttl, CommandFlags.FireAndForget);
+            _ = pipeline.HashSetAsync(Meta, "seq", LastSequence, flags: CommandFlags.FireAndForget);
+            _ = pipeline.KeyExpireAsync(Meta, refresh.MetaTtl, CommandFlags.FireAndForget);
+        }
+    }
+
+    /// <summary>Waits for Redis's replies and sorts them into the outcome (or the failure).</summary>
+    internal async Task SettleAsync()
+    {
+        var refused = false;
+        var missing = false;
+        foreach (var reply in _replies)
         {
             try
             {
-                if (i < replies.Length)
-                {
-                    batch[i].Complete(replies[i]);
-                }
-                else
-                {
-                    batch[i].SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, $"The append script answered {replies.Length} of {batch.Count} batches."));
-                }
+                var id = await reply.ConfigureAwait(false);
+                missing |= id.IsNull;
             }
-            catch (Exception ex) when (ex is InvalidCastException or IndexOutOfRangeException)
+            catch (RedisServerException ex) when (EntryIds.IsNotGreater(ex))
             {
-                // A reply of an unexpected shape fails this batch, never the others or the pump.
-                batch[i].TrySetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, $"The append script answered a batch with an unexpected reply: {ex.Message}"));
+                refused = true;
+            }
+            catch (Exception ex)
+            {
+                _failure ??= ex;
             }
         }
+
+        Outcome = missing ? AppendOutcome.Missing : refused ? AppendOutcome.Refused : AppendOutcome.Stored;
     }
 
-    /// <summary>One run's batch waiting for, or in, a call.</summary>
-    private sealed class Submission(RedisKey stream, RedisKey meta, RedisValue[] arguments, int entries)
-        : TaskCompletionSource<string>(TaskCreationOptions.None)
+    internal void Complete()
     {
-        // Completed inline: the continuation is the writer's own pump (its callers resume on the thread pool, see
-        // RedisAgentStreamWriter.WaitForPumpAsync), which queues its next batch for the next call.
-        public RedisKey Stream { get; } = stream;
-
-        public RedisKey Meta { get; } = meta;
-
-        public RedisValue[] Arguments { get; } = arguments;
-
-        public int Entries { get; } = entries;
-
-        public void Complete(RedisResult reply)
+        // Completed inline: the continuation is the writer's own pump, which queues its next batch for the next flush.
+        if (_failure is not null)
         {
-            if (reply.Resp2Type == ResultType.Array)
+            _completion.TrySetException(_failure);
+        }
+        else
+        {
+            _completion.TrySetResult(Outcome);
+        }
+    }
+
+    /// <summary>This batch's part of the changes announcement (format: <see cref="Announcement"/>).</summary>
+    internal void AppendAnnouncement(StringBuilder message)
+    {
+        message.Append('\n').Append((string)Stream!).Append(' ');
+        if (Outcome != AppendOutcome.Stored || !StreamAppender.Detailed(this))
+        {
+            message.Append(Outcome == AppendOutcome.Stored ? PreviousId : "?").Append(" - ").Append(Attempt);
+            return;
+        }
+
+        message.Append(PreviousId).Append(' ').Append(Count).Append(' ').Append(Attempt);
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var fields = entries[i];
+            var text = (string)fields[TextField].Value!;
+            var extras = fields.Length - ExtraFields;
+            message.Append('\n').Append(Writing.EntryIds.Of(FirstSequence + i)).Append(' ').Append(FirstSequence + i).Append(' ').Append((string)fields[TypeField].Value!)
+                .Append(' ').Append(extras).Append(' ').Append(Encoding.UTF8.GetByteCount(text)).Append('\n').Append(text);
+            for (var x = ExtraFields; x < fields.Length; x++)
             {
-                var refusal = (RedisResult[])reply!;
-                SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, refusal.Length > 0 && (string?)refusal[0] is { Length: > 0 } message ? message : "The append script refused the batch."));
-            }
-            else
-            {
-                SetResult((string?)reply ?? string.Empty);
+                var value = (string)fields[x].Value!;
+                message.Append('\n').Append((string)fields[x].Name!).Append(' ').Append(Encoding.UTF8.GetByteCount(value)).Append('\n').Append(value);
             }
         }
     }
+
+    /// <summary>The TTL refresh a batch carries: <c>PEXPIRE</c> of both keys, the metadata's longer, and the written mark.</summary>
+    internal readonly record struct Refresh(TimeSpan Ttl, TimeSpan MetaTtl);
 }

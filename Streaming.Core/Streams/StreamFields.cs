@@ -6,7 +6,7 @@ internal static class StreamFields
     /// <summary>Chunk text; empty on entries that are not text.</summary>
     public const string Text = "text";
 
-    /// <summary>0, 1, 2… per run, strictly increasing across attempts.</summary>
+    /// <summary>1, 2, 3… per run, strictly increasing across attempts (each claim starts at the next multiple of 1,000,000); the entry id is <c>&lt;sequence&gt;-0</c>.</summary>
     public const string Sequence = "sequence";
 
     /// <summary>Unix milliseconds when the entry was written.</summary>

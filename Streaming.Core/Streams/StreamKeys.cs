@@ -50,7 +50,7 @@ internal sealed class StreamKeys
 
     /// <summary>
     /// The Pub/Sub channel (not a key) on which a single server's writers announce which streams received entries, once
-    /// per script call: <c>{prefix}changes</c>, e.g. <c>agent-stream:changes</c>.
+    /// per flush of the write pump: <c>{prefix}changes</c>, e.g. <c>agent-stream:changes</c>.
     /// </summary>
     public string Changes => _prefix + "changes";
 }

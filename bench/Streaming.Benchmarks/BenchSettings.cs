@@ -56,6 +56,7 @@ internal sealed record BenchSettings(
 /// <param name="Warmup">Time per step with every run writing and read, before the measured window (not measured).</param>
 /// <param name="Ours">Measure our writer and reader.</param>
 /// <param name="Reference">Measure the original sample's algorithm.</param>
+/// <param name="Floor">Measure the floor: plain pipelined XADDs, no fencing, metadata or announcements.</param>
 /// <param name="FindCapacity">After the steps, bisect between the largest step that held and the next that did not.</param>
 /// <param name="Pacers">Pacer loops, each driving a slice of the runs (default one per core).</param>
 internal sealed record CapacitySettings(
@@ -64,6 +65,7 @@ internal sealed record CapacitySettings(
     TimeSpan Warmup,
     bool Ours,
     bool Reference,
+    bool Floor,
     bool FindCapacity,
     int Pacers)
 {

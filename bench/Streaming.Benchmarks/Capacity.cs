@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using AgentStreaming.Benchmarks.Reference;
 using AgentStreaming.Streaming.Streams;
+using StackExchange.Redis;
 
 namespace AgentStreaming.Benchmarks;
 
@@ -9,6 +11,9 @@ internal enum CapacitySide
 {
     Ours,
     Reference,
+
+    /// <summary>The physical reference: plain pipelined <c>XADD</c>s, no fencing, metadata, TTL or announcements; read by our reader's blocking tail.</summary>
+    Floor,
 }
 
 /// <summary>One measured step of the capacity scenario: one side, a number of concurrent runs.</summary>
@@ -42,7 +47,7 @@ internal sealed record CapacityResult(
     (int Gen0, int Gen1, int Gen2) Collections,
     TimeSpan GcPause)
 {
-    public string Name => Side == CapacitySide.Ours ? "ours" : "reference";
+    public string Name => Side.ToString().ToLowerInvariant();
 
     /// <summary>Chunks per second due over the window: runs × rate.</summary>
     public double OfferedPerSecond => Offered / Measured.TotalSeconds;
@@ -129,6 +134,11 @@ internal static class Capacity
         {
             yield return CapacitySide.Reference;
         }
+
+        if (settings.Floor)
+        {
+            yield return CapacitySide.Floor;
+        }
     }
 
     private static async Task BisectAsync(BenchContext context, CapacitySettings settings, CapacitySide side, List<CapacityResult> results, Action<string> step)
@@ -167,7 +177,7 @@ internal static class Capacity
 
     private static async Task<CapacityResult> MeasureAndLogAsync(BenchContext context, CapacitySettings settings, CapacitySide side, int runs, Action<string> step)
     {
-        step(F($"5. capacity: {(side == CapacitySide.Ours ? "ours" : "reference")}, {runs:N0} runs at {settings.ChunksPerSecond} chunks/s each ({runs * settings.ChunksPerSecond:N0} chunks/s offered)"));
+        step(F($"5. capacity: {side.ToString().ToLowerInvariant()}, {runs:N0} runs at {settings.ChunksPerSecond} chunks/s each ({runs * settings.ChunksPerSecond:N0} chunks/s offered)"));
         var (result, liveHeap) = await MeasureAsync(context, settings, side, runs, step).ConfigureAwait(false);
         // The heap held by the live runs: against the same process once the step is gone (its objects unreachable
         // now that MeasureAsync returned), so buffers pooled by earlier steps and trimmed later do not count.
@@ -212,6 +222,13 @@ internal static class Capacity
 
                 await Task.Delay(10).ConfigureAwait(false);
             }
+        }
+        else if (side == CapacitySide.Floor)
+        {
+            // Readers first, live on the blocking tail (the floor's writer announces nothing): they wait for the keys.
+            handler = context.NewHandler(Streaming.Options.LiveReadMode.BlockingRead);
+            writers = new FloorWriters(context, ids, state);
+            reading = [.. Enumerable.Range(0, runs).Select(i => Task.Run(() => ReadOursAsync(handler, ids[i], i, readers[i], state, stopReading.Token)))];
         }
         else
         {
@@ -338,7 +355,8 @@ internal static class Capacity
                 switch (chunk.Kind)
                 {
                     case StreamEntryKind.Text:
-                        state.OnText(run, reader, chunk.Text, chunk.EntryId);
+                        // Our entry ids carry the sequence, not the time: the legs split at the entry's timestamp (stamped when sent).
+                        state.OnText(run, reader, chunk.Text, chunk.EntryId, chunk.Timestamp.ToUnixTimeMilliseconds());
                         break;
                     case StreamEntryKind.Done:
                         reader.Done = true;
@@ -384,7 +402,7 @@ internal static class Capacity
                     return;
                 }
 
-                state.OnText(run, reader, chunk.Text, chunk.EntryId);
+                state.OnText(run, reader, chunk.Text, chunk.EntryId, Clock.EntryIdMs(chunk.EntryId));
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -485,7 +503,7 @@ internal static class Capacity
 
         public LatencyHistogram Latency { get; } = new();
 
-        // The legs are split at the ms part of the entry id, so they can be a little below 0.
+        // The legs are split at a millisecond stamp (the entry id's time, or our entries' timestamp), so they can be a little below 0.
         public LatencyHistogram WriteLeg { get; } = new(offsetMs: 5);
 
         public LatencyHistogram ReadLeg { get; } = new(offsetMs: 5);
@@ -505,7 +523,7 @@ internal static class Capacity
         }
 
         /// <summary>Checks the chunks an entry carries (one, or several merged) against the run's sequence and times them.</summary>
-        public void OnText(int run, RunReader reader, string text, string entryId)
+        public void OnText(int run, RunReader reader, string text, string entryId, double storedAtMs)
         {
             var now = Stopwatch.GetTimestamp();
             if (text.Length == 0 || text.Length % Clock.CapacityChunkLength != 0)
@@ -515,7 +533,7 @@ internal static class Capacity
             }
 
             var measuring = _phase == Measuring;
-            var storedMs = measuring ? Clock.EntryIdMs(entryId) : double.NaN;
+            var storedMs = measuring ? storedAtMs : double.NaN;
             var receivedMs = Clock.UnixMs(now);
             for (var at = 0; at < text.Length; at += Clock.CapacityChunkLength)
             {
@@ -661,5 +679,24 @@ internal static class Capacity
 
         protected override Task CompleteCoreAsync(int run, CancellationToken cancellationToken)
             => context.ReferenceHandler.WriteDoneAsync(ids[run], Written(run)).WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The floor: one <c>XADD</c> per chunk with the sample's fields (<c>text</c>, <c>sequence</c>, <c>timestamp</c>),
+    /// not awaited by the pacer, pipelined with every other run's on one connection; no fencing, no metadata hash, no
+    /// TTL and no announcement. What Redis cannot do with less per chunk while keeping the entries.
+    /// </summary>
+    private sealed class FloorWriters(BenchContext context, string[] ids, StepState state) : CapacityWriters(ids.Length, state)
+    {
+        private readonly IDatabase _database = context.Reference.GetDatabase();
+
+        protected override ValueTask AppendAsync(int run, long sequence)
+            => new(_database.StreamAddAsync(OriginalSampleStreamHandler.StreamKey(ids[run]), Fields(Clock.CapacityText(sequence), sequence)));
+
+        protected override Task CompleteCoreAsync(int run, CancellationToken cancellationToken)
+            => _database.StreamAddAsync(OriginalSampleStreamHandler.StreamKey(ids[run]), [.. Fields(string.Empty, Written(run)), new("done", "true")]).WaitAsync(cancellationToken);
+
+        private static NameValueEntry[] Fields(string text, long sequence)
+            => [new("text", text), new("sequence", sequence), new("timestamp", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())];
     }
 }

@@ -23,7 +23,9 @@ const string Usage = """
       --steps N,N,…      concurrent runs per step (default 1000,2000,3000,5000)
       --step-seconds S   measured time per step (default 20)
       --warmup-seconds S warm-up per step, not measured (default 5)
-      --side X           ours, reference or both (default both; they alternate step by step)
+      --side X           ours, reference, floor, both (= ours,reference) or all, or a comma list such as ours,floor
+                         (default both; the sides alternate step by step). floor: plain pipelined XADDs with no
+                         fencing, metadata, TTL or announcements, read by our reader's blocking tail
       --allocations      (capacity) print the types this process allocated most, from the runtime's allocation sampling
       --find-capacity    then bisect (500-run granularity) between the largest step that held and the next that did not
       --pacers N         pacer loops driving the writers (default one per core)
@@ -49,7 +51,7 @@ for (var i = 0; i < args.Length; i++)
         case "--steps" when i + 1 < args.Length && TryParseSteps(args[i + 1], out var steps): capacitySteps = steps; i++; break;
         case "--step-seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s > 0: stepSeconds = s; i++; break;
         case "--warmup-seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s >= 0: warmupSeconds = s; i++; break;
-        case "--side" when i + 1 < args.Length && args[i + 1] is "ours" or "reference" or "both": side = args[++i]; break;
+        case "--side" when i + 1 < args.Length && args[i + 1].Split(',').All(s => s is "ours" or "reference" or "floor" or "both" or "all"): side = args[++i]; break;
         case "--find-capacity": findCapacity = true; break;
         case "--allocations": allocations = new AllocationSampler(); break;
         case "--pacers" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: pacers = n; i++; break;
@@ -94,7 +96,7 @@ if (only is "capacity")
 {
     // Its own warm-up per step; nothing else runs, so the steps see only the load this process offers.
     var capacity = new CapacitySettings(capacitySteps, TimeSpan.FromSeconds(stepSeconds), TimeSpan.FromSeconds(warmupSeconds),
-        Ours: side is "ours" or "both", Reference: side is "reference" or "both", findCapacity, pacers);
+        Ours: Sides("ours"), Reference: Sides("reference"), Floor: Sides("floor"), findCapacity, pacers);
     if (capacity.Measured < TimeSpan.FromSeconds(20))
     {
         Step("note: under 20 s measured per step; the published capacity figures use at least 20 s");
@@ -209,6 +211,9 @@ return 0;
 void LogLatency(string side, LatencyResult result)
     => Step(string.Create(CultureInfo.InvariantCulture,
         $"   {side}: p50 {result.Latency.Percentile(50):0.000} ms, p99 {result.Latency.Percentile(99):0.000} ms, p99.9 {result.Latency.Percentile(99.9):0.000} ms, max {result.Latency.Max:0.000} ms; {result.Latency.Count} samples, {result.DeliveredPerStreamPerSecond:0.0} chunks/s per stream; {result.Cpu}\n      {result.Legs}\n      {result.Pool}\n      {result.Cpu.Commands}"));
+
+bool Sides(string name)
+    => side.Split(',').Any(s => s == name || s == "all" || (s == "both" && name is "ours" or "reference"));
 
 static bool TryParseSteps(string text, out IReadOnlyList<int> steps)
 {

@@ -132,17 +132,21 @@ internal static class Report
         Line(string.Empty);
         Line(F($"Every run written at {settings.ChunksPerSecond} chunks/s and followed by one live reader, writers and readers in this process, one redis-server; {settings.Warmup.TotalSeconds:0} s warm-up, then {settings.Measured.TotalSeconds:0} s measured per step (less where a side was cut). A step holds with delivery p99 ≤ {settings.P99TargetMs:0} ms, no chunk lost or out of order, all drained, and ≥ {100 * settings.DeliveredShareTarget:0}% of the offered chunks delivered in the window."));
         Line(string.Empty);
-        Line("| runs | ours p50 / p99 / p99.9 | ours Redis µs/chunk (CPU; Σ commandstats) | ours client CPU µs/chunk | ours memory/run (heap; working-set growth) | ours delivered/offered | reference p50 / p99 | reference delivered/offered | lost or out of order (ours; reference) |");
-        Line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Line("| runs | ours p50 / p99 / p99.9 | ours Redis µs/chunk (CPU; Σ commandstats) | ours client CPU µs/chunk | ours memory/run (heap; working-set growth) | ours delivered/offered | reference p50 / p99 | reference delivered/offered | lost or out of order (ours; reference) | floor p50 / p99 | floor Redis µs/chunk (CPU; Σ commandstats) | floor client CPU µs/chunk | Redis CPU/chunk ours ÷ floor |");
+        Line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var runs in results.Select(r => r.Runs).Distinct().Order())
         {
             var ours = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Ours);
             var reference = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Reference);
-            Line(F($"| {runs:N0} | {(ours is null ? "—" : F($"{ours.Latency.Percentile(50):0.00} / {ours.Latency.Percentile(99):0.00} / {ours.Latency.Percentile(99.9):0.00} ms"))} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk:0.00}; {ours.RedisCommandMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.ClientCpuMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.HeapBytesPerRun / 1024:0.0} KiB; {ours.WorkingSetBytesPerRun / 1024:0.0} KiB"))} | {Delivered(ours)} | {(reference is null ? "—" : F($"{reference.Latency.Percentile(50):0.0} / {reference.Latency.Percentile(99):0.0} ms"))} | {Delivered(reference)} | {Violations(ours)}; {Violations(reference)} |"));
+            var floor = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Floor);
+            var floorColumns = floor is null
+                ? "— | — | — | —"
+                : F($"{floor.Latency.Percentile(50):0.00} / {floor.Latency.Percentile(99):0.00} ms{(floor.Violations == 0 ? string.Empty : F($" (**{floor.Violations:N0} violations**)"))} | {floor.RedisCpuMicrosPerChunk:0.00}; {floor.RedisCommandMicrosPerChunk:0.00} | {floor.ClientCpuMicrosPerChunk:0.00} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk / floor.RedisCpuMicrosPerChunk:0.00}×"))}");
+            Line(F($"| {runs:N0} | {(ours is null ? "—" : F($"{ours.Latency.Percentile(50):0.00} / {ours.Latency.Percentile(99):0.00} / {ours.Latency.Percentile(99.9):0.00} ms"))} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk:0.00}; {ours.RedisCommandMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.ClientCpuMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.HeapBytesPerRun / 1024:0.0} KiB; {ours.WorkingSetBytesPerRun / 1024:0.0} KiB"))} | {Delivered(ours)} | {(reference is null ? "—" : F($"{reference.Latency.Percentile(50):0.0} / {reference.Latency.Percentile(99):0.0} ms"))} | {Delivered(reference)} | {Violations(ours)}; {Violations(reference)} | {floorColumns} |"));
         }
 
         Line(string.Empty);
-        Line(F($"capacity (largest step with p99 ≤ {settings.P99TargetMs:0} ms, no loss): ours {Capacity(CapacitySide.Ours)}, reference {Capacity(CapacitySide.Reference)}"));
+        Line(F($"capacity (largest step with p99 ≤ {settings.P99TargetMs:0} ms, no loss): ours {Capacity(CapacitySide.Ours)}, reference {Capacity(CapacitySide.Reference)}, floor {Capacity(CapacitySide.Floor)}"));
         Line(string.Empty);
         Line("### Capacity: how the load was offered, and where the time went");
         Line(string.Empty);

@@ -32,7 +32,7 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
         Assert.Equal(0, client.ExitCode);
         var entries = client.Stdout.TrimEnd('\n').Split('\n').Select(line => JsonDocument.Parse(line).RootElement).ToList();
         Assert.Equal("done", entries[^1].GetProperty("kind").GetString());
-        Assert.Equal(Enumerable.Range(0, entries.Count).Select(i => (long)i), entries.Select(e => e.GetProperty("sequence").GetInt64()));
+        Assert.Equal(Enumerable.Range(1, entries.Count).Select(i => (long)i), entries.Select(e => e.GetProperty("sequence").GetInt64()));
         Assert.All(entries, e =>
         {
             Assert.Equal(1, e.GetProperty("attempt").GetInt32());

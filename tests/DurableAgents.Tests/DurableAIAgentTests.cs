@@ -229,7 +229,7 @@ public sealed class DurableAIAgentTests(AppendOnlyRedisServerFixture redis)
         Assert.Equal(["a0 ", "a1 "], before.Select(u => u.Text));
         Assert.Equal("a2 a3 a4 a5", string.Concat(after.Select(u => u.Text)));
         Assert.Equal(Entry(before[^1]).Sequence + 1, Entry(after[0]).Sequence);
-        Assert.Equal(Enumerable.Range(0, before.Count + after.Count).Select(i => (long)i), before.Concat(after).Select(u => Entry(u).Sequence));
+        Assert.Equal(Enumerable.Range(1, before.Count + after.Count).Select(i => (long)i), before.Concat(after).Select(u => Entry(u).Sequence));
     }
 
     [Fact]

@@ -46,7 +46,7 @@ public sealed class RedisBlipTests
         Assert.DoesNotContain(chunks, c => c.Kind == DurableRunChunkKind.Reset);
         Assert.All(chunks, c => Assert.Equal(1, c.Attempt));
         Assert.Equal(DurableRunChunkKind.Done, Assert.Single(chunks, c => c.IsTerminal).Kind);
-        Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+        Assert.Equal(Enumerable.Range(1, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
         Assert.Single(model.Calls);
         var ended = await agent.GetRunAsync(session, run.RunId);
         Assert.Equal(RunStatus.Completed, ended!.Status);

@@ -50,7 +50,7 @@ public sealed class ResumePropertyTests(AppendOnlyRedisServerFixture redis)
 
         var session = agent.NewSession();
         var pick = plan.Live ? held - 1 : Math.Min(tokens.Length - 1, (int)(plan.At * tokens.Length));
-        var before = await ReadAsync(ct => agent.RunStreamingAsync("go", session, Background(), ct), stop: u => u.ContinuationToken is null || Entry(u).Sequence == pick);
+        var before = await ReadAsync(ct => agent.RunStreamingAsync("go", session, Background(), ct), stop: u => u.ContinuationToken is null || Entry(u).Sequence == pick + 1);
         var at = before[^1];
         Assert.NotNull(at.ContinuationToken);
         release.TrySetResult();
@@ -61,7 +61,7 @@ public sealed class ResumePropertyTests(AppendOnlyRedisServerFixture redis)
         var final = await agent.RunAsync(session, Background(token));
 
         Assert.Equal(whole.Select(u => Entry(u).Cursor), before.Concat(after).Select(u => Entry(u).Cursor));
-        Assert.Equal(pick, Entry(at).Sequence);
+        Assert.Equal(pick + 1, Entry(at).Sequence);
         Assert.Equal(string.Concat(tokens), Visible(before.Concat(after)));
         Assert.Equal(final.Text, Visible(before.Concat(after)));
         Assert.Null(after[^1].ContinuationToken);

@@ -36,7 +36,7 @@ public sealed class ContinuationTokenTests(AppendOnlyRedisServerFixture redis, I
 
         // No gap, no duplicate: the other process's first entry is the one after the token's.
         Assert.Equal(
-            Enumerable.Range(0, before.Count + resumed.Count).Select(i => (long)i),
+            Enumerable.Range(1, before.Count + resumed.Count).Select(i => (long)i),
             before.Select(u => Entry(u).Sequence).Concat(resumed.Select(e => e.GetProperty("sequence").GetInt64())));
         Assert.Equal("stop", resumed[^1].GetProperty("finish").GetString());
         Assert.Equal(JsonValueKind.Null, resumed[^1].GetProperty("token").ValueKind);

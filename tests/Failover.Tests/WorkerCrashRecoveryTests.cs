@@ -39,7 +39,10 @@ public sealed class WorkerCrashRecoveryTests(AppendOnlyRedisServerFixture redis,
         var reset = chunks.FindIndex(c => c.Kind == DurableRunChunkKind.Reset);
         Assert.All(chunks[..reset], c => Assert.Equal(1, c.Attempt));
         Assert.All(chunks[(reset + 1)..], c => Assert.Equal(2, c.Attempt));
-        Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+        // Attempt 1 from 1, then the reset at the start of the next claim's range (a multiple of 1,000,000), contiguous after it.
+        Assert.Equal(Enumerable.Range(1, reset).Select(i => (long)i), chunks[..reset].Select(c => c.Sequence));
+        Assert.Equal(0, chunks[reset].Sequence % 1_000_000);
+        Assert.Equal(Enumerable.Range(0, chunks.Count - reset).Select(i => chunks[reset].Sequence + i), chunks[reset..].Select(c => c.Sequence));
         var conversation = await agent.GetConversationAsync(session);
         var answer = Assert.Single(conversation.History, m => m.Role == "assistant" && m.RunId == run.RunId);
         Assert.Equal(answer.Text, AgentStreaming.Testing.StreamTranscript.Visible(chunks));

@@ -1,3 +1,4 @@
+using AgentStreaming.Testing;
 using AgentStreaming.Streaming.Streams;
 using StackExchange.Redis;
 
@@ -37,7 +38,35 @@ public sealed class AnnouncedTailTests(RedisFixture redis)
         Assert.Equal(texts, chunks.Where(c => c.Kind == StreamEntryKind.Text).Select(c => c.Text));
         Assert.Equal("{\"name\":\"f\",\n\"args\":\"a b\"}", chunks.Single(c => c.Kind == StreamEntryKind.ToolCall).Data);
         Assert.Equal("failed:\nline two", chunks[^1].Error);
-        Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+        Assert.Equal(Enumerable.Range(1, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+    }
+
+    [Fact]
+    public async Task LiveReader_InTheWritersProcess_IsHandedTheEntriesInMemory_AndTheEchoIsSkipped()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        await writer.BeginAsync();
+        var reading = handler.ReadAllAsync(runId);
+        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
+        var tail = Assert.IsType<AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail>(handler.Tail);
+
+        for (var i = 0; i < 5; i++)
+        {
+            await writer.AppendAsync(AgentStreamEntry.ForText($"{i} "));
+            await writer.FlushAsync();
+        }
+
+        await writer.CompleteAsync(AgentStreamEntry.ForDone());
+        var chunks = await reading;
+
+        Assert.Equal("0 1 2 3 4 ", StreamTranscript.Visible(chunks));
+        Assert.Equal(await handler.ReadAllAsync(runId), chunks);
+        Assert.True(tail.HandedOver >= 6, $"{tail.HandedOver} announcements handed over in memory.");
+
+        // Redis still publishes them for other processes; this one's tail recognises its own and skips them.
+        await StreamReaderTests.WaitUntilAsync(() => tail.EchoesSkipped >= 1);
     }
 
     [Fact]

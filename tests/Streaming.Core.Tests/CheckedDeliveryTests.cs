@@ -32,7 +32,7 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
         var chunks = await reading;
 
         Assert.Equal(3, lost);
-        Assert.Equal(Enumerable.Range(0, 11).Select(i => (long)i), chunks.Select(c => c.Sequence));
+        Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), chunks.Select(c => c.Sequence));
         Assert.Equal("0 1 2 3 4 5 6 7 8 9 ", StreamTranscript.Visible(chunks));
     }
 
@@ -221,7 +221,7 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
 
         var fresh = await handler.ReadAllAsync(runId);
         Assert.Equal([StreamEntryKind.Reset, StreamEntryKind.Text, StreamEntryKind.Text, StreamEntryKind.Done], fresh.Select(c => c.Kind));
-        Assert.Equal([3L, 4L, 5L, 6L], fresh.Select(c => c.Sequence));
+        Assert.Equal([1_000_000L, 1_000_001, 1_000_002, 1_000_003], fresh.Select(c => c.Sequence));
 
         // A reader that was in the abandoned attempt resumes from its cursor: it is led to the reset, no gap reported.
         var resumed = await handler.ReadAllAsync(runId, before[^1].EntryId);

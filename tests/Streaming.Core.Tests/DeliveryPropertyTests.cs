@@ -155,7 +155,7 @@ public abstract class DeliveryPropertyTests(IRedisBackend redis)
             .Select(e => (Id: e.Id.ToString(), Sequence: (long)e["sequence"], Text: (string)e["text"]!, Type: (string)e["type"]!))
             .ToArray();
         Assert.Equal(plan.Entries + 1, stored.Length);
-        Assert.Equal(Enumerable.Range(0, plan.Entries + 1).Select(i => (long)i), stored.Select(e => e.Sequence));
+        Assert.Equal(Enumerable.Range(1, plan.Entries + 1).Select(i => (long)i), stored.Select(e => e.Sequence));
 
         for (var i = 0; i < results.Length; i++)
         {

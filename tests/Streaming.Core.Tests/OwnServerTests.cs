@@ -80,7 +80,8 @@ public sealed class OwnServerTests(RedisFixture redis)
 
         var expected = string.Concat(Enumerable.Range(0, 10).Select(i => $"before{i} ")) + string.Concat(Enumerable.Range(0, 10).Select(i => $"after{i} "));
         Assert.Equal(expected, StreamTranscript.Visible(seen));
-        Assert.Equal(Enumerable.Range(0, 21).Select(i => (long)i), seen.Select(c => c.Sequence));
+        // The second writer of the attempt continues above its claim's floor: sequences jump once, with no reset.
+        Assert.Equal(Enumerable.Range(1, 10).Concat(Enumerable.Range(1_000_001, 11)).Select(i => (long)i), seen.Select(c => c.Sequence));
     }
 
     [Fact]
@@ -171,7 +172,7 @@ public sealed class OwnServerTests(RedisFixture redis)
         Assert.False(log.Has(WriteFailedEvent));
         var raw = await multiplexer.GetDatabase().StreamRangeAsync(handler.Keys.Stream(runId));
         Assert.Equal(texts.Count + 1, raw.Length);
-        Assert.Equal(Enumerable.Range(0, raw.Length).Select(i => (long)i), raw.Select(e => (long)e["sequence"]));
+        Assert.Equal(Enumerable.Range(1, raw.Length).Select(i => (long)i), raw.Select(e => (long)e["sequence"]));
         Assert.Equal(texts, raw[..^1].Select(e => (string)e["text"]!));
         Assert.All(raw, e => Assert.Equal(1, (int)e["attempt"]));
         Assert.DoesNotContain(raw, e => (string?)e["type"] == "reset");
@@ -213,7 +214,7 @@ public sealed class OwnServerTests(RedisFixture redis)
         Assert.True(log.Has(WriteRecoveredEvent));
         var raw = await multiplexer.GetDatabase().StreamRangeAsync(handler.Keys.Stream(runId));
         Assert.Equal(["before ", "held ", "after", string.Empty], raw.Select(e => (string)e["text"]!));
-        Assert.Equal([0L, 1, 2, 3], raw.Select(e => (long)e["sequence"]));
+        Assert.Equal([1L, 2, 3, 4], raw.Select(e => (long)e["sequence"]));
         Assert.Equal(raw[^1].Id.ToString(), writer.LastEntryId);
     }
 
@@ -253,7 +254,7 @@ public sealed class OwnServerTests(RedisFixture redis)
         await StreamReaderTests.WaitUntilAsync(() => multiplexer.IsConnected, TimeSpan.FromSeconds(30));
         var raw = await multiplexer.GetDatabase().StreamRangeAsync(handler.Keys.Stream(runId));
         Assert.Equal(texts, raw[..10].Select(e => (string)e["text"]!));
-        Assert.Equal(Enumerable.Range(0, raw.Length).Select(i => (long)i), raw.Select(e => (long)e["sequence"]));
+        Assert.Equal(Enumerable.Range(1, raw.Length).Select(i => (long)i), raw.Select(e => (long)e["sequence"]));
 
         // A send the client still held when the window closed may reach Redis once it is back: in order, at most once
         // (and a newer attempt, had one taken over, would have fenced it out).

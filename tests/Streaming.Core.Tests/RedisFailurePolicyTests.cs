@@ -115,7 +115,7 @@ public sealed class RedisFailurePolicyTests
     [Fact]
     public void IsTransient_ScriptRefusals_AreNotTransient()
     {
-        foreach (var prefix in new[] { RedisStreamScripts.FencedPrefix, RedisStreamScripts.OrderPrefix, RedisStreamScripts.ExpiredPrefix, RedisStreamScripts.TerminatedPrefix })
+        foreach (var prefix in new[] { RedisStreamScripts.FencedPrefix, RedisStreamScripts.ExpiredPrefix, RedisStreamScripts.TerminatedPrefix })
         {
             Assert.False(RedisFailurePolicy.IsTransient(ServerError("ERR " + prefix + " refused")), prefix);
         }

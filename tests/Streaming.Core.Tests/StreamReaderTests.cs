@@ -68,7 +68,7 @@ public abstract class StreamReaderTests(IRedisBackend redis)
         var chunks = await reading;
 
         Assert.Equal(string.Concat(texts), StreamTranscript.Visible(chunks));
-        Assert.Equal(Enumerable.Range(0, 201).Select(i => (long)i), chunks.Select(c => c.Sequence));
+        Assert.Equal(Enumerable.Range(1, 201).Select(i => (long)i), chunks.Select(c => c.Sequence));
         Assert.Equal(StreamEntryKind.Done, chunks[^1].Kind);
         Assert.Equal(0, handler.LiveReaderCount);
     }

@@ -19,7 +19,8 @@ public abstract class StreamWriterTests(IRedisBackend redis)
         Assert.Equal(1001, raw.Length);
         for (var i = 0; i < raw.Length; i++)
         {
-            Assert.Equal(i, (long)raw[i]["sequence"]);
+            Assert.Equal(i + 1, (long)raw[i]["sequence"]);
+            Assert.Equal($"{i + 1}-0", raw[i].Id.ToString());
             Assert.Equal(1, (int)raw[i]["attempt"]);
             Assert.True((long)raw[i]["timestamp"] > 1_700_000_000_000);
         }
@@ -97,7 +98,7 @@ public abstract class StreamWriterTests(IRedisBackend redis)
         var chunks = await handler.ReadAllAsync(runId);
         Assert.Equal([StreamEntryKind.Reset, StreamEntryKind.Text, StreamEntryKind.Done], chunks.Select(c => c.Kind));
         Assert.Equal([2, 2, 2], chunks.Select(c => c.Attempt));
-        Assert.Equal([2L, 3, 4], chunks.Select(c => c.Sequence));
+        Assert.Equal([1_000_000L, 1_000_001, 1_000_002], chunks.Select(c => c.Sequence));
         Assert.Equal("Day 1: Temples", StreamTranscript.Visible(chunks));
     }
 
@@ -112,26 +113,6 @@ public abstract class StreamWriterTests(IRedisBackend redis)
         var chunks = await handler.ReadAllAsync(runId);
         Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Done], chunks.Select(c => c.Kind));
         Assert.All(chunks, c => Assert.Equal(2, c.Attempt));
-    }
-
-    [Fact]
-    public async Task Batches_OutOfOrder_AreRefusedSoNoGapIsEverWritten_AndAFreshWriterCanTakeOver()
-    {
-        await using var handler = redis.CreateHandler();
-        var runId = TestStreams.NewRunId();
-        var writer = await handler.WriteLiveAsync(runId, "first ");
-
-        // As if this writer's previous batch had not been stored (it failed while the next one was in flight).
-        await redis.Database.HashSetAsync(handler.Keys.Meta(runId), "batch", 99);
-        await writer.AppendAsync(AgentStreamEntry.ForText("after a gap"));
-        var refused = await Assert.ThrowsAsync<AgentStreamWriteException>(() => writer.FlushAsync());
-        Assert.Contains("earlier batch", refused.Message, StringComparison.Ordinal);
-        Assert.Equal(1, await redis.Database.StreamLengthAsync(handler.Keys.Stream(runId)));
-
-        await handler.CreateWriter(runId).CompleteAsync(AgentStreamEntry.ForError("The run failed."));
-        var chunks = await handler.ReadAllAsync(runId);
-        Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Error], chunks.Select(c => c.Kind));
-        Assert.Equal([0L, 1], chunks.Select(c => c.Sequence));
     }
 
     [Fact]
@@ -162,55 +143,146 @@ public abstract class StreamWriterTests(IRedisBackend redis)
     }
 
     [Fact]
-    public async Task AppendScript_BatchResentAfterItWasStored_IsAcknowledgedWithItsLastEntryId_NotWrittenAgain()
+    public async Task ResentBatch_PartlyStoredBeforeAConnectionLoss_IsAcknowledged_AndTheRestStoredOnce()
     {
         await using var handler = redis.CreateHandler();
         var runId = TestStreams.NewRunId();
-        RedisKey[] keys = [handler.Keys.Stream(runId), handler.Keys.Meta(runId)];
-        const string Writer = "0123456789abcdef";
+        var key = handler.Keys.Stream(runId);
+        var writer = handler.CreateWriter(runId);
+        await writer.BeginAsync();
 
-        // What the writer sends (see RedisStreamScripts.Append): a re-send after a lost reply is exactly the same call.
-        static RedisValue[] Batch(string writer, int index, params string[] texts)
+        // What Redis holds when a send's connection dropped after its first two XADDs applied: the writer's own ids
+        // (<sequence>-0, from 1 after a claim of a fresh stream) with its fields. The writer does not know; it sends
+        // the whole batch again.
+        foreach (var (sequence, text) in new[] { (1, "a"), (2, "b") })
         {
-            var done = texts.Length > 0 && texts[^1] == "done";
-            var values = new List<RedisValue> { 600_000, 1, texts.Length, writer, index, 3_600_000, string.Empty };
-            foreach (var text in texts)
-            {
-                values.AddRange(text == "done" ? ["done", string.Empty, 1, "done", "true"] : ["text", text, 0]);
-            }
-
-            return [.. values];
+            await redis.Database.StreamAddAsync(key, [new("text", text), new("sequence", sequence), new("timestamp", 1), new("type", "text"), new("attempt", 1)], $"{sequence}-0");
         }
 
-        // One run's batch per call, as on Redis Cluster: no changes channel, one run, its argument count, its arguments.
-        async Task<(string Last, long Next)> SendAsync(RedisValue[] values)
+        foreach (var text in new[] { "a", "b", "c" })
         {
-            var reply = Assert.Single((RedisResult[])(await redis.Database.ScriptEvaluateAsync(RedisStreamScripts.Append, keys, [string.Empty, 1, values.Length, .. values]))!);
-            return reply.Resp2Type == ResultType.Array
-                ? throw new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, (string)((RedisResult[])reply!)[0]!)
-                : ((string)reply!, (long)await redis.Database.HashGetAsync(keys[1], "seq"));
+            await writer.AppendAsync(AgentStreamEntry.ForText(text));
         }
 
-        var first = await SendAsync(Batch(Writer, 1, "a", "b"));
-        Assert.Equal(first, await SendAsync(Batch(Writer, 1, "a", "b")));
-        Assert.Equal(2, first.Next);
+        await writer.CompleteAsync(AgentStreamEntry.ForDone());
 
-        // The terminal batch too: acknowledged, not refused as a write after the terminal entry.
-        var terminal = await SendAsync(Batch(Writer, 2, "c", "done"));
-        Assert.Equal(terminal, await SendAsync(Batch(Writer, 2, "c", "done")));
-        Assert.Equal(4, terminal.Next);
-
-        // Only the batch the writer stored last is acknowledged; an older one, or another writer's, is still refused.
-        var stale = await Assert.ThrowsAsync<RedisServerException>(() => SendAsync(Batch(Writer, 1, "a", "b")));
-        Assert.StartsWith(RedisStreamScripts.TerminatedPrefix, stale.Message, StringComparison.Ordinal);
-        var other = await Assert.ThrowsAsync<RedisServerException>(() => SendAsync(Batch("fedcba9876543210", 2, "c", "done")));
-        Assert.StartsWith(RedisStreamScripts.TerminatedPrefix, other.Message, StringComparison.Ordinal);
-
-        var raw = await redis.Database.StreamRangeAsync(keys[0]);
+        var raw = await redis.Database.StreamRangeAsync(key);
         Assert.Equal(["a", "b", "c", string.Empty], raw.Select(e => (string)e["text"]!));
-        Assert.Equal([0L, 1, 2, 3], raw.Select(e => (long)e["sequence"]));
-        Assert.Equal(terminal.Last, raw[^1].Id.ToString());
-        Assert.Equal(first.Last, raw[1].Id.ToString());
+        Assert.Equal([1L, 2, 3, 4], raw.Select(e => (long)e["sequence"]));
+        Assert.Equal(["1-0", "2-0", "3-0", "4-0"], raw.Select(e => e.Id.ToString()));
+        Assert.Equal("4-0", writer.LastEntryId);
+        Assert.Equal("abc", StreamTranscript.Visible(await handler.ReadAllAsync(runId)));
+    }
+
+    [Fact]
+    public async Task StaleAttempt_WritingAfterAReset_IsRefusedByTheEntryIds_AndLeavesNothingAfterTheReset()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var stale = await handler.WriteLiveAsync(runId, "one ", "two ");
+
+        var fresh = handler.CreateWriter(runId, attempt: 2);
+        await fresh.BeginAsync();
+
+        // The stale writer's next entries (ids 3-0, 4-0) are below the reset's id (1000000-0): XADD refuses them.
+        await stale.AppendAsync(AgentStreamEntry.ForText("three "));
+        await stale.AppendAsync(AgentStreamEntry.ForText("four "));
+        var fenced = await Assert.ThrowsAsync<AgentStreamWriteException>(() => stale.FlushAsync());
+        Assert.Equal(AgentStreamWriteFailure.Fenced, fenced.Failure);
+
+        await fresh.AppendAsync(AgentStreamEntry.ForText("fresh"));
+        await fresh.CompleteAsync(AgentStreamEntry.ForDone());
+        var raw = await redis.Database.StreamRangeAsync(handler.Keys.Stream(runId));
+        Assert.Equal(["reset", "text", "done"], raw.Select(e => (string)e["type"]!));
+        Assert.All(raw, e => Assert.Equal(2, (int)e["attempt"]));
+        Assert.Equal(["1000000-0", "1000001-0", "1000002-0"], raw.Select(e => e.Id.ToString()));
+    }
+
+    [Fact]
+    public async Task TwoWritersOfTheSameAttempt_Racing_ExactlyOneWrites_TheOtherIsFenced()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var writers = new[] { handler.CreateWriter(runId, attempt: 1), handler.CreateWriter(runId, attempt: 1) };
+        await Task.WhenAll(writers.Select(w => w.BeginAsync()));
+
+        var outcomes = await Task.WhenAll(writers.Select(async (w, i) =>
+        {
+            try
+            {
+                await w.AppendAsync(AgentStreamEntry.ForText($"writer {i}"));
+                await w.FlushAsync();
+                return (AgentStreamWriteFailure?)null;
+            }
+            catch (AgentStreamWriteException ex)
+            {
+                return ex.Failure;
+            }
+        }));
+
+        // The later claim wins: the earlier writer's ids are below its floor. Which one is later is the race's.
+        Assert.Single(outcomes, o => o is null);
+        Assert.Single(outcomes, o => o == AgentStreamWriteFailure.Fenced);
+        var winner = Array.FindIndex(outcomes, o => o is null);
+        await writers[winner].CompleteAsync(AgentStreamEntry.ForDone());
+        var chunks = await handler.ReadAllAsync(runId);
+        Assert.Equal([StreamEntryKind.Text, StreamEntryKind.Done], chunks.Select(c => c.Kind));
+        Assert.Equal($"writer {winner}", chunks[0].Text);
+        Assert.Equal(chunks[0].Sequence + 1, chunks[1].Sequence);
+    }
+
+    [Fact]
+    public async Task Write_AfterTheStreamExpired_IsRefusedAsExpired_AndDoesNotRecreateIt()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var writer = await handler.WriteLiveAsync(runId, "before expiry ");
+        await redis.Database.KeyDeleteAsync(handler.Keys.Stream(runId));
+
+        await writer.AppendAsync(AgentStreamEntry.ForText("after expiry"));
+        var ex = await Assert.ThrowsAsync<AgentStreamWriteException>(() => writer.FlushAsync());
+        Assert.Equal(AgentStreamWriteFailure.Expired, ex.Failure);
+        Assert.False(await redis.Database.KeyExistsAsync(handler.Keys.Stream(runId)));
+        Assert.True((await handler.GetStateAsync(runId)).Expired);
+    }
+
+    [Fact]
+    public async Task OldFormatStream_ItsTimestampCursorsStillRead_AndANewAttemptStartsAboveThem()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        var key = handler.Keys.Stream(runId);
+
+        // As the writer before entry ids carried the sequence left it: ids from the clock, sequence from 0, its metadata.
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add((await redis.Database.StreamAddAsync(key, [new("text", $"old{i} "), new("sequence", i), new("timestamp", 1), new("type", "text"), new("attempt", 1)]))!);
+        }
+
+        await redis.Database.HashSetAsync(handler.Keys.Meta(runId), [new("attempt", 1), new("seq", 3)]);
+        Assert.Equal(["old1 ", "old2 "], (await handler.ReadUntilAsync(runId, count: 2, cursor: ids[0])).Select(c => c.Text));
+
+        await handler.WriteAsync(runId, ["new"], attempt: 2);
+        var resumed = await handler.ReadAllAsync(runId, ids[2]);
+        Assert.Equal([StreamEntryKind.Reset, StreamEntryKind.Text, StreamEntryKind.Done], resumed.Select(c => c.Kind));
+        Assert.True(StreamCursor.Parse(resumed[0].EntryId) > StreamCursor.Parse(ids[2]));
+        Assert.Equal(0, resumed[0].Sequence % 1_000_000);
+        Assert.Equal($"{resumed[0].Sequence}-0", resumed[0].EntryId);
+        Assert.Equal("new", StreamTranscript.Visible(resumed));
+    }
+
+    [Fact]
+    public async Task OriginalSampleReader_ReadsOurStreamFromZero()
+    {
+        await using var handler = redis.CreateHandler();
+        var runId = TestStreams.NewRunId();
+        await handler.WriteAsync(runId, ["Day 1: ", "temples"]);
+
+        // The sample's reader: XREAD COUNT 100 STREAMS key 0, prints every text, stops at done.
+        var entries = await redis.Database.StreamReadAsync(handler.Keys.Stream(runId), "0", 100);
+        Assert.Equal("Day 1: temples", string.Concat(entries.Select(e => (string?)e["text"])));
+        Assert.Equal("true", (string?)entries[^1]["done"]);
     }
 
     [Theory]

@@ -194,8 +194,10 @@ internal sealed class RedisAgentStreamReader(
     /// on; the missing entries first (read with <c>XRANGE (last (entry</c>) when there is a hole before it.
     /// </summary>
     /// <remarks>
-    /// Only a <c>reset</c> may follow a hole: a new attempt trims the abandoned attempt's entries. A hole Redis can no
-    /// longer fill ends the read with <see cref="AgentStreamGapException"/>: a reader never accepts a gap silently.
+    /// Only a <c>reset</c> may follow a hole (a new attempt trims the abandoned attempt's entries), or the first entry of
+    /// another writer of the same attempt, which starts the next claim's range of sequences when Redis holds nothing in
+    /// between. A hole Redis can no longer fill ends the read with <see cref="AgentStreamGapException"/>: a reader never
+    /// accepts a gap silently.
     /// </remarks>
     private ValueTask AdmitAsync(string runId, IDatabase database, RedisKey key, Delivery delivery, StreamChunk chunk, CancellationToken cancellationToken)
     {
@@ -218,6 +220,7 @@ internal sealed class RedisAgentStreamReader(
     {
         var after = delivery.Last;
         var before = "(" + chunk.EntryId;
+        var exhausted = false;
         while (expected < chunk.Sequence)
         {
             var from = "(" + after.ToString();
@@ -225,6 +228,7 @@ internal sealed class RedisAgentStreamReader(
             var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, from, before, count), cancellationToken).ConfigureAwait(false);
             if (entries.Length == 0)
             {
+                exhausted = true;
                 break;
             }
 
@@ -245,11 +249,16 @@ internal sealed class RedisAgentStreamReader(
 
             if (broken || entries.Length < count)
             {
+                exhausted = !broken;
                 break;
             }
         }
 
-        if (expected != chunk.Sequence)
+        // Another writer of the same attempt took over (its claim starts above a new floor, with no reset): its first
+        // entry jumps to the next claim's range, and Redis holds nothing in between, so nothing is missing.
+        var takenOver = exhausted && chunk.Sequence % Writing.EntryIds.Stride == 1
+            && Writing.EntryIds.EpochOf(chunk.Sequence) > Writing.EntryIds.EpochOf(expected - 1);
+        if (expected != chunk.Sequence && !takenOver)
         {
             StreamingLog.GapUnfillable(_logger, runId, expected, chunk.Sequence);
             throw new AgentStreamGapException(runId, delivery.Last.ToString(), expected, chunk.Sequence);

@@ -25,16 +25,38 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
     internal const int MaxKeysPerRead = 1024;
 
     private readonly RedisChannel _channel;
+    private readonly byte[] _origin;
+    private long _handedOver;
+    private long _echoesSkipped;
     private readonly Queue<KeyState> _dirty = new();
     private StreamChunk[] _announced = new StreamChunk[16];
     private bool _listening;
     private bool _reading;
 
-    public AnnouncedStreamTail(Func<ConfigurationOptions> configuration, string changesChannel, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
+    /// <summary>Creates the tail; <c>origin</c> is what this process's write pump puts in its announcements (see <see cref="HandOver"/>).</summary>
+    public AnnouncedStreamTail(Func<ConfigurationOptions> configuration, string changesChannel, string origin, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
         : base(configuration, options, logger, time)
     {
         _channel = RedisChannel.Literal(changesChannel);
+        _origin = System.Text.Encoding.ASCII.GetBytes(origin);
     }
+
+    /// <summary>
+    /// An announcement of this process's write pump, handed over in memory once Redis stored its entries: the readers
+    /// here get them without waiting for Redis to publish it back (Redis still publishes it for other processes, and
+    /// this tail skips that echo).
+    /// </summary>
+    internal void HandOver(byte[] message)
+    {
+        Interlocked.Increment(ref _handedOver);
+        OnAnnounced(message, local: true);
+    }
+
+    /// <summary>Announcements handed over in memory by this process's write pump.</summary>
+    internal long HandedOver => Interlocked.Read(ref _handedOver);
+
+    /// <summary>This process's announcements that came back from Redis and were skipped.</summary>
+    internal long EchoesSkipped => Interlocked.Read(ref _echoesSkipped);
 
     /// <inheritdoc />
     protected override KeyState CreateKey(string key) => new(key);
@@ -78,7 +100,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
         try
         {
             var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
-            await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message)).ConfigureAwait(false);
+            await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message, local: false)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
         {
@@ -101,7 +123,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
     /// received everything up to the id each batch follows; a key with a reader further back, a paused reader or a batch
     /// announced without its entries is read from Redis instead.
     /// </summary>
-    private void OnAnnounced(RedisValue message)
+    private void OnAnnounced(RedisValue message, bool local)
     {
         var bytes = (byte[]?)message;
         if (bytes is null || bytes.Length == 0)
@@ -118,7 +140,15 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
             }
 
             var announcement = new Announcement(bytes);
-            if (!announcement.TryReadHeader() || !OfferLocked(ref announcement, ref read))
+            var understood = announcement.TryReadHeader(out var origin);
+            if (understood && !local && origin.SequenceEqual(_origin))
+            {
+                // This process's own announcement, handed over in memory already.
+                _echoesSkipped++;
+                return;
+            }
+
+            if (!understood || !OfferLocked(ref announcement, ref read))
             {
                 // Not understood (another version's writer): read every key.
                 foreach (var state in Keys.Values)

@@ -4,102 +4,77 @@ using StackExchange.Redis;
 namespace AgentStreaming.Streaming.Streams.Writing;
 
 /// <summary>
-/// Encodes one writer's batches into the arguments of the append script (<see cref="RedisStreamScripts.Append"/>):
-/// ttlMs, attempt, n, writerId, batchIndex, metaExtraTtlMs, notifyChannel, then per entry its type, text, the count of
-/// its extra field/value pairs and those pairs (<c>done</c>, <c>error</c>, <c>data</c>, <c>traceparent</c>).
+/// Encodes one writer's entries into the fields of their <c>XADD</c>s (<see cref="AppendBatch"/>): <c>text</c>,
+/// <c>sequence</c>, <c>timestamp</c>, <c>type</c>, <c>attempt</c>, then the entry's extra field/value pairs
+/// (<c>done</c>, <c>error</c>, <c>data</c>, <c>traceparent</c>). The fields are a superset of the original sample's.
 /// </summary>
-/// <remarks>
-/// One per writer: it holds the writer's id and numbers its batches (a re-send reuses the encoded arguments, so the
-/// script recognises it). Each batch costs one argument array sized up front, nothing else.
-/// </remarks>
+/// <remarks>One per writer; each entry costs one field array sized up front, nothing else.</remarks>
 internal sealed class StreamEntryEncoder
 {
-    private readonly string _ttlMilliseconds;
-    private readonly int _attempt;
-    private readonly string _writerId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
-    private readonly string _metaExtraMilliseconds;
-    private readonly string _notifyChannel;
+    private const int CommonFields = 5;
+
+    private readonly string _attempt;
     private string? _traceParent;
-    private long _batchIndex;
 
     /// <param name="attempt">The 1-based attempt the entries are written as.</param>
     /// <param name="traceParent">W3C <c>traceparent</c>, carried by the attempt's first entry.</param>
-    /// <param name="ttl">The stream's time to live after each write.</param>
-    /// <param name="metaExtra">How much longer the metadata outlives the stream.</param>
-    /// <param name="notifyChannel">The run's sharded channel on Redis Cluster, else <see langword="null"/>.</param>
-    public StreamEntryEncoder(int attempt, string? traceParent, TimeSpan ttl, TimeSpan metaExtra, string? notifyChannel)
+    public StreamEntryEncoder(int attempt, string? traceParent)
     {
-        _attempt = attempt;
+        _attempt = attempt.ToString(CultureInfo.InvariantCulture);
         _traceParent = string.IsNullOrEmpty(traceParent) ? null : traceParent;
-        _ttlMilliseconds = ((long)ttl.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        _metaExtraMilliseconds = ((long)metaExtra.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        _notifyChannel = notifyChannel ?? string.Empty;
     }
 
-    /// <summary>The 1-based index of the last batch encoded (1 is the attempt's claim).</summary>
-    public long BatchIndex => _batchIndex;
+    /// <summary>The attempt as the entries carry it.</summary>
+    public string Attempt => _attempt;
 
-    /// <summary>Encodes the next batch (an empty batch is the claim) and numbers it.</summary>
+    /// <summary>Encodes entries that take the sequences from <paramref name="firstSequence"/> on.</summary>
     /// <param name="batch">The entries, in order.</param>
-    /// <returns>The script's arguments for this writer's run.</returns>
-    public RedisValue[] Encode(List<AgentStreamEntry> batch)
+    /// <param name="firstSequence">The first entry's sequence (its id is <c>&lt;sequence&gt;-0</c>).</param>
+    /// <returns>Each entry's fields: text, sequence, timestamp (stamped when sent), type, attempt, then its extra pairs.</returns>
+    public NameValueEntry[][] Encode(List<AgentStreamEntry> batch, long firstSequence)
     {
-        // Sized up front: the arguments go to Redis as they are, with no list to grow and copy per batch.
-        var count = batch.Count;
-        var length = 7;
-        var traceParent = _traceParent;
-        for (var i = 0; i < count; i++)
-        {
-            length += 3 + (2 * ExtraPairs(batch[i], i == 0 && traceParent is not null));
-        }
-
-        var values = new RedisValue[length];
-        values[0] = _ttlMilliseconds;
-        values[1] = _attempt;
-        values[2] = count;
-        values[3] = _writerId;
-        values[4] = ++_batchIndex;
-        values[5] = _metaExtraMilliseconds;
-        values[6] = _notifyChannel;
-        var p = 7;
-        for (var i = 0; i < count; i++)
+        var encoded = new NameValueEntry[batch.Count][];
+        for (var i = 0; i < batch.Count; i++)
         {
             var entry = batch[i];
-            values[p++] = entry.Kind.ToWireName();
-            values[p++] = entry.Text ?? string.Empty;
-            values[p++] = ExtraPairs(entry, i == 0 && traceParent is not null);
+            var traceParent = i == 0 ? _traceParent : null;
+            var fields = new NameValueEntry[CommonFields + ExtraPairs(entry, traceParent is not null)];
+            fields[0] = new(StreamFields.Text, entry.Text ?? string.Empty);
+            fields[1] = new(StreamFields.Sequence, firstSequence + i);
+            fields[2] = new(StreamFields.Timestamp, 0);
+            fields[3] = new(StreamFields.Type, entry.Kind.ToWireName());
+            fields[4] = new(StreamFields.Attempt, _attempt);
+            var p = CommonFields;
             switch (entry.Kind)
             {
                 case StreamEntryKind.Done:
-                    values[p++] = StreamFields.Done;
-                    values[p++] = "true";
+                    fields[p++] = new(StreamFields.Done, "true");
                     break;
                 case StreamEntryKind.Error or StreamEntryKind.Cancelled:
-                    values[p++] = StreamFields.Error;
-                    values[p++] = string.IsNullOrEmpty(entry.Error) ? (entry.Kind == StreamEntryKind.Error ? "The run failed." : "The run was cancelled.") : entry.Error;
+                    fields[p++] = new(StreamFields.Error, string.IsNullOrEmpty(entry.Error) ? (entry.Kind == StreamEntryKind.Error ? "The run failed." : "The run was cancelled.") : entry.Error);
                     break;
             }
 
             if (entry.Data is { Length: > 0 } data)
             {
-                values[p++] = StreamFields.Data;
-                values[p++] = data;
+                fields[p++] = new(StreamFields.Data, data);
             }
 
-            if (i == 0 && traceParent is not null)
+            if (traceParent is not null)
             {
-                values[p++] = StreamFields.TraceParent;
-                values[p++] = traceParent;
+                fields[p] = new(StreamFields.TraceParent, traceParent);
             }
+
+            encoded[i] = fields;
         }
 
-        if (count > 0)
+        if (batch.Count > 0)
         {
-            // Carried by the attempt's first entry; a claim without entries leaves it for the next batch.
+            // Carried by the attempt's first entry only.
             _traceParent = null;
         }
 
-        return values;
+        return encoded;
     }
 
     /// <summary>The field/value pairs an entry carries besides the common fields (see <see cref="Encode"/>).</summary>
