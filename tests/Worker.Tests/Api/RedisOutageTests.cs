@@ -100,7 +100,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
 
     /// <summary>A Worker of the test's own on <paramref name="redis"/>, without rate limits, with the given <c>Retry-After</c>.</summary>
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, string retryAfter)
-        => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond: 0, new Dictionary<string, string?>
+        => WorkerProcess.StartAsync(redis.ConnectionString, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond: 0, new Dictionary<string, string?>
         {
             ["AgentApi__RunsPerWindow"] = "0",
             ["AgentApi__RequestsPerWindow"] = "0",
@@ -285,7 +285,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     }
 
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, double tokensPerSecond)
-        => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond, new Dictionary<string, string?>
+        => WorkerProcess.StartAsync(redis.ConnectionString, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond, new Dictionary<string, string?>
         {
             ["AgentApi__RunsPerWindow"] = "0",
             ["AgentApi__RequestsPerWindow"] = "0",
