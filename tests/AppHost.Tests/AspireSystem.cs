@@ -25,7 +25,7 @@ internal sealed class AspireSystem : IAsyncDisposable
 
     public string DataDirectory { get; }
 
-    public static async Task<AspireSystem> StartAsync(int workerReplicas = 1, bool demoClient = false, bool dashboard = false, Action<IDistributedApplicationTestingBuilder>? configure = null)
+    public static async Task<AspireSystem> StartAsync(int workerReplicas = 1, bool demoClient = false, bool dashboard = false, Action<IDistributedApplicationTestingBuilder>? configure = null, IEnumerable<string>? moreArgs = null)
     {
         var data = Directory.CreateTempSubdirectory("agent-streaming-aspire-").FullName;
         string[] args =
@@ -33,6 +33,7 @@ internal sealed class AspireSystem : IAsyncDisposable
             $"--Redis:DataDirectory={data}",
             $"--Worker:Replicas={workerReplicas}",
             $"--Client:Enabled={demoClient}",
+            .. moreArgs ?? [],
         ];
         using var cts = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
