@@ -95,7 +95,15 @@ internal sealed class Soak
             var load = Task.WhenAll(Enumerable.Range(0, _settings.Conversations).Select(c => ConversationAsync(c, loadEnds.Token)));
             await faults;
             // The conversations stop starting runs at the end; runs in flight are read to their end (3 minutes at most).
-            await load.WaitAsync(TimeSpan.FromMinutes(3));
+            try
+            {
+                await load.WaitAsync(TimeSpan.FromMinutes(3));
+            }
+            catch (TimeoutException)
+            {
+                Log($"runs still unfinished 3 minutes after the load ended: {string.Join(", ", _runs.Where(r => !r.Ended).Select(r => r.RunId))}");
+            }
+
             await using var connection = await ConnectionMultiplexer.ConnectAsync(_redis);
             foreach (var run in _runs)
             {
