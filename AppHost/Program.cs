@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using AgentStreaming.AppHost;
 using AgentStreaming.AppHost.Lifetime;
 
-var builder = DistributedApplication.CreateBuilder(args);
+var builder = DistributedApplication.CreateBuilder(args).WithAnonymousDashboardPages();
 builder.Services.AddHostedService<LauncherExitWatcher>();
 
 // An existing Redis when ConnectionStrings:redis is set; a local Redis Cluster with --Redis:Cluster=3; otherwise a
@@ -14,15 +14,22 @@ var redis = builder.Configuration.GetConnectionString("redis") is { Length: > 0 
         ? builder.AddRedisCluster("redis", AppHostSettings.RedisClusterDataDirectory(builder), primaries).AsConnectionString()
         : builder.AddRedisServer("redis", AppHostSettings.RedisDataDirectory(builder), AppHostSettings.RedisPort(builder)).AsConnectionString();
 
+// The Worker trusts tokens signed with a development key; the demo user's token opens the pages and the demo command.
+var signingKey = DevelopmentIdentity.SigningKey(builder.Configuration);
+var demoToken = DevelopmentIdentity.Mint(signingKey);
+
 var worker = builder.AddProject<Projects.Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
     .WithHttpEndpoint()
+    .WithoutDevelopmentCertificate()
     .WithReplicas(AppHostSettings.WorkerReplicas(builder))
     .WithHttpHealthCheck("/health")
-    .WithAgentPages(builder)
+    .WithDevelopmentIdentity(signingKey)
+    .WithAgentPages(builder, demoToken)
     .WithGenAIMessageContentInDevelopment(builder)
-    .WithDemoRunCommand();
+    .WithDemoRunCommand(demoToken)
+    .WithKillReplicaCommand(demoToken);
 
 if (AppHostSettings.DemoClientEnabled(builder))
 {
@@ -30,8 +37,10 @@ if (AppHostSettings.DemoClientEnabled(builder))
     builder.AddProject<Projects.Client>("client")
         .WithReference(redis)
         .WithReference(worker)
+        .WithoutDevelopmentCertificate()
         .WaitFor(redis)
         .WithEnvironment("DurableAgents__Client__ConnectTimeout", AppHostSettings.ClientConnectTimeout.ToString())
+        .WithEnvironment("Client__Principal", DevelopmentIdentity.DemoUser)
         .WithArgs("--prompt", AppHostSettings.DemoPrompt(builder));
 }
 

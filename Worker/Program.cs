@@ -26,20 +26,30 @@ builder.UseOrleans(silo =>
 {
     silo.UseDurableAgentsRedis(redis, clusterId: builder.Configuration["Orleans:ClusterId"] ?? DurableAgentsOrleansExtensions.DefaultClusterId);
     silo.ConfigureEndpoints(endpoints.Advertised, endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: false);
-    silo.AddDashboard();
+    if (WorkerSettings.OrleansDashboardEnabled(builder.Configuration))
+    {
+        silo.AddDashboard();
+    }
 });
 
 builder.Services.AddTravelPlannerChatClient();
 builder.Services.AddDurableAgents()
     .AddAgent(TravelPlannerAgent.Name, sp => TravelPlannerAgent.Create(sp.GetRequiredService<IChatClient>(), sp.GetService<ILoggerFactory>(), sp));
-builder.Services.AddAgentApi();
+builder.Services.AddAgentApi(builder.Configuration);
+builder.Services.AddSingleton<AgentStreaming.Worker.Security.OrleansDashboardGuard>();
 builder.Services.AddOpenAIResponses();
 builder.Services.AddAgentPages();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
-app.MapOrleansDashboard("/dashboard");
+if (WorkerSettings.OrleansDashboardEnabled(builder.Configuration))
+{
+    // Admins only (the access middleware); its failures on odd input answered as problem details.
+    app.UseMiddleware<AgentStreaming.Worker.Security.OrleansDashboardGuard>();
+    app.MapOrleansDashboard(AgentStreaming.Worker.Security.OrleansDashboardGuard.Path);
+}
+
 app.UseDefaultFiles();
 app.UseStaticFiles();
 app.MapAgentApi();
@@ -60,6 +70,20 @@ app.Lifetime.ApplicationStarted.Register(() =>
     var model = app.Services.GetRequiredService<ChatModelSelection>();
     var urls = string.Join(", ", app.Urls);
     WorkerLog.Started(app.Logger, model.Description, endpoints.SiloPort, endpoints.GatewayPort, urls);
+    AgentApiAccessLog(app);
 });
 
 app.Run();
+
+static void AgentApiAccessLog(WebApplication app)
+{
+    var access = app.Services.GetRequiredService<AgentStreaming.Worker.Security.AgentApiAccessMiddleware>();
+    if (access.IsOpen)
+    {
+        WorkerLog.RunsOpen(app.Logger);
+        return;
+    }
+
+    var mode = app.Services.GetRequiredService<AgentStreaming.Worker.Security.AgentApiAccessMode>();
+    WorkerLog.RunsAuthenticated(app.Logger, mode.Jwt ? "JWT bearer tokens and API keys" : "API keys");
+}

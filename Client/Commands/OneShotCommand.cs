@@ -76,7 +76,7 @@ internal static class Turn
                 await using (renderer.Spinner("waiting for the whole answer (--wait)…"))
                 {
                     // Without background responses RunAsync answers when the run has ended.
-                    await agent.RunAsync(message, session, new DurableAgentRunOptions { RunId = run.RunId }, detach);
+                    await agent.RunAsync(message, session, new DurableAgentRunOptions { RunId = run.RunId, Owner = services.Principal }, detach);
                 }
 
                 // The run has ended; its stream holds the answer as it was produced.
@@ -84,7 +84,7 @@ internal static class Turn
             }
 
             // A background response: the run is accepted, and its continuation token says where its stream starts.
-            var accepted = await agent.RunAsync(message, session, new DurableAgentRunOptions { AllowBackgroundResponses = true, RunId = run.RunId }, detach);
+            var accepted = await agent.RunAsync(message, session, new DurableAgentRunOptions { AllowBackgroundResponses = true, RunId = run.RunId, Owner = services.Principal }, detach);
             run.Token = accepted.ContinuationToken ?? run.Token;
             renderer.Started(run);
             return await watcher.WatchAsync(run, howToResume, detach);

@@ -158,6 +158,14 @@ internal sealed class ClientServices(IHost host) : IAsyncDisposable
     public DurableAgentClient Agents => host.Services.GetRequiredService<DurableAgentClient>();
 
     /// <summary>
+    /// The principal the client's conversations belong to (<c>Client:Principal</c>, environment <c>Client__Principal</c>;
+    /// default <c>local</c>, the open Worker's principal), so that user finds them in the web chat and agents page. The
+    /// client reaches the durable agents directly (it holds the Redis and cluster access, as a Worker does), not through
+    /// the HTTP API: it is trusted to name its principal, and no token is checked.
+    /// </summary>
+    public string Principal => host.Services.GetRequiredService<IConfiguration>()["Client:Principal"] is { Length: > 0 } principal ? principal : "local";
+
+    /// <summary>
     /// A page of the Worker's web UI, found through service discovery (<c>http://worker</c>, which the AppHost's
     /// <c>WithReference(worker)</c> resolves), or <see langword="null"/> when the client was not started that way.
     /// </summary>

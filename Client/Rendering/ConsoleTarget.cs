@@ -18,34 +18,20 @@ internal sealed record ConsoleTarget(TextWriter Out, TextWriter Err, bool IsTerm
     }
 
     /// <summary>The terminal's width in columns (80 when unknown).</summary>
-    public static int Width
-    {
-        get
-        {
-            try
-            {
-                return Console.WindowWidth is > 0 and var width ? width : 80;
-            }
-            catch (IOException)
-            {
-                return 80;
-            }
-        }
-    }
+    public static int Width => Dimension(static () => Console.WindowWidth, 80);
 
     /// <summary>The terminal's height in rows (24 when unknown).</summary>
-    public static int Height
+    public static int Height => Dimension(static () => Console.WindowHeight, 24);
+
+    private static int Dimension(Func<int> read, int unknown)
     {
-        get
+        try
         {
-            try
-            {
-                return Console.WindowHeight is > 0 and var height ? height : 24;
-            }
-            catch (IOException)
-            {
-                return 24;
-            }
+            return read() is > 0 and var value ? value : unknown;
+        }
+        catch (IOException)
+        {
+            return unknown;
         }
     }
 }

@@ -35,18 +35,29 @@ public static class RunStatusExtensions
 /// <summary>Where a run belongs: its agent and conversation.</summary>
 /// <param name="AgentName">The agent.</param>
 /// <param name="ConversationId">The conversation.</param>
-public readonly record struct RunLocation(string AgentName, string ConversationId);
+public readonly record struct RunLocation(string AgentName, string ConversationId)
+{
+    /// <summary>
+    /// The principal that owns the run's conversation (the one that started it), as recorded in the run index, or
+    /// <see langword="null"/> for a conversation started without one. Hosts check it before they show a run.
+    /// </summary>
+    public string? Owner { get; init; }
+}
 
 /// <summary>A request to run the agent on one message of a conversation.</summary>
 /// <param name="Message">The user's message.</param>
 /// <param name="RunId">The caller's run id for idempotent retries, or <see langword="null"/> for a new one.</param>
 /// <param name="TraceParent">The caller's W3C trace context, so the run's spans join the caller's trace.</param>
+/// <param name="Foreground">The caller's word that it cancels the run if it leaves (see <see cref="RunInfo.Foreground"/>).</param>
+/// <param name="Owner">The principal starting the run: it becomes the conversation's owner when the conversation is new (a conversation keeps its first owner).</param>
 [GenerateSerializer]
 [Alias("AgentStreaming.RunRequest")]
 public sealed record RunRequest(
     [property: Id(0)] string Message,
     [property: Id(1)] string? RunId = null,
-    [property: Id(2)] string? TraceParent = null);
+    [property: Id(2)] string? TraceParent = null,
+    [property: Id(3)] bool Foreground = false,
+    [property: Id(4)] string? Owner = null);
 
 /// <summary>What a caller gets back when a run is accepted.</summary>
 /// <param name="AgentName">The agent.</param>
@@ -100,6 +111,13 @@ public sealed record RunInfo
 
     /// <summary>The W3C trace context of the request that started the run.</summary>
     [Id(10)] public string? TraceParent { get; init; }
+
+    /// <summary>
+    /// Whether the caller that started it said it would cancel it if it left (a foreground run, e.g. an OpenAI response
+    /// without <c>background</c>). Kept for callers to report back; the run itself is as durable either way, and runs
+    /// are background runs unless their caller says so.
+    /// </summary>
+    [Id(11)] public bool Foreground { get; init; }
 }
 
 /// <summary>A tool call the agent made while answering.</summary>
@@ -159,6 +177,9 @@ public sealed record ConversationSnapshot
 
     /// <summary>The worker process holding the conversation right now, as <c>machine/processId</c>.</summary>
     [Id(5)] public string? HostedBy { get; init; }
+
+    /// <summary>The principal that started the conversation, or <see langword="null"/> when it was started without one.</summary>
+    [Id(6)] public string? Owner { get; init; }
 
     /// <summary>Whether the conversation exists (has any run).</summary>
     public bool Exists => Runs.Count > 0;

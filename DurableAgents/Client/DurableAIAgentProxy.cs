@@ -74,9 +74,41 @@ public sealed class DurableAIAgentProxy : AIAgent
     /// <exception cref="InvalidOperationException">The session belongs to another agent.</exception>
     /// <exception cref="DurableAgentsUnavailableException">No worker answered within the retry deadline.</exception>
     public Task<RunHandle> StartRunAsync(string message, AgentSession session, string? runId = null, CancellationToken cancellationToken = default)
+        => StartRunAsync(message, session, runId, foreground: false, cancellationToken);
+
+    /// <summary>
+    /// Starts a run as <see cref="StartRunAsync(string, AgentSession, string?, CancellationToken)"/> does, marked as a
+    /// foreground run when the caller will cancel it if it leaves (<see cref="RunInfo.Foreground"/>).
+    /// </summary>
+    /// <param name="message">The user's message.</param>
+    /// <param name="session">The conversation (a session of this agent).</param>
+    /// <param name="runId">A run id of the caller's, or <see langword="null"/> for a new one.</param>
+    /// <param name="foreground">Whether the caller cancels it if it leaves (kept with the run).</param>
+    /// <param name="cancellationToken">Stops waiting for the answer (a run already accepted goes on).</param>
+    /// <returns>The accepted run.</returns>
+    /// <exception cref="ArgumentException">Unknown agent, empty or oversized message, malformed run id.</exception>
+    /// <exception cref="InvalidOperationException">The session belongs to another agent.</exception>
+    /// <exception cref="DurableAgentsUnavailableException">No worker answered within the retry deadline.</exception>
+    public Task<RunHandle> StartRunAsync(string message, AgentSession session, string? runId, bool foreground, CancellationToken cancellationToken = default)
+        => StartRunAsync(message, session, runId, foreground, owner: null, cancellationToken);
+
+    /// <summary>
+    /// Starts a run as <see cref="StartRunAsync(string, AgentSession, string?, bool, CancellationToken)"/> does, on behalf
+    /// of <paramref name="owner"/>: a new conversation belongs to it (recorded with the conversation and its runs, see
+    /// <see cref="ConversationSnapshot.Owner"/> and <see cref="RunLocation.Owner"/>); an existing one keeps its owner.
+    /// Checking that the caller may use an existing conversation is the host's part.
+    /// </summary>
+    /// <param name="message">The user's message.</param>
+    /// <param name="session">The conversation (a session of this agent).</param>
+    /// <param name="runId">A run id of the caller's, or <see langword="null"/>.</param>
+    /// <param name="foreground">Whether the caller cancels it if it leaves (kept with the run).</param>
+    /// <param name="owner">The principal (a user or service name), or <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Stops waiting for the answer.</param>
+    /// <returns>The accepted run.</returns>
+    public Task<RunHandle> StartRunAsync(string message, AgentSession session, string? runId, bool foreground, string? owner, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return _client.StartRunAsync(Name, Own(session).ConversationId, message, runId, cancellationToken);
+        return _client.StartRunAsync(Name, Own(session).ConversationId, message, runId, foreground, owner, cancellationToken);
     }
 
     /// <summary>
@@ -215,7 +247,8 @@ public sealed class DurableAIAgentProxy : AIAgent
         }
 
         var conversation = session is null ? NewSession() : Own(session);
-        var handle = await _client.StartRunAsync(Name, conversation.ConversationId, text, (options as DurableAgentRunOptions)?.RunId, cancellationToken).ConfigureAwait(false);
+        var durableOptions = options as DurableAgentRunOptions;
+        var handle = await _client.StartRunAsync(Name, conversation.ConversationId, text, durableOptions?.RunId, foreground: false, durableOptions?.Owner, cancellationToken).ConfigureAwait(false);
         return (handle, new RunLocation(Name, conversation.ConversationId));
     }
 

@@ -69,7 +69,7 @@ public sealed class DurableAgentClient
         return new DurableAIAgentProxy(this, name);
     }
 
-    /// <summary>Finds a run's agent and conversation (<c>HMGET agent-run:{runId}</c>).</summary>
+    /// <summary>Finds a run's agent, conversation and owner (<c>HMGET agent-run:{runId}</c>).</summary>
     /// <param name="runId">The run.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>Where the run belongs, or <see langword="null"/> when the id is malformed or no conversation knows the run.</returns>
@@ -161,6 +161,35 @@ public sealed class DurableAgentClient
     public IAsyncEnumerable<DurableRunChunk> StreamAsync(string runId, RunLocation? location, string? cursor = null, CancellationToken cancellationToken = default)
         => StreamAsync(runId, location, lookUp: false, cursor, cancellationToken);
 
+    /// <summary>
+    /// Reads what a run's stream holds now: its entries from the first up to the last one written when the call began
+    /// (the terminal one once the run has ended), without waiting for more. Nothing for a stream not begun yet.
+    /// </summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="location">Where the run belongs, if known.</param>
+    /// <param name="cancellationToken">Stops reading.</param>
+    /// <returns>The entries stored so far, in order.</returns>
+    /// <exception cref="DurableRunExpiredException">The run's stream expired while it was read.</exception>
+    /// <exception cref="DurableAgentsUnavailableException">Redis cannot be reached.</exception>
+    public async IAsyncEnumerable<DurableRunChunk> ReadStoredAsync(string runId, RunLocation? location, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var state = await DurableAgentsFailures.TranslateAsync(() => _streams.GetStateAsync(runId, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (state.LastEntry is not { } last)
+        {
+            yield break;
+        }
+
+        await foreach (var chunk in StreamAsync(runId, location, lookUp: false, after: null, cancellationToken).ConfigureAwait(false))
+        {
+            yield return chunk;
+            // An entry past the last one means it was trimmed meanwhile (a reset): either way, what was there is read.
+            if (StreamCursor.Parse(chunk.Cursor) >= last)
+            {
+                yield break;
+            }
+        }
+    }
+
     /// <summary>Whether <paramref name="cursor"/> is a stream position (such as <c>1734649123456-0</c>) that the read methods accept.</summary>
     /// <param name="cursor">The value a client sent.</param>
     /// <returns><see langword="true"/> when it can be passed as a cursor.</returns>
@@ -179,11 +208,24 @@ public sealed class DurableAgentClient
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The conversations.</returns>
     /// <exception cref="DurableAgentsUnavailableException">Redis or the workers cannot be reached.</exception>
-    public async Task<IReadOnlyList<DurableConversationSummary>> ListConversationsAsync(int take, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<DurableConversationSummary>> ListConversationsAsync(int take, CancellationToken cancellationToken = default)
+        => ListConversationsAsync(take, owner: null, cancellationToken);
+
+    /// <summary>
+    /// The most recently active conversations of one owner (the principal that started them), newest first, or of every
+    /// owner when <paramref name="owner"/> is <see langword="null"/>: one <c>ZRANGE … REV</c> of the owner's index,
+    /// then one grain call per conversation (eight at a time).
+    /// </summary>
+    /// <param name="take">How many at most (1 or more).</param>
+    /// <param name="owner">The owner whose conversations to list, or <see langword="null"/> for all.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The conversations.</returns>
+    /// <exception cref="DurableAgentsUnavailableException">Redis or the workers cannot be reached.</exception>
+    public async Task<IReadOnlyList<DurableConversationSummary>> ListConversationsAsync(int take, string? owner, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(take, 1);
         var index = _conversations ?? throw new InvalidOperationException("This DurableAgentClient was registered without the conversation index: register it with AddDurableAgents or AddDurableAgentsClient.");
-        var entries = await DurableAgentsFailures.TranslateAsync(() => index.ListAsync(take), cancellationToken).ConfigureAwait(false);
+        var entries = await DurableAgentsFailures.TranslateAsync(() => index.ListAsync(take, owner), cancellationToken).ConfigureAwait(false);
 
         // A few grains at a time: each is a call into the cluster.
         using var gate = new SemaphoreSlim(8);
@@ -205,14 +247,14 @@ public sealed class DurableAgentClient
     internal IAgentConversationGrain Conversation(string agentName, string conversationId)
         => Grains.GetGrain<IAgentConversationGrain>(DurableAgentNames.ConversationKey(agentName, conversationId));
 
-    internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, CancellationToken cancellationToken)
+    internal async Task<RunHandle> StartRunAsync(string agentName, string conversationId, string message, string? runId, bool foreground, string? owner, CancellationToken cancellationToken)
     {
         var grain = Conversation(agentName, conversationId);
         using var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity($"run_agent {agentName}", ActivityKind.Client);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.AgentName, agentName);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, conversationId);
         // A run id chosen here makes retries after a lost answer idempotent: the worker returns the same run.
-        var request = new RunRequest(message, runId ?? DurableAgentNames.NewRunId(), Activity.Current?.Id);
+        var request = new RunRequest(message, runId ?? DurableAgentNames.NewRunId(), Activity.Current?.Id, foreground, owner);
         var handle = await CallAsync(() => grain.RunAsync(request), cancellationToken).ConfigureAwait(false);
         activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, handle.RunId);
         return handle;
@@ -271,6 +313,8 @@ public sealed class DurableAgentClient
     /// <summary>The one stream source: Streaming.Core's reader, with its failures in this library's terms, waiting for a queued run.</summary>
     private async IAsyncEnumerable<DurableRunChunk> StreamAsync(string runId, RunLocation? location, bool lookUp, string? after, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        using var resume = string.IsNullOrEmpty(after) ? null : await StartResumeAsync(runId, location, after).ConfigureAwait(false);
+        var delivered = 0;
         var cursor = after;
         while (true)
         {
@@ -312,6 +356,7 @@ public sealed class DurableAgentClient
 
                     var chunk = DurableRunChunk.From(entries.Current);
                     cursor = chunk.Cursor;
+                    resume?.SetTag(DurableAgentsDiagnostics.Tags.EntriesDelivered, ++delivered);
                     yield return chunk;
                 }
             }
@@ -320,6 +365,48 @@ public sealed class DurableAgentClient
                 await entries.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Starts the span of a reader's resume (<see cref="DurableAgentsDiagnostics.ResumeActivityName"/>) under the caller's
+    /// span, linked to the run's trace (one <c>HGET</c> of the run index, made only when the span is listened to). A run
+    /// whose trace is unknown (none recorded, Redis down) gets the span without the link.
+    /// </summary>
+    private async Task<Activity?> StartResumeAsync(string runId, RunLocation? location, string cursor)
+    {
+        if (!DurableAgentsDiagnostics.ActivitySource.HasListeners())
+        {
+            return null;
+        }
+
+        ActivityLink[]? links = null;
+        if (_runs.IsConnected && DurableAgentNames.IsValidId(runId))
+        {
+            try
+            {
+                if (await _runs.FindTraceAsync(runId).ConfigureAwait(false) is { } traceParent && ActivityContext.TryParse(traceParent, null, out var run))
+                {
+                    links = [new ActivityLink(run)];
+                }
+            }
+            catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+            {
+                // The link is a convenience: the read itself reports Redis being away.
+            }
+        }
+
+        var activity = DurableAgentsDiagnostics.ActivitySource.StartActivity(DurableAgentsDiagnostics.ResumeActivityName, ActivityKind.Consumer, parentContext: default, tags: null, links: links);
+        activity?.SetTag(DurableAgentsDiagnostics.Tags.RunId, runId);
+        activity?.SetTag(DurableAgentsDiagnostics.Tags.Cursor, cursor);
+        if (activity is not null && location is { } at)
+        {
+            // Named like the run's own spans (run_agent TravelPlanner, run_attempt TravelPlanner) when the agent is known.
+            activity.DisplayName = $"{DurableAgentsDiagnostics.ResumeActivityName} {at.AgentName}";
+            activity.SetTag(DurableAgentsDiagnostics.Tags.AgentName, at.AgentName);
+            activity.SetTag(DurableAgentsDiagnostics.Tags.ConversationId, at.ConversationId);
+        }
+
+        return activity;
     }
 
     private async Task<bool> IsPendingAsync(RunLocation location, string runId, CancellationToken cancellationToken)

@@ -18,6 +18,7 @@ public sealed class DurableAgentRunOptions : AgentRunOptions
         : base(options)
     {
         RunId = options.RunId;
+        Owner = options.Owner;
     }
 
     /// <summary>
@@ -26,6 +27,12 @@ public sealed class DurableAgentRunOptions : AgentRunOptions
     /// unguessable id.
     /// </summary>
     public string? RunId { get; set; }
+
+    /// <summary>
+    /// The principal the run is started for: a new conversation belongs to it (see <see cref="ConversationSnapshot.Owner"/>).
+    /// Default: none.
+    /// </summary>
+    public string? Owner { get; set; }
 
     /// <inheritdoc />
     public override AgentRunOptions Clone() => new DurableAgentRunOptions(this);

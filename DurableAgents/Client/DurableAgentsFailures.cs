@@ -1,4 +1,5 @@
 using AgentStreaming.Streaming.Resilience;
+using Orleans.Storage;
 using StackExchange.Redis;
 
 namespace AgentStreaming.DurableAgents.Client;
@@ -28,7 +29,7 @@ public static class DurableAgentsFailures
     {
         for (var depth = 0; exception is not null && depth < MaxDepth; depth++)
         {
-            if (exception is DurableAgentsUnavailableException || IsWorkerUnreachable(exception) || IsStoreUnavailable(exception))
+            if (exception is DurableAgentsUnavailableException || IsWorkerUnreachable(exception) || IsStoreUnavailable(exception) || IsStateLost(exception))
             {
                 return true;
             }
@@ -38,6 +39,13 @@ public static class DurableAgentsFailures
 
         return false;
     }
+
+    /// <summary>
+    /// A conversation's stored state was not what its activation last wrote (Redis lost or replaced its data): the
+    /// activation drops itself, and the same call on the next one succeeds.
+    /// </summary>
+    internal static bool IsStateLost(Exception exception) => exception is InconsistentStateException
+        || exception is Orleans.Serialization.UnavailableExceptionFallbackException { ExceptionType: var type } && type == typeof(InconsistentStateException).FullName;
 
     /// <summary>Orleans could not deliver a call to a worker: none is up, the silo is gone, the gateway is busy.</summary>
     internal static bool IsWorkerUnreachable(Exception exception) => exception is Orleans.Runtime.Messaging.ConnectionFailedException

@@ -53,6 +53,14 @@ public static class DurableAgentsDiagnostics
     /// </summary>
     public const string RunAttemptActivityName = "run_attempt";
 
+    /// <summary>
+    /// The span of a reader's resume: a read of a run's stream after a cursor (<c>Last-Event-ID</c>, a continuation
+    /// token, <c>starting_after</c>), from the call to the read's end. It belongs to the reader's trace (a child of its
+    /// request) and links to the run's trace, whose context the run index keeps, so the dashboard leads from one to the
+    /// other.
+    /// </summary>
+    public const string ResumeActivityName = "resume_run";
+
     /// <summary>Tag names.</summary>
     public static class Tags
     {
@@ -70,6 +78,12 @@ public static class DurableAgentsDiagnostics
 
         /// <summary>The outcome: completed, failed, cancelled.</summary>
         public const string Outcome = "agent_streaming.run.outcome";
+
+        /// <summary>On a resume: the cursor it resumed after.</summary>
+        public const string Cursor = "agent_streaming.stream.cursor";
+
+        /// <summary>On a resume: the entries it delivered.</summary>
+        public const string EntriesDelivered = "agent_streaming.stream.entries_delivered";
     }
 
     internal static readonly ActivitySource ActivitySource = new(Name);

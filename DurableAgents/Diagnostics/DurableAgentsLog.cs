@@ -37,6 +37,9 @@ internal static partial class DurableAgentsLog
     [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Conversation {ConversationKey} deactivated ({Reason}) with a run unfinished: handed over to the next recovery scan.")]
     public static partial void HandedOver(ILogger logger, string conversationKey, DeactivationReasonCode reason);
 
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Conversation {ConversationKey}: Redis no longer holds the state this activation wrote (restarted without its data?); the activation is dropped and the next call reads what Redis holds.")]
+    public static partial void StateLostUnderneath(ILogger logger, string conversationKey, Exception exception);
+
     [LoggerMessage(EventId = 2010, Level = LogLevel.Trace, Message = "Run {RunId} message: {Message}")]
     public static partial void RunMessage(ILogger logger, string runId, string message);
 }

@@ -9,6 +9,7 @@ using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace AgentStreaming.DurableAgents.Grains;
 
@@ -25,7 +26,7 @@ namespace AgentStreaming.DurableAgents.Grains;
 /// the terminal entry is written, the run leaves the queue. A crash between the first and the last step is finished by
 /// the next activation, which writes the terminal entry from the recorded turn instead of running the model again.
 /// </remarks>
-internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, IRemindable
+internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, IRemindable, IIncomingGrainCallFilter
 {
     private readonly IPersistentState<ConversationState> _state;
     private readonly DurableAgentsOptions _options;
@@ -72,6 +73,26 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     private string Key => this.GetPrimaryKeyString();
 
     private ConversationState State => _state.State;
+
+    /// <summary>
+    /// Drops this activation when Redis no longer holds the state it last wrote (a Redis that restarted without its
+    /// data, or was replaced): its writes can never succeed again, so the next call gets an activation that reads what
+    /// Redis holds now. The failed call reaches its caller as "unavailable" (<see cref="Client.DurableAgentsFailures"/>),
+    /// which a retry resolves.
+    /// </summary>
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        try
+        {
+            await context.Invoke();
+        }
+        catch (InconsistentStateException ex)
+        {
+            DurableAgentsLog.StateLostUnderneath(_logger, Key, ex);
+            DeactivateOnIdle();
+            throw;
+        }
+    }
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -174,16 +195,22 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             Status = RunStatus.Queued,
             CreatedAt = now,
             TraceParent = request.TraceParent ?? Activity.Current?.Id,
+            Foreground = request.Foreground,
         };
         _queue.Enqueue(run);
         State.LastActivity = now;
+        // The conversation belongs to whoever started it; later runs (whoever sends them) inherit that owner.
+        if (State.Owner is null && _queue.Runs.Count == 1 && !_history.Runs.Any())
+        {
+            State.Owner = request.Owner;
+        }
         // One round trip: the state write, the recovery claim and the index entries go out together. A claim without
         // a stored run is harmless (recovery finds nothing unfinished and drops it); the answer waits for all three.
         await Task.WhenAll(
             _state.WriteStateAsync(),
             _lease.ClaimAsync(),
-            _index.TouchAsync(Key, now),
-            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId), _options.ConversationTtl));
+            _index.TouchAsync(Key, now, State.Owner),
+            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId) { Owner = State.Owner }, _options.ConversationTtl, run.TraceParent));
         DurableAgentsDiagnostics.RunsAcceptedCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         DurableAgentsLog.RunAccepted(_logger, _agentName, _conversationId, runId);
         DurableAgentsLog.RunMessage(_logger, runId, request.Message);
@@ -263,6 +290,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
             Runs = runs,
             LastActivity = State.LastActivity,
             HostedBy = $"{Environment.MachineName}/{Environment.ProcessId}",
+            Owner = State.Owner,
         });
     }
 
@@ -476,7 +504,7 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
     {
         _queue.Remove(run.RunId);
         await _state.WriteStateAsync();
-        await _index.TouchAsync(Key, State.LastActivity ?? _time.GetUtcNow());
+        await _index.TouchAsync(Key, State.LastActivity ?? _time.GetUtcNow(), State.Owner);
     }
 
     /// <summary>

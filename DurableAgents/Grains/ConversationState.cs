@@ -13,4 +13,7 @@ public sealed class ConversationState
 
     /// <summary>When the conversation was last used.</summary>
     public DateTimeOffset? LastActivity { get; set; }
+
+    /// <summary>The principal that started the conversation (its first run's owner); its runs inherit it.</summary>
+    public string? Owner { get; set; }
 }

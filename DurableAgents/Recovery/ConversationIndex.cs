@@ -10,7 +10,8 @@ internal sealed record ConversationIndexEntry(string AgentName, string Conversat
 
 /// <summary>
 /// The conversations of a service, most recently active first, in one Redis sorted set (member: conversation key,
-/// score: last activity in Unix ms), so dashboards and APIs can list them without scanning grain storage.
+/// score: last activity in Unix ms), so dashboards and APIs can list them without scanning grain storage; and the same
+/// per owner (<c>…:conversations:owner:{owner}</c>), so a principal's own conversations are listed without filtering.
 /// </summary>
 internal sealed class ConversationIndex
 {
@@ -26,28 +27,39 @@ internal sealed class ConversationIndex
         _key = $"durable-agents:{serviceId}:conversations";
     }
 
-    /// <summary>Records activity (<c>ZADD</c>).</summary>
+    /// <summary>Records activity (<c>ZADD</c>, a second one into the owner's set when the conversation has an owner).</summary>
     /// <param name="conversationKey">The conversation's grain key.</param>
     /// <param name="at">When.</param>
+    /// <param name="owner">The conversation's owner, if any.</param>
     /// <returns>A task that completes when Redis has it.</returns>
-    public Task TouchAsync(string conversationKey, DateTimeOffset at)
-        => _multiplexer.GetDatabase().SortedSetAddAsync(_key, conversationKey, at.ToUnixTimeMilliseconds());
+    public Task TouchAsync(string conversationKey, DateTimeOffset at, string? owner = null)
+    {
+        var db = _multiplexer.GetDatabase();
+        var score = at.ToUnixTimeMilliseconds();
+        return owner is null
+            ? db.SortedSetAddAsync(_key, conversationKey, score)
+            : Task.WhenAll(db.SortedSetAddAsync(_key, conversationKey, score), db.SortedSetAddAsync(OwnerKey(owner), conversationKey, score));
+    }
 
     /// <summary>Forgets a deleted conversation (<c>ZREM</c>).</summary>
     /// <param name="conversationKey">The conversation's grain key.</param>
     /// <returns>A task that completes when Redis has it.</returns>
     public Task RemoveAsync(string conversationKey) => _multiplexer.GetDatabase().SortedSetRemoveAsync(_key, conversationKey);
 
-    /// <summary>The most recently active conversations (<c>ZRANGE … REV WITHSCORES</c>).</summary>
+    /// <summary>The most recently active conversations (<c>ZRANGE … REV WITHSCORES</c>), of every owner or of one.</summary>
     /// <param name="take">How many.</param>
+    /// <param name="owner">Only this owner's conversations, or <see langword="null"/> for all.</param>
     /// <returns>The entries, newest first.</returns>
-    public async Task<IReadOnlyList<ConversationIndexEntry>> ListAsync(int take = 100)
+    public async Task<IReadOnlyList<ConversationIndexEntry>> ListAsync(int take = 100, string? owner = null)
     {
-        var entries = await _multiplexer.GetDatabase().SortedSetRangeByRankWithScoresAsync(_key, 0, Math.Max(0, take - 1), Order.Descending).ConfigureAwait(false);
+        var key = owner is null ? _key : OwnerKey(owner);
+        var entries = await _multiplexer.GetDatabase().SortedSetRangeByRankWithScoresAsync(key, 0, Math.Max(0, take - 1), Order.Descending).ConfigureAwait(false);
         return entries.Select(e =>
         {
             var (agent, conversation) = DurableAgentNames.ParseConversationKey(e.Element.ToString());
             return new ConversationIndexEntry(agent, conversation, DateTimeOffset.FromUnixTimeMilliseconds((long)e.Score));
         }).ToList();
     }
+
+    private RedisKey OwnerKey(string owner) => _key.Append(":owner:" + owner);
 }

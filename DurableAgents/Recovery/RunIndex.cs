@@ -4,7 +4,7 @@ using StackExchange.Redis;
 namespace AgentStreaming.DurableAgents.Recovery;
 
 /// <summary>
-/// A small Redis index of every accepted run, <c>agent-run:{runId}</c> → agent and conversation, kept as long as
+/// A small Redis index of every accepted run, <c>agent-run:{runId}</c> → agent, conversation and owner, kept as long as
 /// conversations live. It lets APIs find a run's conversation from the run id alone, and tell a run that never
 /// existed (answered at once) from one whose stream expired.
 /// </summary>
@@ -19,6 +19,8 @@ internal sealed class RunIndex : IDisposable
 
     private const string AgentField = "agent";
     private const string ConversationField = "conversation";
+    private const string OwnerField = "owner";
+    private const string TraceField = "trace";
     private readonly IConnectionMultiplexer _redis;
     private readonly Lock _gate = new();
     private CancellationTokenSource? _connected;
@@ -107,14 +109,26 @@ internal sealed class RunIndex : IDisposable
 
     /// <summary>Records a run.</summary>
     /// <param name="runId">The run.</param>
-    /// <param name="location">Its agent and conversation.</param>
+    /// <param name="location">Its agent, conversation and owner.</param>
     /// <param name="ttl">How long the entry lives (the conversation's time-to-live).</param>
+    /// <param name="traceParent">The run's W3C trace context, so a reader's resume can link to the run's trace.</param>
     /// <returns>A task that completes when Redis has it.</returns>
-    public async Task RecordAsync(string runId, RunLocation location, TimeSpan ttl)
+    public async Task RecordAsync(string runId, RunLocation location, TimeSpan ttl, string? traceParent = null)
     {
         var key = Key(runId);
         var transaction = _redis.GetDatabase().CreateTransaction();
-        _ = transaction.HashSetAsync(key, [new(AgentField, location.AgentName), new(ConversationField, location.ConversationId)]);
+        var fields = new List<HashEntry>(4) { new(AgentField, location.AgentName), new(ConversationField, location.ConversationId) };
+        if (location.Owner is { } owner)
+        {
+            fields.Add(new(OwnerField, owner));
+        }
+
+        if (!string.IsNullOrEmpty(traceParent))
+        {
+            fields.Add(new(TraceField, traceParent));
+        }
+
+        _ = transaction.HashSetAsync(key, [.. fields]);
         _ = transaction.KeyExpireAsync(key, ttl);
         await transaction.ExecuteAsync().ConfigureAwait(false);
     }
@@ -124,11 +138,17 @@ internal sealed class RunIndex : IDisposable
     /// <returns>Its location.</returns>
     public async Task<RunLocation?> FindAsync(string runId)
     {
-        var values = await _redis.GetDatabase().HashGetAsync(Key(runId), [AgentField, ConversationField]).ConfigureAwait(false);
-        return values is [{ HasValue: true } agent, { HasValue: true } conversation]
-            ? new RunLocation(agent.ToString(), conversation.ToString())
+        var values = await _redis.GetDatabase().HashGetAsync(Key(runId), [AgentField, ConversationField, OwnerField]).ConfigureAwait(false);
+        return values is [{ HasValue: true } agent, { HasValue: true } conversation, var owner]
+            ? new RunLocation(agent.ToString(), conversation.ToString()) { Owner = owner.HasValue ? owner.ToString() : null }
             : null;
     }
+
+    /// <summary>The run's W3C trace context (<c>HGET agent-run:{runId} trace</c>), or <see langword="null"/> when none was recorded.</summary>
+    /// <param name="runId">The run.</param>
+    /// <returns>The <c>traceparent</c>.</returns>
+    public async Task<string?> FindTraceAsync(string runId)
+        => await _redis.GetDatabase().HashGetAsync(Key(runId), TraceField).ConfigureAwait(false) is { HasValue: true } trace ? trace.ToString() : null;
 
     private static RedisKey Key(string runId) => KeyPrefix + RunIds.Validate(runId);
 }

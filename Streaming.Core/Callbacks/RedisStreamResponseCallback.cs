@@ -51,53 +51,29 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
     /// <remarks>Claims the stream for the attempt (fencing out older attempts) and, after a crash, writes the <c>reset</c> entry.</remarks>
     public async ValueTask OnRunStartedAsync(AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
     {
-        var writer = GetWriter(context);
-        try
-        {
-            await writer.BeginAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (AgentStreamWriteException ex)
-        {
-            ForgetIfRefused(context, writer, ex);
-            throw;
-        }
+        await WriteAsync(context, static (writer, _, ct) => writer.BeginAsync(ct), (object?)null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask OnStreamingResponseUpdateAsync(AgentResponseUpdate update, AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
-        var writer = GetWriter(context);
         var entries = new List<AgentStreamEntry>(2);
         AgentResponseUpdateMapper.Map(update, entries);
-        try
+        await WriteAsync(context, static async (writer, entries, ct) =>
         {
             foreach (var entry in entries)
             {
-                await writer.AppendAsync(entry, cancellationToken).ConfigureAwait(false);
+                await writer.AppendAsync(entry, ct).ConfigureAwait(false);
             }
-        }
-        catch (AgentStreamWriteException ex)
-        {
-            ForgetIfRefused(context, writer, ex);
-            throw;
-        }
+        }, entries, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     /// <remarks>Waits for the attempt's writer to have every queued entry in Redis.</remarks>
     public async ValueTask FlushAsync(AgentResponseCallbackContext context, CancellationToken cancellationToken = default)
     {
-        var writer = GetWriter(context);
-        try
-        {
-            await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (AgentStreamWriteException ex)
-        {
-            ForgetIfRefused(context, writer, ex);
-            throw;
-        }
+        await WriteAsync(context, static (writer, _, ct) => writer.FlushAsync(ct), (object?)null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -147,6 +123,22 @@ public sealed class RedisStreamResponseCallback : IAgentResponseCallback
             (Handler: _handler, context.TraceParent));
         Volatile.Write(ref slot.LastUsed, now);
         return slot.Writer;
+    }
+
+    /// <summary>Runs <paramref name="write"/> on the attempt's writer, forgetting the writer when Redis refuses the attempt for good.</summary>
+    private async ValueTask WriteAsync<TState>(
+        AgentResponseCallbackContext context, Func<RedisAgentStreamWriter, TState, CancellationToken, Task> write, TState state, CancellationToken cancellationToken)
+    {
+        var writer = GetWriter(context);
+        try
+        {
+            await write(writer, state, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentStreamWriteException ex)
+        {
+            ForgetIfRefused(context, writer, ex);
+            throw;
+        }
     }
 
     private void ForgetIfRefused(AgentResponseCallbackContext context, RedisAgentStreamWriter writer, AgentStreamWriteException error)

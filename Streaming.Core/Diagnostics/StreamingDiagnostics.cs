@@ -35,6 +35,25 @@ public static class StreamingDiagnostics
     /// <summary>Up-down counter of readers currently waiting on the shared tail, unit <c>{reader}</c>.</summary>
     public const string LiveReaders = "agent_streaming.stream.live_readers";
 
+    /// <summary>
+    /// Histogram of a reader's lag in entries, unit <c>{entry}</c>: recorded for every entry delivered, the entries newer
+    /// than it that the reader already held (the rest of a catch-up page, or the live entries buffered for it). Live
+    /// readers that keep up record 0.
+    /// </summary>
+    public const string ReaderBehind = "agent_streaming.stream.reader.behind";
+
+    /// <summary>
+    /// Histogram of a reader's lag in time, unit <c>s</c>: recorded for every entry delivered, how much older it is than
+    /// the newest entry the reader knows of (live: than now, so the time from the entry's write to its delivery).
+    /// </summary>
+    public const string ReaderLag = "agent_streaming.stream.reader.lag";
+
+    /// <summary>
+    /// Histogram of a resume's latency, unit <c>s</c>: from a read with a cursor to its first entry (or to finding that
+    /// nothing was stored after the cursor).
+    /// </summary>
+    public const string ResumeDuration = "agent_streaming.stream.resume.duration";
+
     /// <summary>Counter of holes a reader found between two live entries and filled from Redis, unit <c>{gap}</c>.</summary>
     public const string GapsFilled = "agent_streaming.stream.gaps_filled";
 
@@ -93,6 +112,15 @@ public static class StreamingDiagnostics
 
     internal static readonly Counter<long> GapsFilledCounter =
         Meter.CreateCounter<long>(GapsFilled, "{gap}", "Holes between delivered entries that readers filled from Redis.");
+
+    internal static readonly Histogram<int> ReaderBehindHistogram =
+        Meter.CreateHistogram<int>(ReaderBehind, "{entry}", "Entries newer than a delivered entry that its reader already held.", tags: null, new InstrumentAdvice<int> { HistogramBucketBoundaries = [0, 1, 2, 5, 10, 50, 100, 500, 1000] });
+
+    internal static readonly Histogram<double> ReaderLagHistogram =
+        Meter.CreateHistogram<double>(ReaderLag, "s", "How much older a delivered entry is than the newest its reader knows of (live: than now).", tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
+
+    internal static readonly Histogram<double> ResumeDurationHistogram =
+        Meter.CreateHistogram<double>(ResumeDuration, "s", "Time from a read with a cursor to its first entry, or to finding nothing after the cursor.", tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
 
     internal static readonly UpDownCounter<long> LiveReadersCounter =
         Meter.CreateUpDownCounter<long>(LiveReaders, "{reader}", "Readers waiting for new entries on the shared tail.");

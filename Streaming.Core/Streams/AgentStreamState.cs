@@ -13,4 +13,8 @@ namespace AgentStreaming.Streaming.Streams;
 /// The entry id of the terminal entry (<c>done</c>, <c>error</c> or <c>cancelled</c>) when the stream's last entry is
 /// terminal; <see langword="null"/> while the run is still writing or when the stream does not exist. Nothing follows it.
 /// </param>
-public readonly record struct AgentStreamState(bool Exists, bool Expired, StreamCursor? TerminalAt);
+/// <param name="LastEntry">
+/// The entry id of the stream's last entry at the time of the probe (the terminal one once the run ended), or
+/// <see langword="null"/> when it has none: what a reader must reach to have read everything written so far.
+/// </param>
+public readonly record struct AgentStreamState(bool Exists, bool Expired, StreamCursor? TerminalAt, StreamCursor? LastEntry = null);

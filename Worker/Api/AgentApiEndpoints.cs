@@ -4,6 +4,7 @@ using AgentStreaming.DurableAgents;
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.Worker.Api;
+using AgentStreaming.Worker.Security;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
 using Microsoft.Extensions.Options;
@@ -28,8 +29,19 @@ public static class AgentApiEndpoints
     /// <summary>The name of the one OpenAPI document (<c>/openapi/v1.json</c>).</summary>
     private const string OpenApiDocumentName = "v1";
 
+    /// <summary>Declares, for the OpenAPI document, that the route may answer problem details with each of <paramref name="statusCodes"/>.</summary>
+    private static RouteHandlerBuilder ProducesProblems(this RouteHandlerBuilder builder, params int[] statusCodes)
+    {
+        foreach (var statusCode in statusCodes)
+        {
+            builder.ProducesProblem(statusCode);
+        }
+
+        return builder;
+    }
+
     /// <summary>
-    /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, API key) is added by
+    /// Maps the API's endpoints and the OpenAPI document. Its middleware (exception handler, CORS, rate limit, authentication) is added by
     /// <c>AddAgentApi</c> in front of the pipeline, so where this is called does not matter.
     /// </summary>
     /// <param name="app">The application.</param>
@@ -40,7 +52,7 @@ public static class AgentApiEndpoints
         var options = app.Services.GetRequiredService<IOptions<AgentApiOptions>>().Value;
         var cors = options.CorsOrigins.Count > 0;
 
-        // CORS, the rate limit, the API key and the exception handler are put in front of the pipeline by AddAgentApi.
+        // CORS, the rate limit, authentication and the exception handler are put in front of the pipeline by AddAgentApi.
         var api = app.MapGroup("/agents/{agent}")
             .AddEndpointFilter<AgentApiGuard>()
             .WithTags("Agents");
@@ -56,13 +68,14 @@ public static class AgentApiEndpoints
             .Produces<RunView>(StatusCodes.Status202Accepted)
             .Produces<RunView>(StatusCodes.Status200OK)
             .Produces<string>(StatusCodes.Status200OK, "text/event-stream", "text/plain")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblems(
+                StatusCodes.Status400BadRequest,
+                StatusCodes.Status401Unauthorized,
+                StatusCodes.Status404NotFound,
+                StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType,
+                StatusCodes.Status429TooManyRequests,
+                StatusCodes.Status503ServiceUnavailable);
 
         api.MapGet("/runs/{runId}", GetRunAsync)
             .WithName("GetRun")
@@ -75,10 +88,7 @@ public static class AgentApiEndpoints
             .WithSummary("Streams the run's response: SSE (id = entry id, event = entry type) or text/plain; resumes after Last-Event-ID or ?cursor=.")
             .Produces<string>(StatusCodes.Status200OK, "text/event-stream", "text/plain")
             .Produces(StatusCodes.Status204NoContent)
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status410Gone)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status410Gone, StatusCodes.Status503ServiceUnavailable);
 
         api.MapPost("/runs/{runId}/cancel", CancelRunAsync)
             .WithName("CancelRun")
@@ -147,7 +157,7 @@ public static class AgentApiEndpoints
             // Only conversations this API started can be continued: clients cannot pick (guessable) ids of their own.
             session = proxy.GetSession(conversationId);
             var snapshot = await proxy.GetConversationAsync(session).ConfigureAwait(false);
-            if (!snapshot.Exists)
+            if (!snapshot.Exists || !context.CanSee(snapshot.Owner))
             {
                 return AgentApiProblems.NotFound("Unknown conversation", $"Agent '{agent}' has no conversation '{conversationId}'. Omit conversationId to start a new one.");
             }
@@ -162,7 +172,7 @@ public static class AgentApiEndpoints
         RunHandle started;
         try
         {
-            started = await proxy.StartRunAsync(message, session, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            started = await proxy.StartRunAsync(message, session, runId: null, foreground: false, context.Owner(), context.RequestAborted).ConfigureAwait(false);
         }
         catch (ArgumentException ex)
         {
@@ -204,9 +214,9 @@ public static class AgentApiEndpoints
         return Results.Json(accepted, AgentApiJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
-    private static async Task<IResult> GetRunAsync(string agent, string runId, DurableAgentClient client, CancellationToken cancellationToken)
+    private static async Task<IResult> GetRunAsync(HttpContext context, string agent, string runId, DurableAgentClient client, CancellationToken cancellationToken)
     {
-        if (await FindRunAsync(client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
+        if (await FindRunAsync(context, client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
         {
             return UnknownRun(agent, runId);
         }
@@ -218,9 +228,9 @@ public static class AgentApiEndpoints
             : Results.Json(RunView.From(agent, location.ConversationId, runId, run.Status, run), AgentApiJson.Options);
     }
 
-    private static async Task<IResult> CancelRunAsync(string agent, string runId, DurableAgentClient client, ILogger<RunStreamer> logger, CancellationToken cancellationToken)
+    private static async Task<IResult> CancelRunAsync(HttpContext context, string agent, string runId, DurableAgentClient client, ILogger<RunStreamer> logger, CancellationToken cancellationToken)
     {
-        if (await FindRunAsync(client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
+        if (await FindRunAsync(context, client, agent, runId, cancellationToken).ConfigureAwait(false) is not { } location)
         {
             return UnknownRun(agent, runId);
         }
@@ -238,7 +248,7 @@ public static class AgentApiEndpoints
         return Results.Json(view, AgentApiJson.Options, statusCode: endedBefore ? StatusCodes.Status200OK : StatusCodes.Status202Accepted);
     }
 
-    private static async Task<IResult> GetConversationAsync(string agent, string conversationId, DurableAgentClient client)
+    private static async Task<IResult> GetConversationAsync(HttpContext context, string agent, string conversationId, DurableAgentClient client)
     {
         if (!DurableAgentNames.IsValidId(conversationId))
         {
@@ -247,7 +257,8 @@ public static class AgentApiEndpoints
 
         var proxy = client.GetAgent(agent);
         var snapshot = await proxy.GetConversationAsync(proxy.GetSession(conversationId)).ConfigureAwait(false);
-        return snapshot.Exists
+        // Another principal's conversation is answered exactly as one that does not exist, so ids cannot be probed.
+        return snapshot.Exists && context.CanSee(snapshot.Owner)
             ? Results.Json(ConversationView.From(snapshot), AgentApiJson.Options)
             : AgentApiProblems.NotFound("Unknown conversation", $"Agent '{agent}' has no conversation '{conversationId}'.");
     }
@@ -282,6 +293,12 @@ public static class AgentApiEndpoints
         }
 
         var opening = await client.OpenStreamAsync(agent, runId, after, context.RequestAborted).ConfigureAwait(false);
+        if (!context.CanSee(opening.Location?.Owner))
+        {
+            // Another principal's run (or a stream without a run, which only admins read) is an unknown run.
+            return UnknownRun(agent, runId);
+        }
+
         switch (opening.Status)
         {
             case DurableRunStreamStatus.Unknown:
@@ -409,8 +426,9 @@ public static class AgentApiEndpoints
         }
     }
 
-    private static async Task<RunLocation?> FindRunAsync(DurableAgentClient client, string agent, string runId, CancellationToken cancellationToken)
-        => await client.FindRunAsync(runId, cancellationToken).ConfigureAwait(false) is { } location && location.AgentName == agent
+    /// <summary>The run's location when it is a run of <paramref name="agent"/> that the caller may see; otherwise <see langword="null"/>, as for a run that does not exist.</summary>
+    private static async Task<RunLocation?> FindRunAsync(HttpContext context, DurableAgentClient client, string agent, string runId, CancellationToken cancellationToken)
+        => await client.FindRunAsync(runId, cancellationToken).ConfigureAwait(false) is { } location && location.AgentName == agent && context.CanSee(location.Owner)
             ? location
             : null;
 

@@ -10,12 +10,21 @@ public sealed class AgentApiOptions
     public const string SectionName = "AgentApi";
 
     /// <summary>
-    /// When set, every route but <c>/health</c>, <c>/alive</c> and the chat page's static files (the API, the OpenAPI
-    /// document, the Orleans dashboard, <c>/</c>) requires this key, sent as the <c>X-Api-Key</c> header,
-    /// as <c>Authorization: Bearer …</c>, or as the <c>agent_api_key</c> cookie (which the chat page sets, because
-    /// <c>EventSource</c> cannot send headers). Compared in constant time. Default: none (the API is open).
+    /// The one-user setup: when set, this key (at least 16 characters) stands for the principal <c>api-key</c>, an admin.
+    /// Every route but <c>/health</c>, <c>/alive</c> and the pages' static files then requires a key or token, sent as
+    /// the <c>X-Api-Key</c> header, as <c>Authorization: Bearer …</c>, or as the <c>agent_api_key</c> cookie (which
+    /// the chat page sets, because <c>EventSource</c> cannot send headers). Compared in constant time. Default: none.
     /// </summary>
     public string? ApiKey { get; set; }
+
+    /// <summary>
+    /// Named API keys for services and scripts: <c>AgentApi:ApiKeys:&lt;principal&gt; = key</c> (at least 16
+    /// characters each), each standing for its principal, which owns the conversations it starts. Default: none.
+    /// </summary>
+    public IDictionary<string, string> ApiKeys { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Principals of named keys that have the <c>agents.admin</c> role (see every conversation, the dashboard). Default: none.</summary>
+    public IList<string> Admins { get; } = [];
 
     /// <summary>The longest accepted message, in characters; longer ones get 413. Default 32,768.</summary>
     public int MaxMessageLength { get; set; } = 32_768;
@@ -60,6 +69,19 @@ internal sealed class AgentApiOptionsValidator : IValidateOptions<AgentApiOption
         if (options.ApiKey is { } key && key.Length is > 0 and < 16)
         {
             failures.Add("AgentApi:ApiKey must be at least 16 characters when set.");
+        }
+
+        foreach (var (principal, namedKey) in options.ApiKeys)
+        {
+            if ((namedKey?.Length ?? 0) < 16)
+            {
+                failures.Add($"AgentApi:ApiKeys:{principal} must be at least 16 characters.");
+            }
+        }
+
+        if (options.ApiKeys.Values.Append(options.ApiKey).Where(k => !string.IsNullOrEmpty(k)).GroupBy(k => k, StringComparer.Ordinal).Any(g => g.Count() > 1))
+        {
+            failures.Add("AgentApi:ApiKeys must be different from each other and from AgentApi:ApiKey: a key stands for one principal.");
         }
 
         if (options.MaxMessageLength <= 0)

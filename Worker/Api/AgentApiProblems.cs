@@ -7,8 +7,8 @@ internal static class AgentApiProblems
 
     public static IResult Unauthorized() => Problem(
         StatusCodes.Status401Unauthorized,
-        "API key required",
-        $"Send the API key as the '{ApiKeyMiddleware.HeaderName}' header, as 'Authorization: Bearer <key>', or as the '{ApiKeyMiddleware.CookieName}' cookie.");
+        "Authentication required",
+        $"Send a valid token or API key as 'Authorization: Bearer <token or key>', as the '{Security.ApiKeyAuthenticationHandler.HeaderName}' header, or as the '{Security.ApiKeyAuthenticationHandler.CookieName}' cookie. Tokens must be unexpired, signed by a configured key and issued for this API's audience.");
 
     public static IResult NotFound(string title, string detail) => Problem(StatusCodes.Status404NotFound, title, detail);
 

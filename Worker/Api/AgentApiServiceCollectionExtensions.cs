@@ -18,21 +18,22 @@ public static class AgentApiServiceCollectionExtensions
     /// details, CORS (closed unless origins are listed) and the OpenAPI document, and puts its middleware in front of
     /// the whole pipeline (through an <see cref="IStartupFilter"/>, whatever the order of the <c>Map*</c> calls): the
     /// exception handler (problem details, 503 + <c>Retry-After</c> when Redis is unreachable), status code pages, CORS,
-    /// the per-client rate limit on every route, and the API key on every non-health route. Map the endpoints with
-    /// <c>app.MapAgentApi()</c>.
+    /// the per-client rate limit on every route, and authentication on every non-health route
+    /// (<see cref="AgentApiAuthentication.AddAgentApiAuthentication"/>). Map the endpoints with <c>app.MapAgentApi()</c>.
     /// </summary>
     /// <param name="services">The services (the durable agents must be registered too).</param>
+    /// <param name="configuration">The configuration, for the JWT bearer settings (<c>Authentication:Schemes:Bearer</c>); without it only API keys are taken.</param>
     /// <returns>The services.</returns>
-    public static IServiceCollection AddAgentApi(this IServiceCollection services)
+    public static IServiceCollection AddAgentApi(this IServiceCollection services, IConfiguration? configuration = null)
     {
         ArgumentNullException.ThrowIfNull(services);
+        services.AddAgentApiAuthentication(configuration ?? new ConfigurationBuilder().Build());
         services.AddOptions<AgentApiOptions>().BindConfiguration(AgentApiOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentApiOptions>, AgentApiOptionsValidator>());
         services.TryAddSingleton<RunStreamer>();
         services.AddProblemDetails();
         services.AddOpenApi();
 
-        services.TryAddSingleton<ApiKeyMiddleware>();
         services.AddExceptionHandler<AgentApiExceptionHandler>();
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, AgentApiStartupFilter>());
         services.AddRateLimiter(limiter =>
@@ -84,7 +85,7 @@ public static class AgentApiServiceCollectionExtensions
                 cors.AddPolicy(CorsPolicy, policy => policy
                     .WithOrigins([.. api.Value.CorsOrigins])
                     .WithMethods("GET", "POST")
-                    .WithHeaders("Content-Type", "Accept", "Last-Event-ID", "Prefer", ApiKeyMiddleware.HeaderName, "Authorization")
+                    .WithHeaders("Content-Type", "Accept", "Last-Event-ID", "Prefer", AgentStreaming.Worker.Security.ApiKeyAuthenticationHandler.HeaderName, "Authorization")
                     .WithExposedHeaders("Location", "X-Run-Id", "X-Conversation-Id", "Retry-After", "Preference-Applied"));
             }
         });

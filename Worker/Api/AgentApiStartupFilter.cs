@@ -3,7 +3,7 @@ namespace AgentStreaming.Worker.Api;
 /// <summary>
 /// Puts the API's cross-cutting middleware in front of the whole pipeline, so its order does not depend on where
 /// <c>MapAgentApi</c> (or anything else) is called: problem details for unhandled exceptions and for bodiless error
-/// statuses (unknown routes, wrong methods), whatever the request's <c>Accept</c> header, CORS (when configured), the rate limit on every route, then the API key on every non-health route.
+/// statuses (unknown routes, wrong methods), whatever the request's <c>Accept</c> header, CORS (when configured), the rate limit on every route, then authentication (JWT bearer or API key) on every non-health route.
 /// </summary>
 internal sealed class AgentApiStartupFilter : IStartupFilter
 {
@@ -20,7 +20,7 @@ internal sealed class AgentApiStartupFilter : IStartupFilter
         }
 
         app.UseRateLimiter();
-        app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseMiddleware<Security.AgentApiAccessMiddleware>();
         next(app);
     };
 }

@@ -10,18 +10,11 @@ namespace AgentStreaming.Worker.Api;
 /// (<see cref="DurableAgentClient.StreamAsync(string, RunLocation?, string?, CancellationToken)"/>), written in the
 /// negotiated format (<see cref="RunStreamWriter"/>).
 /// </summary>
-internal sealed class RunStreamer
+internal sealed class RunStreamer(DurableAgentClient agents, IOptions<AgentApiOptions> options, ILogger<RunStreamer> logger)
 {
-    private readonly DurableAgentClient _agents;
-    private readonly AgentApiOptions _options;
-    private readonly ILogger<RunStreamer> _logger;
-
-    public RunStreamer(DurableAgentClient agents, IOptions<AgentApiOptions> options, ILogger<RunStreamer> logger)
-    {
-        _agents = agents;
-        _options = options.Value;
-        _logger = logger;
-    }
+    private readonly DurableAgentClient _agents = agents;
+    private readonly AgentApiOptions _options = options.Value;
+    private readonly ILogger<RunStreamer> _logger = logger;
 
     /// <summary>Streams a run into the response until its terminal entry, the client leaves, or the stream expires.</summary>
     /// <param name="context">The request.</param>

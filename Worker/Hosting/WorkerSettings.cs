@@ -41,6 +41,12 @@ internal static class WorkerSettings
         return (advertised, Port(configuration, "Orleans:SiloPort"), Port(configuration, "Orleans:GatewayPort"));
     }
 
+    /// <summary>
+    /// <c>OrleansDashboard:Enabled</c>: whether the Orleans dashboard is served at <c>/dashboard</c> (admins only).
+    /// Default off: its routes are not ours to harden.
+    /// </summary>
+    public static bool OrleansDashboardEnabled(IConfiguration configuration) => configuration.GetValue("OrleansDashboard:Enabled", false);
+
     private static int Port(IConfiguration configuration, string key)
     {
         if (configuration[key] is { Length: > 0 } text)
@@ -69,4 +75,10 @@ internal static partial class WorkerLog
 {
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Worker ready. Model: {Model}. Orleans silo port {SiloPort}, gateway port {GatewayPort}. HTTP: {Urls}.")]
     public static partial void Started(ILogger logger, string model, int siloPort, int gatewayPort, string urls);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "The Worker runs OPEN: no JWT bearer settings (Authentication:Schemes:Bearer) and no API key (AgentApi:ApiKey, AgentApi:ApiKeys) are configured, so every caller is the admin 'local' and sees every conversation. Use this on a developer's machine only.")]
+    public static partial void RunsOpen(ILogger logger);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Callers authenticate with {Schemes}; each sees only its own conversations, the role 'agents.admin' sees all.")]
+    public static partial void RunsAuthenticated(ILogger logger, string schemes);
 }

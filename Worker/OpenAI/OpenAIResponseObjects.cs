@@ -7,10 +7,13 @@ namespace AgentStreaming.Worker.OpenAI;
 /// <param name="RunId">The durable run.</param>
 /// <param name="Model">The agent's name (the request's <c>model</c>).</param>
 /// <param name="CreatedAt">When the run was accepted.</param>
-/// <param name="Background">What <c>background</c> says (the store keeps no flag: every durable run runs on without its client).</param>
-internal sealed record ResponseHeader(string RunId, string Model, DateTimeOffset CreatedAt, bool Background = true)
+/// <param name="Background">What <c>background</c> says: whether the run goes on when its client leaves.</param>
+internal sealed record ResponseHeader(string RunId, string Model, DateTimeOffset CreatedAt, bool Background)
 {
     public string ResponseId => OpenAIResponseIds.ToResponseId(RunId);
+
+    /// <summary>The header of a persisted run: a run is a background response unless it was started as a foreground one (<see cref="RunInfo.Foreground"/>).</summary>
+    public static ResponseHeader Of(RunInfo run, string model) => new(run.RunId, model, run.CreatedAt, !run.Foreground);
 }
 
 /// <summary>Response ids: <c>resp_</c> + the run id.</summary>

@@ -6,6 +6,7 @@ using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.DurableAgents.Options;
 using AgentStreaming.Worker.Api;
 using AgentStreaming.Worker.OpenAI;
+using AgentStreaming.Worker.Security;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -145,7 +146,7 @@ public static class OpenAIResponsesEndpoints
         {
             var previousRun = OpenAIResponseIds.ToRunId(previousId);
             var previous = previousRun is null ? null : await client.FindRunAsync(previousRun, aborted).ConfigureAwait(false);
-            if (previous is not { } found)
+            if (previous is not { } found || !context.CanSee(found.Owner))
             {
                 return OpenAIErrors.NotFound($"Previous response with id '{AgentApiEndpoints.Clip(previousId)}' not found.", "previous_response_id");
             }
@@ -165,7 +166,8 @@ public static class OpenAIResponsesEndpoints
         RunHandle started;
         try
         {
-            started = await proxy.StartRunAsync(request.Message, session, cancellationToken: aborted).ConfigureAwait(false);
+            // A foreground response is cancelled when its client leaves (below): the run says so, for GET to report it.
+            started = await proxy.StartRunAsync(request.Message, session, runId: null, foreground: !request.Background, context.Owner(), aborted).ConfigureAwait(false);
         }
         catch (ArgumentException ex)
         {
@@ -238,6 +240,12 @@ public static class OpenAIResponsesEndpoints
         }
 
         var location = await client.FindRunAsync(runId, aborted).ConfigureAwait(false);
+        if (location is { } owned && !context.CanSee(owned.Owner))
+        {
+            // Another principal's response is answered exactly as one that does not exist.
+            return OpenAIErrors.UnknownResponse(responseId);
+        }
+
         if (!string.Equals(stream, "true", StringComparison.OrdinalIgnoreCase))
         {
             if (location is not { } known || await RunAsync(client, known, runId).ConfigureAwait(false) is not { } run)
@@ -245,8 +253,7 @@ public static class OpenAIResponsesEndpoints
                 return OpenAIErrors.UnknownResponse(responseId);
             }
 
-            var header = new ResponseHeader(runId, known.AgentName, run.CreatedAt);
-            return Json(await ObjectAsync(client, header, known, run, run.Status.IsFinal() ? FinishedReadWait : TimeSpan.Zero, aborted).ConfigureAwait(false));
+            return Json(await ObjectAsync(client, ResponseHeader.Of(run, known.AgentName), known, run, run.Status.IsFinal() ? FinishedReadWait : TimeSpan.Zero, aborted).ConfigureAwait(false));
         }
 
         var after = -1;
@@ -259,6 +266,12 @@ public static class OpenAIResponsesEndpoints
         // A stream written outside the runtime has no run record: it is served too, as the native API does.
         var agent = location?.AgentName ?? agentOptions.Value.Agents.Keys.First();
         var opening = await client.OpenStreamAsync(agent, runId, after: null, aborted).ConfigureAwait(false);
+        if (!context.CanSee(opening.Location?.Owner))
+        {
+            // A stream without a run record has no owner: only admins read it.
+            return OpenAIErrors.UnknownResponse(responseId);
+        }
+
         switch (opening.Status)
         {
             case DurableRunStreamStatus.Unknown:
@@ -270,11 +283,12 @@ public static class OpenAIResponsesEndpoints
         ResponseHeader streamed;
         if (opening.Location is { } at && await RunAsync(client, at, runId).ConfigureAwait(false) is { } persisted)
         {
-            streamed = new ResponseHeader(runId, at.AgentName, persisted.CreatedAt);
+            streamed = ResponseHeader.Of(persisted, at.AgentName);
         }
         else
         {
-            streamed = new ResponseHeader(runId, "unknown", DateTimeOffset.UnixEpoch);
+            // No client of ours started it: nothing cancels it when a reader leaves.
+            streamed = new ResponseHeader(runId, "unknown", DateTimeOffset.UnixEpoch, Background: true);
         }
 
         await streamer.StreamAsync(context, streamed, opening.Location, after).ConfigureAwait(false);
@@ -285,7 +299,8 @@ public static class OpenAIResponsesEndpoints
     {
         var aborted = context.RequestAborted;
         if (OpenAIResponseIds.ToRunId(responseId) is not { } runId
-            || await client.FindRunAsync(runId, aborted).ConfigureAwait(false) is not { } location)
+            || await client.FindRunAsync(runId, aborted).ConfigureAwait(false) is not { } location
+            || !context.CanSee(location.Owner))
         {
             return OpenAIErrors.UnknownResponse(responseId);
         }
@@ -300,7 +315,7 @@ public static class OpenAIResponsesEndpoints
 
         var status = OpenAIResponseObjects.Status(run.Status);
         AgentApiLog.CancelRequested(logger, runId, status);
-        var header = new ResponseHeader(runId, location.AgentName, run.CreatedAt);
+        var header = ResponseHeader.Of(run, location.AgentName);
         // The run stops promptly: answer with how it ended, as OpenAI answers a cancel with the cancelled response.
         return Json(await ObjectAsync(client, header, location, run, run.Status.IsFinal() ? FinishedReadWait : CancelWait, aborted).ConfigureAwait(false));
     }
@@ -309,6 +324,7 @@ public static class OpenAIResponsesEndpoints
     {
         if (OpenAIResponseIds.ToRunId(responseId) is not { } runId
             || await client.FindRunAsync(runId, context.RequestAborted).ConfigureAwait(false) is not { } location
+            || !context.CanSee(location.Owner)
             || await RunAsync(client, location, runId).ConfigureAwait(false) is not { } run)
         {
             return OpenAIErrors.UnknownResponse(responseId);
@@ -327,10 +343,29 @@ public static class OpenAIResponsesEndpoints
 
     /// <summary>
     /// The response object of a run: from its stream (the terminal event's response: output items, tool calls, usage)
-    /// when the stream ends within <paramref name="wait"/>, else from the run's record.
+    /// when the stream ends within <paramref name="wait"/>, else from the run's record. Without a wait, a live run's
+    /// object holds the output so far (what its stream holds now).
     /// </summary>
     private static async Task<JsonObject> ObjectAsync(DurableAgentClient client, ResponseHeader header, RunLocation location, RunInfo run, TimeSpan wait, CancellationToken cancellationToken)
     {
+        if (wait == TimeSpan.Zero && run.Status == RunStatus.Running)
+        {
+            try
+            {
+                var mapper = new ResponseEventMapper(header);
+                await foreach (var chunk in client.ReadStoredAsync(header.RunId, location, cancellationToken).ConfigureAwait(false))
+                {
+                    _ = mapper.Map(chunk);
+                }
+
+                return mapper.Snapshot();
+            }
+            catch (Exception ex) when (ex is DurableRunExpiredException or DurableRunNotFoundException)
+            {
+                // The events are gone; the record remains.
+            }
+        }
+
         if (wait > TimeSpan.Zero)
         {
             try

@@ -8,7 +8,7 @@ public static class OpenAIResponsesServiceCollectionExtensions
 {
     /// <summary>
     /// Registers what <c>app.MapOpenAIResponses()</c> needs. It shares the HTTP API's options and middleware: register
-    /// <c>AddAgentApi</c> too (the API key, rate limits and exception handler then cover <c>/v1</c>, in OpenAI's error shape).
+    /// <c>AddAgentApi</c> too (authentication, rate limits and the exception handler then cover <c>/v1</c>, in OpenAI's error shape).
     /// </summary>
     /// <param name="services">The services.</param>
     /// <returns>The services.</returns>

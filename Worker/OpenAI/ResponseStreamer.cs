@@ -96,12 +96,18 @@ internal sealed class ResponseStreamer
                         break;
                     }
 
+                    var before = events;
                     foreach (var e in mapper.Map(entries.Current))
                     {
                         Write(e);
                     }
 
-                    await sse.FlushAsync(aborted).ConfigureAwait(false);
+                    // Entries before the resume point only bring the mapper up to date: nothing to flush.
+                    if (events != before)
+                    {
+                        await sse.FlushAsync(aborted).ConfigureAwait(false);
+                    }
+
                     if (mapper.Ended)
                     {
                         break;

@@ -1,6 +1,7 @@
 using AgentStreaming.DurableAgents.Client;
 using AgentStreaming.Worker.Api;
 using AgentStreaming.Worker.Pages;
+using AgentStreaming.Worker.Security;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -40,10 +41,12 @@ public static class AgentPagesEndpoints
     }
 
     private static async Task<IResult> ListConversationsAsync(
-        DurableAgentClient client, IOptions<AgentPagesOptions> options, int? take, CancellationToken cancellationToken)
+        HttpContext context, DurableAgentClient client, IOptions<AgentPagesOptions> options, int? take, CancellationToken cancellationToken)
     {
         var limit = Math.Clamp(take ?? options.Value.MaxConversations, 1, options.Value.MaxConversations);
-        var conversations = await client.ListConversationsAsync(limit, cancellationToken).ConfigureAwait(false);
+        // A principal sees its own conversations; an admin sees everyone's.
+        var admin = context.IsAdmin();
+        var conversations = await client.ListConversationsAsync(limit, admin ? null : context.Owner(), cancellationToken).ConfigureAwait(false);
         var rows = conversations.Select(c => new ConversationSummaryView(
             c.AgentName,
             c.ConversationId,
@@ -51,15 +54,25 @@ public static class AgentPagesEndpoints
             c.Turns,
             c.Runs,
             c.LastRunStatus is { } status ? RunView.StatusName(status) : null,
-            c.FirstMessage)).ToList();
-        return Results.Ok(new ConversationListView(options.Value.DashboardUrl?.TrimEnd('/'), rows));
+            c.FirstMessage,
+            c.Owner,
+            c.LastRunId,
+            c.HostedBy)).ToList();
+        return Results.Ok(new ConversationListView(options.Value.DashboardUrl?.TrimEnd('/'), rows) { Principal = context.Owner(), Admin = admin });
     }
 }
 
 /// <summary>The conversation list.</summary>
 /// <param name="DashboardUrl">The Aspire dashboard, for trace links (<see langword="null"/> when unknown).</param>
 /// <param name="Conversations">Most recently active first.</param>
-public sealed record ConversationListView(string? DashboardUrl, IReadOnlyList<ConversationSummaryView> Conversations);
+public sealed record ConversationListView(string? DashboardUrl, IReadOnlyList<ConversationSummaryView> Conversations)
+{
+    /// <summary>Who is asking: the conversations are this principal's own, or everyone's when <see cref="Admin"/>.</summary>
+    public string Principal { get; init; } = string.Empty;
+
+    /// <summary>Whether the caller has the <c>agents.admin</c> role and so sees every principal's conversations.</summary>
+    public bool Admin { get; init; }
+}
 
 /// <summary>One conversation in the list.</summary>
 /// <param name="Agent">The agent.</param>
@@ -69,4 +82,8 @@ public sealed record ConversationListView(string? DashboardUrl, IReadOnlyList<Co
 /// <param name="Runs">Runs, finished or not.</param>
 /// <param name="LastRunStatus">The last run's status.</param>
 /// <param name="FirstMessage">The first user message, clipped to 120 characters.</param>
-public sealed record ConversationSummaryView(string Agent, string ConversationId, DateTimeOffset LastActivity, int Turns, int Runs, string? LastRunStatus, string? FirstMessage);
+/// <param name="Owner">The principal that started it.</param>
+/// <param name="LastRunId">The last run's id.</param>
+/// <param name="HostedBy">The Worker process hosting the conversation (<c>machine/pid</c>), where its runs execute.</param>
+public sealed record ConversationSummaryView(
+    string Agent, string ConversationId, DateTimeOffset LastActivity, int Turns, int Runs, string? LastRunStatus, string? FirstMessage, string? Owner, string? LastRunId, string? HostedBy);

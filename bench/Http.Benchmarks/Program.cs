@@ -2,14 +2,23 @@
 // real Worker process, with 1 and with N concurrent SSE clients, and the Worker's memory per idle SSE connection.
 //
 //   dotnet run -c Release --project bench/Http.Benchmarks -- [clients=1000] [events=300] [intervalMs=20]
+// The OpenAI Responses routes next to the native SSE route (time to the first text event, resume in a long run):
+//   dotnet run -c Release --project bench/Http.Benchmarks -- openai [rounds=100] [entries=10000]
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using AgentStreaming.HttpBenchmarks;
 using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+
+var openAI = args.Length > 0 && args[0] == "openai";
+if (openAI)
+{
+    args = args[1..];
+}
 
 var clients = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
 var events = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
@@ -30,6 +39,10 @@ await using var worker = ServiceProcess.StartDotnet("worker", RepoPaths.ProjectO
     ["AgentApi__RunsPerWindow"] = "0",
     // A thousand clients connect within a second: the per-client request limit (600 a minute) would refuse most.
     ["AgentApi__RequestsPerWindow"] = "0",
+    // The OpenAI scenario starts real runs: the offline model unthrottled, so a run's first text comes at once.
+    ["OfflineDemoModel__TokensPerSecond"] = openAI ? "0" : null,
+    // To try the reader's page size (entries per XRANGE while catching up): BENCH_READ_BATCH=N.
+    ["AgentStreaming__Redis__ReadBatchSize"] = Environment.GetEnvironmentVariable("BENCH_READ_BATCH"),
 });
 await worker.WaitForOutputAsync("Worker ready", TimeSpan.FromSeconds(90));
 var baseAddress = new Uri($"http://127.0.0.1:{port}");
@@ -40,6 +53,15 @@ using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer
     BaseAddress = baseAddress,
     Timeout = Timeout.InfiniteTimeSpan,
 };
+
+if (openAI)
+{
+    var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100;
+    var entries = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000;
+    await OpenAIResponsesBenchmark.RunAsync(http, streams, rounds, entries);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}"));
+    return 0;
+}
 
 // Warm up the Worker's stream path (JIT, connections).
 await MeasureAsync(1, 50, TimeSpan.FromMilliseconds(5), print: false);

@@ -43,60 +43,45 @@ internal static class ResumeLatency
         for (var r = 0; r < Warmup + repetitions; r++)
         {
             // Ours: ReadStreamAsync(runId, cursor) → first MoveNextAsync.
-            var started = Stopwatch.GetTimestamp();
-            var enumerator = handler.ReadStreamAsync(oursId, oursCursor).GetAsyncEnumerator();
-            try
-            {
-                if (!await enumerator.MoveNextAsync())
-                {
-                    throw new InvalidOperationException("Our reader returned nothing.");
-                }
-
-                var elapsed = Clock.Ms(started, Stopwatch.GetTimestamp());
-                if (enumerator.Current.Sequence != middle)
-                {
-                    throw new InvalidOperationException($"Our reader resumed at sequence {enumerator.Current.Sequence}, expected {middle}.");
-                }
-
-                if (r >= Warmup)
-                {
-                    ours.Add(elapsed);
-                }
-            }
-            finally
-            {
-                await enumerator.DisposeAsync();
-            }
+            var oursElapsed = await FirstEntryAsync(handler.ReadStreamAsync(oursId, oursCursor), static c => c.Sequence, "Our reader", middle);
 
             // Reference: XREAD COUNT 100 STREAMS key cursor → first entry.
-            started = Stopwatch.GetTimestamp();
-            var referenceEnumerator = reference.ReadStreamAsync(referenceId, referenceCursor).GetAsyncEnumerator();
-            try
+            var referenceElapsed = await FirstEntryAsync(reference.ReadStreamAsync(referenceId, referenceCursor), static c => c.Sequence, "The reference reader", middle);
+            if (r >= Warmup)
             {
-                if (!await referenceEnumerator.MoveNextAsync())
-                {
-                    throw new InvalidOperationException("The reference reader returned nothing.");
-                }
-
-                var elapsed = Clock.Ms(started, Stopwatch.GetTimestamp());
-                if (referenceEnumerator.Current.Sequence != middle)
-                {
-                    throw new InvalidOperationException($"The reference reader resumed at sequence {referenceEnumerator.Current.Sequence}, expected {middle}.");
-                }
-
-                if (r >= Warmup)
-                {
-                    theirs.Add(elapsed);
-                }
-            }
-            finally
-            {
-                await referenceEnumerator.DisposeAsync();
+                ours.Add(oursElapsed);
+                theirs.Add(referenceElapsed);
             }
         }
 
         await context.DeleteAsync([oursId, referenceId]);
         return new ResumeResult(new LatencySummary(ours), new LatencySummary(theirs), streamLength, repetitions);
+    }
+
+    /// <summary>Opens <paramref name="stream"/> and measures the milliseconds until it holds its first entry, which must be <paramref name="expected"/>.</summary>
+    private static async Task<double> FirstEntryAsync<T>(IAsyncEnumerable<T> stream, Func<T, long> sequence, string reader, int expected)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var enumerator = stream.GetAsyncEnumerator();
+        try
+        {
+            if (!await enumerator.MoveNextAsync())
+            {
+                throw new InvalidOperationException($"{reader} returned nothing.");
+            }
+
+            var elapsed = Clock.Ms(started, Stopwatch.GetTimestamp());
+            if (sequence(enumerator.Current) != expected)
+            {
+                throw new InvalidOperationException($"{reader} resumed at sequence {sequence(enumerator.Current)}, expected {expected}.");
+            }
+
+            return elapsed;
+        }
+        finally
+        {
+            await enumerator.DisposeAsync();
+        }
     }
 
     /// <summary>The id of the <paramref name="position"/>-th entry (1-based).</summary>

@@ -45,68 +45,96 @@ public sealed partial class AspireAppTests(SharedSystem shared, ITestOutputHelpe
     public async Task TheDemoRun_IsOneReadableTrace_WithTheAgentFrameworksAgentSpan_AndNoBackgroundTraces()
     {
         Assert.Equal(0, await System.WaitForExitAsync("client", TimeSpan.FromSeconds(120)));
-        var dashboard = await System.App.GetDashboardUrlAsync() ?? throw new Xunit.Sdk.XunitException("The dashboard does not run.");
-        using var http = new HttpClient { BaseAddress = dashboard };
-        // The AppHost gives the dashboard's telemetry API a key unless it runs anonymously.
-        if (System.App.Services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>()["AppHost:DashboardApiKey"] is { Length: > 0 } key)
-        {
-            http.DefaultRequestHeaders.Add("x-api-key", key);
-        }
-
-        List<(string Service, string Name, JsonElement Span)> trace = [];
-        await AspireSystem.WaitUntilAsync(
-            async () =>
-            {
-                // The traces the client took part in (the list holds the newest 100 traces by default), then each whole.
-                var clientTraces = (await DashboardSpansAsync(http, "/api/telemetry/traces?resource=client&limit=1000"))
-                    .Select(s => s.Span.GetProperty("traceId").GetString()).Distinct().ToList();
-                foreach (var traceId in clientTraces)
-                {
-                    var spans = await DashboardSpansAsync(http, $"/api/telemetry/traces/{traceId}");
-                    if (spans.Any(s => s.Service == "client")
-                        && spans.Any(s => s.Service == "worker" && s.Name.StartsWith("invoke_agent", StringComparison.Ordinal))
-                        && spans.Any(s => s.Service == "worker" && s.Name.StartsWith("chat", StringComparison.Ordinal))
-                        && spans.Count(s => s.Name == "agent_stream append") >= 2)
-                    {
-                        trace = spans;
-                        return true;
-                    }
-                }
-
-                return false;
-            },
-            TimeSpan.FromSeconds(60),
-            () => "no trace with client, invoke_agent, chat and the stream's claim and terminal spans in the dashboard");
+        using var http = await DashboardTelemetry.ClientAsync(System);
+        var trace = await DashboardTelemetry.DemoTraceAsync(http);
 
         output.WriteLine($"{trace.Count} spans:\n" + string.Join('\n', trace.Select(s => $"{s.Service,-8} {s.Name}")));
         Assert.True(trace.Count < 60, $"The demo run's trace has {trace.Count} spans.");
         Assert.DoesNotContain(trace, s => s.Name is "EVAL" or "EVALSHA");
         var attempt = Assert.Single(trace, s => s.Name == $"run_attempt {Agent}");
-        Assert.Contains(Attributes(attempt.Span), a => a.Key == "agent_streaming.run.id");
+        Assert.Contains(DashboardTelemetry.Attributes(attempt.Span), a => a.Key == "agent_streaming.run.id");
         // One invoke_agent span, the Agent Framework's, per the GenAI conventions; in Development with the messages.
         var agent = Assert.Single(trace, s => s.Name.StartsWith("invoke_agent", StringComparison.Ordinal));
-        var genAi = Attributes(agent.Span);
+        var genAi = DashboardTelemetry.Attributes(agent.Span);
         Assert.Equal(Agent, genAi.GetValueOrDefault("gen_ai.agent.name"));
         Assert.Equal("offline-demo", genAi.GetValueOrDefault("gen_ai.provider.name"));
         Assert.Contains(genAi.Values, v => v.Contains("Tokyo", StringComparison.Ordinal));
         Assert.Contains(trace, s => s.Name.Contains("get_weather_forecast", StringComparison.Ordinal));
-        var terminal = trace.Where(s => s.Name == "agent_stream append").Select(s => Attributes(s.Span)).Single(a => a.ContainsKey("agent_streaming.stream.batches"));
+        var terminal = trace.Where(s => s.Name == "agent_stream append").Select(s => DashboardTelemetry.Attributes(s.Span)).Single(a => a.ContainsKey("agent_streaming.stream.batches"));
         output.WriteLine($"stream: {terminal["agent_streaming.stream.batches"]} batches, {terminal["agent_streaming.stream.entries"]} entries, {terminal["agent_streaming.stream.bytes"]} bytes");
 
         // Periodic work (recovery scans every second, lease renewals, the pump's calls) started no trace of its own: every
         // root the Workers sent is a request or a run, none a bare Redis command.
-        var workerRoots = (await DashboardSpansAsync(http, "/api/telemetry/traces?resource=worker&limit=1000"))
-            .Where(s => s.Service == "worker" && string.IsNullOrEmpty(s.Span.TryGetProperty("parentSpanId", out var parent) ? parent.GetString() : null))
+        // Every resource's traces: with two replicas the name "worker" names none of them.
+        var workerRoots = (await DashboardTelemetry.SpansAsync(http, "/api/telemetry/traces?limit=1000"))
+            .Where(s => s.Service == "worker" && DashboardTelemetry.IsRoot(s.Span))
             .Select(s => s.Name)
             .ToList();
         output.WriteLine("worker roots: " + string.Join(", ", workerRoots.GroupBy(n => n).Select(g => $"{g.Key} ×{g.Count()}")));
         Assert.DoesNotContain(workerRoots, name => name is "EVAL" or "EVALSHA" or "ZADD" or "PING" or "XREAD" or "XRANGE");
     }
 
-    private static Dictionary<string, string> Attributes(JsonElement span)
-        => span.GetProperty("attributes").EnumerateArray().ToDictionary(
-            a => a.GetProperty("key").GetString()!,
-            a => a.GetProperty("value") is var value && value.TryGetProperty("stringValue", out var text) ? text.GetString() ?? string.Empty : value.ToString());
+    [Fact]
+    public async Task AResumeOfTheDemoRun_IsASpanOfTheReadersRequest_LinkedToTheRunsTrace()
+    {
+        Assert.Equal(0, await System.WaitForExitAsync("client", TimeSpan.FromSeconds(120)));
+        using var dashboard = await DashboardTelemetry.ClientAsync(System);
+        var demo = await DashboardTelemetry.DemoTraceAsync(dashboard);
+        var runTrace = demo[0].Span.GetProperty("traceId").GetString();
+        var runId = DashboardTelemetry.Attributes(demo.Single(s => s.Name == $"run_attempt {Agent}").Span)["agent_streaming.run.id"];
+
+        // A browser's EventSource reconnecting: the stream after the third entry.
+        using var http = System.Worker();
+        var entries = await ReadStreamAsync(http, runId);
+        var resumed = await ReadStreamAsync(http, runId, lastEventId: entries[2].Id);
+        Assert.Equal(entries.Skip(3), resumed);
+
+        (string Service, string Name, JsonElement Span) resume = default;
+        List<(string Service, string Name, JsonElement Span)> spans = [];
+        await AspireSystem.WaitUntilAsync(
+            async () =>
+            {
+                spans = (await DashboardTelemetry.SpansAsync(dashboard, "/api/telemetry/traces?limit=1000")).Where(s => s.Service == "worker").ToList();
+                resume = spans.FirstOrDefault(s => s.Name.StartsWith("resume_run", StringComparison.Ordinal)
+                    && DashboardTelemetry.Attributes(s.Span).GetValueOrDefault("agent_streaming.stream.cursor") == entries[2].Id);
+                return resume.Name is not null;
+            },
+            TimeSpan.FromSeconds(60),
+            () => "no resume_run span of the resume in the dashboard; the Workers' spans: " + string.Join(", ", spans.Select(s => s.Name).Distinct()));
+
+        // Under the reader's request (GET …/stream), in a trace of its own, linked to the run's trace.
+        var readerTrace = await DashboardTelemetry.SpansAsync(dashboard, $"/api/telemetry/traces/{resume.Span.GetProperty("traceId").GetString()}");
+        output.WriteLine(string.Join('\n', readerTrace.Select(s => $"{s.Service,-8} {s.Name}")));
+        Assert.NotEqual(runTrace, resume.Span.GetProperty("traceId").GetString());
+        Assert.Contains(readerTrace, s => s.Span.GetProperty("spanId").GetString() == resume.Span.GetProperty("parentSpanId").GetString() && s.Name.StartsWith("GET", StringComparison.Ordinal));
+        var link = Assert.Single(resume.Span.GetProperty("links").EnumerateArray());
+        Assert.Equal(runTrace, link.GetProperty("traceId").GetString());
+        Assert.Equal(runId, DashboardTelemetry.Attributes(resume.Span)["agent_streaming.run.id"]);
+    }
+
+    [Fact]
+    public async Task AnIdleApp_StartsNoTraceIn30Seconds()
+    {
+        Assert.Equal(0, await System.WaitForExitAsync("client", TimeSpan.FromSeconds(120)));
+        using var dashboard = await DashboardTelemetry.ClientAsync(System);
+        // Let the spans of the demo run and of earlier tests arrive (exports go out every second in Development).
+        var since = DateTimeOffset.UtcNow.AddSeconds(2);
+        var until = since.AddSeconds(30);
+        List<string> roots = [];
+        // Polled up to the deadline: the recovery scans (every second), lease renewals, membership and the health probes
+        // run all along; none may start a trace.
+        while (DateTimeOffset.UtcNow < until.AddSeconds(3) && roots.Count == 0)
+        {
+            // Every resource's traces (with two replicas the name "worker" names none of them).
+            roots.AddRange((await DashboardTelemetry.SpansAsync(dashboard, "/api/telemetry/traces?limit=1000"))
+                .Where(s => DashboardTelemetry.IsRoot(s.Span) && DashboardTelemetry.StartTime(s.Span) is var start && start >= since && start < until)
+                .Select(s => $"{s.Service} {s.Name} at {DashboardTelemetry.StartTime(s.Span):HH:mm:ss.fff}"));
+
+            await Task.Delay(1000);
+        }
+
+        Assert.True(roots.Count == 0, "Traces started while the app was idle:\n" + string.Join('\n', roots));
+    }
 
     [Fact]
     public async Task RestartingRedis_KeepsConversationHistoryAndFinishedRunStreams()
@@ -164,10 +192,15 @@ public sealed partial class AspireAppTests(SharedSystem shared, ITestOutputHelpe
         Assert.Equal(history[1].GetProperty("text").GetString(), string.Concat(after.Where(e => e.Event == "text").Select(e => e.Data)));
     }
 
-    private static async Task<List<(string Id, string Event, string Data)>> ReadStreamAsync(HttpClient http, string runId)
+    internal static async Task<List<(string Id, string Event, string Data)>> ReadStreamAsync(HttpClient http, string runId, string? lastEventId = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/agents/{Agent}/runs/{runId}/stream");
         request.Headers.Accept.ParseAdd("text/event-stream");
+        if (lastEventId is not null)
+        {
+            request.Headers.Add("Last-Event-ID", lastEventId);
+        }
+
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
         response.EnsureSuccessStatusCode();
@@ -187,34 +220,6 @@ public sealed partial class AspireAppTests(SharedSystem shared, ITestOutputHelpe
         }
 
         return events;
-    }
-
-    private static async Task<List<(string Service, string Name, JsonElement Span)>> DashboardSpansAsync(HttpClient dashboard, string path)
-    {
-        using var response = await dashboard.GetAsync(path);
-        if (response.StatusCode == global::System.Net.HttpStatusCode.NotFound)
-        {
-            // The resource or trace has sent nothing yet.
-            return [];
-        }
-
-        response.EnsureSuccessStatusCode();
-        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var result = new List<(string, string, JsonElement)>();
-        foreach (var resourceSpans in document.RootElement.GetProperty("data").GetProperty("resourceSpans").EnumerateArray())
-        {
-            var service = resourceSpans.GetProperty("resource").GetProperty("attributes").EnumerateArray()
-                .FirstOrDefault(a => a.GetProperty("key").GetString() == "service.name").GetProperty("value").GetProperty("stringValue").GetString() ?? "?";
-            foreach (var scope in resourceSpans.GetProperty("scopeSpans").EnumerateArray())
-            {
-                foreach (var span in scope.GetProperty("spans").EnumerateArray())
-                {
-                    result.Add((service, span.GetProperty("name").GetString()!, span.Clone()));
-                }
-            }
-        }
-
-        return result;
     }
 
     [GeneratedRegex("conversation ([0-9a-f]{32})")]

@@ -15,6 +15,12 @@ internal sealed class AspireSystem : IAsyncDisposable
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
 
+    /// <summary>The development signing key the tests give the AppHost, so they can sign in as its demo user.</summary>
+    private static readonly byte[] SigningKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+
+    /// <summary>A token of the AppHost's demo user (the demo Client's principal), as the AppHost's page links carry it.</summary>
+    public static string DemoToken { get; } = DevelopmentIdentity.Mint(SigningKey);
+
     private AspireSystem(DistributedApplication app, string dataDirectory)
     {
         App = app;
@@ -33,6 +39,9 @@ internal sealed class AspireSystem : IAsyncDisposable
             $"--Redis:DataDirectory={data}",
             $"--Worker:Replicas={workerReplicas}",
             $"--Client:Enabled={demoClient}",
+            $"--Auth:SigningKey={Convert.ToBase64String(SigningKey)}",
+            // As the http launch profile: the pages without a login, OTLP and the telemetry API with keys.
+            "--Dashboard:AllowAnonymous=true",
             .. moreArgs ?? [],
         ];
         using var cts = new CancellationTokenSource(StartTimeout);
@@ -57,7 +66,13 @@ internal sealed class AspireSystem : IAsyncDisposable
 
     public Task<string> RedisAsync() => App.GetConnectionStringAsync("redis").AsTask().ContinueWith(t => t.Result ?? throw new InvalidOperationException("No redis connection string."), TaskScheduler.Default);
 
-    public HttpClient Worker() => App.CreateHttpClient("worker", "http");
+    /// <summary>An HTTP client of the Worker, signed in as the demo user.</summary>
+    public HttpClient Worker()
+    {
+        var http = App.CreateHttpClient("worker", "http");
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", DemoToken);
+        return http;
+    }
 
     /// <summary>Waits until a resource has exited and returns its exit code.</summary>
     public async Task<int?> WaitForExitAsync(string resource, TimeSpan timeout)

@@ -48,7 +48,7 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         start.Environment["ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL"] = $"http://127.0.0.1:{FreePort.Next()}";
         start.Environment["ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL"] = $"http://127.0.0.1:{FreePort.Next()}";
         start.Environment["ASPIRE_ALLOW_UNSECURED_TRANSPORT"] = "true";
-        start.Environment["ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS"] = "true";
+        start.Environment["Dashboard__AllowAnonymous"] = "true";
         using var launcher = Process.Start(start)!;
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
         launcher.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };

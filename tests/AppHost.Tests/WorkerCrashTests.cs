@@ -1,13 +1,14 @@
 using AgentStreaming.DurableAgents;
 using AgentStreaming.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AgentStreaming.AppHost.Tests;
 
-/// <summary>kill -9 of the Worker replica that hosts a run, with the system started by the AppHost.</summary>
+/// <summary>kill -9 of the Worker replica that hosts a run (the worker's "Kill a replica mid-run" command), with the system started by the AppHost.</summary>
 public sealed class WorkerCrashTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task KillingTheWorkerHostingARun_TheOtherReplicaFinishesItAndTheClientGetsTheWholeAnswer()
+    public async Task KillAReplicaMidRunCommand_KillsTheWorkerHostingTheRun_TheOtherReplicaFinishesItAsAttempt2()
     {
         await using var system = await AspireSystem.StartAsync(workerReplicas: 2);
         var redis = await system.RedisAsync();
@@ -24,10 +25,14 @@ public sealed class WorkerCrashTests(ITestOutputHelper output)
         // Mid-stream: some text is out, the answer is not finished.
         await client.WaitForOutputAsync("\"kind\":\"text\",\"text\":\" Kyoto\"", TimeSpan.FromSeconds(60));
 
+        // The dashboard's "Kill a replica mid-run" on one replica's row: it kills whichever replica runs the newest run.
         var hostedBy = (await agent.GetConversationAsync(session)).HostedBy!;
-        var pid = int.Parse(hostedBy[(hostedBy.LastIndexOf('/') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        output.WriteLine($"run {run.RunId} hosted by {hostedBy}; killing {pid}");
-        System.Diagnostics.Process.GetProcessById(pid).Kill();
+        var replica = (await system.App.ResourceNotifications.WaitForResourceAsync("worker", e => e.Snapshot.State?.Text == "Running")).ResourceId;
+        var killed = await system.App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(replica, "kill-replica");
+        output.WriteLine($"run {run.RunId} hosted by {hostedBy}; {killed.Message}");
+        Assert.True(killed.Success, killed.Message);
+        Assert.Contains(hostedBy[(hostedBy.LastIndexOf('/') + 1)..], killed.Message, StringComparison.Ordinal);
+        Assert.Contains(run.RunId, killed.Message, StringComparison.Ordinal);
 
         Assert.Equal(0, await client.WaitForExitAsync(TimeSpan.FromSeconds(120)));
         output.WriteLine(client.Output);

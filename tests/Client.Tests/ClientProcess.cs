@@ -64,21 +64,8 @@ internal sealed partial class ClientProcess : IAsyncDisposable
 
     public static ClientProcess Start(IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        info.ArgumentList.Add(ClientDll);
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
+        var info = Redirected("dotnet", [ClientDll, .. arguments]);
+        info.StandardErrorEncoding = Encoding.UTF8;
         return Start(info, environment);
     }
 
@@ -86,7 +73,15 @@ internal sealed partial class ClientProcess : IAsyncDisposable
     public static ClientProcess StartInTerminal(IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment)
     {
         var command = "stty cols 120 rows 40; exec dotnet " + string.Join(' ', new[] { ClientDll }.Concat(arguments).Select(Quote));
-        var info = new ProcessStartInfo("script")
+        var info = Redirected("script", ["-qfec", command, "/dev/null"]);
+        info.Environment["TERM"] = "xterm-256color";
+        return Start(info, environment);
+    }
+
+    /// <summary>A start of <paramref name="fileName"/> with its standard streams redirected (stdout read as UTF-8).</summary>
+    private static ProcessStartInfo Redirected(string fileName, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -94,13 +89,12 @@ internal sealed partial class ClientProcess : IAsyncDisposable
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
         };
-        foreach (var argument in new[] { "-qfec", command, "/dev/null" })
+        foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
         }
 
-        info.Environment["TERM"] = "xterm-256color";
-        return Start(info, environment);
+        return info;
     }
 
     public static async Task<ClientProcess> RunToEndAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment, TimeSpan timeout)

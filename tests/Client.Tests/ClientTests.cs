@@ -85,13 +85,28 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
         Assert.Equal(cursors.Count, cursors.Distinct().Count());
     }
 
+    /// <summary>Starts the chat in a terminal and asks for a trip, returning once the answer has begun on screen.</summary>
+    private async Task<ClientProcess> StartTerminalChatMidAnswerAsync()
+    {
+        var client = ClientProcess.StartInTerminal([], fixture.ClientEnvironment());
+        try
+        {
+            await client.WaitForScreenAsync("New conversation", Deadline);
+            await client.WriteAsync("Plan a 2-day trip to Porto\r");
+            await client.WaitForScreenAsync("Weather Outlook", Deadline);
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+    }
+
     [Fact]
     public async Task TerminalChat_EnterDetachesAndEnterResumes_TheScreenShowsTheWholeAnswerOnce()
     {
-        await using var client = ClientProcess.StartInTerminal([], fixture.ClientEnvironment());
-        await client.WaitForScreenAsync("New conversation", Deadline);
-        await client.WriteAsync("Plan a 2-day trip to Porto\r");
-        await client.WaitForScreenAsync("Weather Outlook", Deadline);
+        await using var client = await StartTerminalChatMidAnswerAsync();
         await client.WriteAsync("\r");
         await client.WaitForScreenAsync("» Detached from run [0-9a-f]+ at cursor \\d+-\\d+", Deadline);
         await client.WriteAsync("\r");
@@ -115,10 +130,7 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
     [Fact]
     public async Task TerminalChat_QuitTypedWhileItAnswers_DetachesAndQuits_TheRunGoesOn()
     {
-        await using var client = ClientProcess.StartInTerminal([], fixture.ClientEnvironment());
-        await client.WaitForScreenAsync("New conversation", Deadline);
-        await client.WriteAsync("Plan a 2-day trip to Porto\r");
-        await client.WaitForScreenAsync("Weather Outlook", Deadline);
+        await using var client = await StartTerminalChatMidAnswerAsync();
         await client.WriteAsync("/quit\r");
 
         // The command is carried out, not swallowed by the run's watcher: detached, then quit.

@@ -119,6 +119,52 @@ public sealed class ConversationGrainTests(AppendOnlyRedisServerFixture redis)
     }
 
     [Fact]
+    public async Task ReadStoredAsync_WhileLive_GivesWhatIsStoredAndReturns_ThenTheWholeRun_ForegroundIsKept()
+    {
+        var model = new ScriptedChatClient { FreeTokens = 2 };
+        var gate = model.HoldTokens();
+        await using var test = await TestConversation.StartAsync(redis.Server, model);
+        var (cluster, agent, session) = test;
+
+        var run = await agent.StartRunAsync("Plan a trip", session, runId: null, foreground: true);
+        var live = new List<DurableRunChunk>();
+        using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await foreach (var chunk in cluster.Client.StreamAsync(run.RunId, cancellationToken: deadline.Token))
+            {
+                live.Add(chunk);
+                if (live.Count(c => c.Kind == DurableRunChunkKind.Text) == 2)
+                {
+                    break;
+                }
+            }
+        }
+
+        var location = await cluster.Client.FindRunAsync(run.RunId);
+        // The third token is held: the stream holds exactly what the live reader saw, and the read does not wait for more.
+        Assert.Equal(live.Select(c => c.Cursor), (await StoredAsync(cluster.Client, run.RunId, location)).Select(c => c.Cursor));
+        Assert.True((await agent.GetRunAsync(session, run.RunId))!.Foreground);
+
+        gate.SetResult();
+        var all = await ReadAllAsync(cluster.Client, run.RunId);
+        Assert.Equal(all.Select(c => c.Cursor), (await StoredAsync(cluster.Client, run.RunId, location)).Select(c => c.Cursor));
+        Assert.Empty(await StoredAsync(cluster.Client, RunIds.New(), location: null));
+        Assert.False((await agent.GetRunAsync(session, (await agent.StartRunAsync("Again", session)).RunId))!.Foreground);
+    }
+
+    private static async Task<List<DurableRunChunk>> StoredAsync(DurableAgentClient client, string runId, RunLocation? location)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var chunks = new List<DurableRunChunk>();
+        await foreach (var chunk in client.ReadStoredAsync(runId, location, deadline.Token))
+        {
+            chunks.Add(chunk);
+        }
+
+        return chunks;
+    }
+
+    [Fact]
     public async Task RunAsync_SameRunIdTwice_ReturnsTheSameRunOnce()
     {
         await using var test = await TestConversation.StartAsync(redis.Server);

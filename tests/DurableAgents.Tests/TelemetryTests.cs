@@ -126,6 +126,60 @@ public sealed class TelemetryTests(AppendOnlyRedisServerFixture redis)
         Assert.Contains(recorded, m => m.Name == StreamingDiagnostics.EntriesWritten && m.Unit == "{entry}");
     }
 
+    [Fact]
+    public async Task AResume_IsASpanOfTheReadersTrace_LinkedToTheRunsTrace_AndTheReaderMetricsRecordIt()
+    {
+        const string AgentName = "ResumeAgent";
+        using var capture = SdkCapture.Start(AgentName);
+        var model = new ToolCallingChatClient(["Resumed ", "without ", "a ", "gap."]);
+        await using var cluster = await OrleansCluster.StartAsync(redis.Server, new ScriptedChatClient(), services => AddAgent(services, AgentName, model));
+        var agent = cluster.Client.GetAgent(AgentName);
+        var result = await agent.StartRunAsync("Weather in Porto?", agent.NewSession());
+        var chunks = await ConversationGrainTests.ReadAllAsync(cluster.Client, result.RunId);
+        var runTrace = (await capture.AttemptEnded.WaitAsync(TimeSpan.FromSeconds(30))).TraceId;
+
+        // A reader (its own request, its own trace) resumes after the second entry.
+        using var source = new ActivitySource("AgentStreaming.Tests.Reader");
+        List<DurableRunChunk> resumed = [];
+        ActivityContext request;
+        using (var reader = source.StartActivity("GET /runs/{runId}/stream", ActivityKind.Server))
+        {
+            request = reader!.Context;
+            await foreach (var chunk in cluster.Client.StreamAsync(result.RunId, chunks[1].Cursor, TestContext.Current.CancellationToken))
+            {
+                resumed.Add(chunk);
+            }
+        }
+
+        Assert.Equal(chunks.Skip(2).Select(c => c.Cursor), resumed.Select(c => c.Cursor));
+        var resume = Assert.Single(capture.Trace(request.TraceId), s => s.OperationName == DurableAgentsDiagnostics.ResumeActivityName);
+        Assert.Equal(ActivityKind.Consumer, resume.Kind);
+        Assert.Equal(request.SpanId, resume.ParentSpanId);
+        Assert.Equal(runTrace, Assert.Single(resume.Links).Context.TraceId);
+        Assert.Equal(result.RunId, resume.GetTagItem(DurableAgentsDiagnostics.Tags.RunId));
+        Assert.Equal(chunks[1].Cursor, resume.GetTagItem(DurableAgentsDiagnostics.Tags.Cursor));
+        Assert.Equal(resumed.Count, resume.GetTagItem(DurableAgentsDiagnostics.Tags.EntriesDelivered));
+        Assert.True(resume.Duration > TimeSpan.Zero);
+
+        // A read from the start is no resume: no span.
+        await ConversationGrainTests.ReadAllAsync(cluster.Client, result.RunId);
+        Assert.Single(capture.All(), s => s.OperationName == DurableAgentsDiagnostics.ResumeActivityName);
+
+        // The reader's metrics (process-wide, so counted at least this test's reads), with their units.
+        var recorded = capture.Metrics();
+        var resumeLatency = Assert.Single(recorded, m => m.Name == StreamingDiagnostics.ResumeDuration);
+        Assert.Equal("s", resumeLatency.Unit);
+        Assert.True(resumeLatency.MetricPoints.Sum(p => p.GetHistogramCount()) >= 1, "resume latency");
+        var behind = Assert.Single(recorded, m => m.Name == StreamingDiagnostics.ReaderBehind);
+        Assert.Equal("{entry}", behind.Unit);
+        Assert.True(behind.MetricPoints.Sum(p => p.GetHistogramCount()) >= chunks.Count + resumed.Count, "entries behind, one per delivered entry");
+        var lag = Assert.Single(recorded, m => m.Name == StreamingDiagnostics.ReaderLag);
+        Assert.Equal("s", lag.Unit);
+        Assert.True(lag.MetricPoints.Sum(p => p.GetHistogramCount()) >= chunks.Count + resumed.Count, "lag, one per delivered entry");
+        Assert.All(lag.MetricPoints, p => Assert.True(p.GetHistogramSum() >= 0));
+        Assert.Contains(recorded, m => m.Name == StreamingDiagnostics.EntriesDelivered && m.Unit == "{entry}");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -393,6 +447,14 @@ public sealed class TelemetryTests(AppendOnlyRedisServerFixture redis)
             lock (_spans)
             {
                 return [.. _spans.Where(s => s.TraceId == traceId)];
+            }
+        }
+
+        public Activity[] All()
+        {
+            lock (_spans)
+            {
+                return [.. _spans];
             }
         }
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -13,21 +12,13 @@ public sealed class OpenAIResponsesCrashTests(AppendOnlyRedisServerFixture redis
     public async Task ResponseStream_AcrossAKill9OfTheRunsWorker_AbandonedItemEndsIncomplete_AnswerArrivesOnce()
     {
         await using var cluster = new WorkerCluster(redis.Server, tokensPerSecond: 40);
-        var urls = new List<Uri>();
-        for (var i = 0; i < 2; i++)
-        {
-            var url = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{FreePort.Next()}"));
-            await cluster.StartWorkerAsync(new Dictionary<string, string?> { ["ASPNETCORE_URLS"] = url.ToString().TrimEnd('/') });
-            urls.Add(url);
-        }
-
-        await cluster.StartClientAsync();
+        var urls = await HttpWorkers.StartAsync(cluster, 2);
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
         var run = await agent.StartRunAsync("Plan a 3-day trip to Lisbon with food and museums", session);
         await RunStreams.FirstTextAsync(cluster.Client, run.RunId);
         var host = cluster.WorkerHosting((await agent.GetConversationAsync(session)).HostedBy!);
-        var survivor = urls[cluster.Workers.ToList().FindIndex(w => w.Id != host.Id)];
+        var survivor = HttpWorkers.Besides(cluster, urls, host);
 
         // A live reader on the surviving Worker; the kill comes once it has seen the first attempt's text.
         using var http = new HttpClient { BaseAddress = survivor, Timeout = TimeSpan.FromMinutes(3) };

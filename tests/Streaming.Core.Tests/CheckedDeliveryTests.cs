@@ -77,11 +77,12 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
 
         await writer.AppendAsync(AgentStreamEntry.ForText("hello"));
         await writer.FlushAsync();
-        Assert.Equal(new AgentStreamState(true, false, null), await handler.GetStateAsync(runId));
+        var hello = Assert.Single(await handler.ReadUntilAsync(runId, 1));
+        Assert.Equal(new AgentStreamState(true, false, null, hello.Cursor), await handler.GetStateAsync(runId));
 
         await writer.CompleteAsync(AgentStreamEntry.ForDone());
         var terminal = (await handler.ReadAllAsync(runId))[^1];
-        Assert.Equal(new AgentStreamState(true, false, terminal.Cursor), await handler.GetStateAsync(runId));
+        Assert.Equal(new AgentStreamState(true, false, terminal.Cursor, terminal.Cursor), await handler.GetStateAsync(runId));
 
         await redis.Database.KeyDeleteAsync(handler.Keys.Stream(runId));
         Assert.Equal(new AgentStreamState(false, true, null), await handler.GetStateAsync(runId));

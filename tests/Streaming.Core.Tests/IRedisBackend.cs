@@ -23,15 +23,11 @@ public interface IRedisBackend
     /// <returns>The new connection (the caller disposes it).</returns>
     Task<ConnectionMultiplexer> ConnectAsync();
 
-    /// <summary>A handler on <paramref name="multiplexer"/> (or the shared connection) with the given options.</summary>
-    /// <param name="configure">Changes to the default options.</param>
-    /// <param name="multiplexer">Another connection, or <see langword="null"/> for the shared one.</param>
-    /// <returns>The handler (the caller disposes it).</returns>
-    RedisStreamResponseHandler CreateHandler(Action<RedisAgentStreamingOptions>? configure = null, IConnectionMultiplexer? multiplexer = null);
+    /// <summary>A connection with <c>allowAdmin=true</c>, for <c>CLIENT KILL</c>.</summary>
+    IConnectionMultiplexer Admin { get; }
 
-    /// <summary>Kills, on every node, the connections the shared tails wait on (<c>CLIENT KILL</c>), forcing them to reconnect.</summary>
-    /// <returns>How many connections were killed.</returns>
-    Task<int> KillTailConnectionsAsync();
+    /// <summary>How the handlers this backend makes read live streams.</summary>
+    LiveReadMode LiveRead => LiveReadMode.Announced;
 }
 
 /// <summary>
@@ -49,28 +45,37 @@ public sealed class BlockingReadBackend(RedisFixture server) : IRedisBackend
 
     public string ConnectionString => server.ConnectionString;
 
+    public IConnectionMultiplexer Admin => server.Admin;
+
+    public LiveReadMode LiveRead => LiveReadMode.BlockingRead;
+
     public Task<ConnectionMultiplexer> ConnectAsync() => server.ConnectAsync();
-
-    public RedisStreamResponseHandler CreateHandler(Action<RedisAgentStreamingOptions>? configure = null, IConnectionMultiplexer? multiplexer = null)
-        => server.CreateHandler(o => { o.LiveRead = LiveReadMode.BlockingRead; configure?.Invoke(o); }, multiplexer);
-
-    public Task<int> KillTailConnectionsAsync() => server.KillTailConnectionsAsync();
 }
 
 /// <summary>What the single-server and the cluster backend do alike.</summary>
-internal static class RedisBackends
+public static class RedisBackends
 {
     /// <summary>A handler on <paramref name="multiplexer"/> (or the backend's shared connection) with the given options.</summary>
-    public static RedisStreamResponseHandler CreateHandler(IRedisBackend backend, Action<RedisAgentStreamingOptions>? configure, IConnectionMultiplexer? multiplexer)
+    /// <param name="backend">The backend.</param>
+    /// <param name="configure">Changes to the default options.</param>
+    /// <param name="multiplexer">Another connection, or <see langword="null"/> for the shared one.</param>
+    /// <returns>The handler (the caller disposes it).</returns>
+    public static RedisStreamResponseHandler CreateHandler(this IRedisBackend backend, Action<RedisAgentStreamingOptions>? configure = null, IConnectionMultiplexer? multiplexer = null)
     {
-        var options = new RedisAgentStreamingOptions { ConnectionString = multiplexer is null ? backend.ConnectionString : null };
+        var options = new RedisAgentStreamingOptions { ConnectionString = multiplexer is null ? backend.ConnectionString : null, LiveRead = backend.LiveRead };
         configure?.Invoke(options);
         return new RedisStreamResponseHandler(multiplexer ?? backend.Multiplexer, Microsoft.Extensions.Options.Options.Create(options));
     }
 
-    /// <summary>Kills the clients named <c>agent-stream-tail</c> on every primary (<c>CLIENT LIST</c>, <c>CLIENT KILL ID</c>).</summary>
-    public static async Task<int> KillTailConnectionsAsync(IConnectionMultiplexer admin)
+    /// <summary>
+    /// Kills, on every primary, the connections the shared tails wait on (clients named <c>agent-stream-tail</c>:
+    /// <c>CLIENT LIST</c>, <c>CLIENT KILL ID</c>), forcing them to reconnect.
+    /// </summary>
+    /// <param name="backend">The backend.</param>
+    /// <returns>How many connections were killed.</returns>
+    public static async Task<int> KillTailConnectionsAsync(this IRedisBackend backend)
     {
+        var admin = backend.Admin;
         var killed = 0;
         foreach (var server in admin.GetServers().Where(s => s.IsConnected && !s.IsReplica))
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
 using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
@@ -119,6 +120,7 @@ public sealed class OwnServerTests(RedisFixture redis)
     [Fact]
     public async Task Writer_RedisRestartsMidStream_ContinuesAsTheSameAttempt_NoGapNoDuplicate()
     {
+        using var meters = new MeterRecorder(StreamingDiagnostics.WriteRetries, StreamingDiagnostics.WriteOutages, StreamingDiagnostics.LiveReaders);
         await using var server = await RedisServer.StartAsync(appendOnly: true);
         // SyncTimeout shorter than the outage, so sends queued while Redis is down fail and are re-sent.
         await using var multiplexer = await server.ConnectAsync(o => { o.AsyncTimeout = 1000; o.SyncTimeout = 1000; });
@@ -178,6 +180,14 @@ public sealed class OwnServerTests(RedisFixture redis)
 
         // A reader that was live through the outage got the same entries, each once.
         Assert.Equal(raw.Select(e => e.Id.ToString()), chunks.Select(c => c.EntryId));
+
+        // The metrics an operator watches for Redis blips: batches re-sent, and the outage ridden out.
+        Assert.True(meters.Count(StreamingDiagnostics.WriteRetries) >= 1, "write retries");
+        Assert.True(meters.Count(StreamingDiagnostics.WriteOutages) >= 1, "write outages");
+        Assert.Equal("{batch}", meters.Units[StreamingDiagnostics.WriteRetries]);
+        Assert.Equal("{outage}", meters.Units[StreamingDiagnostics.WriteOutages]);
+        Assert.True(meters.Count(StreamingDiagnostics.LiveReaders) >= 1, "live readers");
+        Assert.Equal("{reader}", meters.Units[StreamingDiagnostics.LiveReaders]);
     }
 
     [Fact]

@@ -1,7 +1,4 @@
-using AgentStreaming.Streaming.Options;
-using AgentStreaming.Streaming.Streams;
 using AgentStreaming.Testing;
-using StackExchange.Redis;
 
 [assembly: AssemblyFixture(typeof(AgentStreaming.Streaming.Tests.RedisFixture))]
 
@@ -11,9 +8,4 @@ namespace AgentStreaming.Streaming.Tests;
 public sealed class RedisFixture : RedisServerFixture, IRedisBackend
 {
     public string Name => "single server";
-
-    public RedisStreamResponseHandler CreateHandler(Action<RedisAgentStreamingOptions>? configure = null, IConnectionMultiplexer? multiplexer = null)
-        => RedisBackends.CreateHandler(this, configure, multiplexer);
-
-    public Task<int> KillTailConnectionsAsync() => RedisBackends.KillTailConnectionsAsync(Admin);
 }

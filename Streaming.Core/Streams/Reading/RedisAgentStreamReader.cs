@@ -58,7 +58,7 @@ internal sealed class RedisAgentStreamReader(
         var key = _keys.Stream(runId);
         var metaKey = _keys.Meta(runId);
         var database = _multiplexer.GetDatabase();
-        var delivery = new Delivery(after);
+        var delivery = new Delivery(after, _time, after == StreamCursor.Start ? null : _time.GetTimestamp());
         var notFoundDeadline = _time.GetUtcNow() + _options.NotFoundTimeout;
 
         using var idle = new IdleWait(_time, cancellationToken);
@@ -74,12 +74,14 @@ internal sealed class RedisAgentStreamReader(
                 var from = "(" + delivery.Last.ToString();
                 var entries = await RetryAsync(runId, () => database.StreamRangeAsync(key, from, "+", count), cancellationToken).ConfigureAwait(false);
                 page = Math.Min(page * 4, _options.ReadBatchSize);
-                foreach (var entry in entries)
+                // The newest entry this reader knows of is the page's last: the lag of the others is measured against it.
+                var newest = entries.Length > 0 ? StreamChunkParser.Parse(entries[^1]).Timestamp : default;
+                for (var i = 0; i < entries.Length; i++)
                 {
-                    await AdmitAsync(runId, database, key, delivery, StreamChunkParser.Parse(entry), cancellationToken).ConfigureAwait(false);
+                    await AdmitAsync(runId, database, key, delivery, StreamChunkParser.Parse(entries[i]), cancellationToken).ConfigureAwait(false);
                     foreach (var chunk in delivery.Ready)
                     {
-                        delivery.Delivered(chunk);
+                        delivery.Delivered(chunk, behind: entries.Length - 1 - i, newest);
                         yield return chunk;
                         if (chunk.IsTerminal)
                         {
@@ -90,6 +92,8 @@ internal sealed class RedisAgentStreamReader(
 
                 if (entries.Length < count)
                 {
+                    // Caught up with what is stored: a resume that found nothing after its cursor has resumed too.
+                    delivery.CaughtUp();
                     break;
                 }
             }
@@ -125,7 +129,8 @@ internal sealed class RedisAgentStreamReader(
                     await AdmitAsync(runId, database, key, delivery, live, cancellationToken).ConfigureAwait(false);
                     foreach (var chunk in delivery.Ready)
                     {
-                        delivery.Delivered(chunk);
+                        // Live: the newest entry is being written now; the entries behind are those the tail holds for this reader.
+                        delivery.Delivered(chunk, behind: subscription.Buffered, newest: null);
                         yield return chunk;
                         if (chunk.IsTerminal)
                         {
@@ -269,8 +274,9 @@ internal sealed class RedisAgentStreamReader(
             var sequence = await sequenceTask.ConfigureAwait(false);
             var last = await lastTask.ConfigureAwait(false);
             var written = sequence.HasValue && (long)sequence > 0;
-            StreamCursor? terminalAt = last.Length == 1 && StreamChunkParser.Parse(last[0]) is { IsTerminal: true } chunk ? chunk.Cursor : null;
-            return new AgentStreamState(last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt);
+            var lastChunk = last.Length == 1 ? StreamChunkParser.Parse(last[0]) : (StreamChunk?)null;
+            StreamCursor? terminalAt = lastChunk is { IsTerminal: true } chunk ? chunk.Cursor : null;
+            return new AgentStreamState(last.Length > 0 || (sequence.HasValue && !written), last.Length == 0 && written, terminalAt, lastChunk?.Cursor);
         }, cancellationToken);
 
     /// <summary>
@@ -345,9 +351,17 @@ internal sealed class RedisAgentStreamReader(
         }
     }
 
-    /// <summary>A reader's position: the last entry delivered and its sequence number, and what may be delivered next.</summary>
-    private sealed class Delivery(StreamCursor after)
+    /// <summary>
+    /// A reader's position: the last entry delivered and its sequence number, and what may be delivered next; it
+    /// records the reader's metrics (entries delivered, how far behind the newest entry, the resume's latency).
+    /// </summary>
+    /// <param name="after">Where the read starts.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="resumeStarted">When a read with a cursor (a resume) started, as a <see cref="TimeProvider"/> timestamp.</param>
+    private sealed class Delivery(StreamCursor after, TimeProvider time, long? resumeStarted)
     {
+        private long? _resumeStarted = resumeStarted;
+
         public StreamCursor Last { get; private set; } = after;
 
         public long? Sequence { get; private set; }
@@ -356,12 +370,30 @@ internal sealed class RedisAgentStreamReader(
 
         public List<StreamChunk> Ready { get; } = [];
 
-        public void Delivered(StreamChunk chunk)
+        /// <summary>Records an entry handed to the reader.</summary>
+        /// <param name="chunk">The entry.</param>
+        /// <param name="behind">Entries newer than it that the reader already holds (the rest of a catch-up page, or the live entries buffered for it).</param>
+        /// <param name="newest">When the newest entry the reader knows of was written; <see langword="null"/> when live (now).</param>
+        public void Delivered(StreamChunk chunk, int behind, DateTimeOffset? newest)
         {
             Last = chunk.Cursor;
             Sequence = chunk.Sequence;
             KnownToExist = true;
             StreamingDiagnostics.EntriesDeliveredCounter.Add(1);
+            StreamingDiagnostics.ReaderBehindHistogram.Record(behind);
+            var lag = (newest ?? time.GetUtcNow()) - chunk.Timestamp;
+            StreamingDiagnostics.ReaderLagHistogram.Record(lag > TimeSpan.Zero ? lag.TotalSeconds : 0);
+            CaughtUp();
+        }
+
+        /// <summary>Records the resume's latency once: at its first entry, or when it found nothing stored after its cursor.</summary>
+        public void CaughtUp()
+        {
+            if (_resumeStarted is { } started)
+            {
+                _resumeStarted = null;
+                StreamingDiagnostics.ResumeDurationHistogram.Record(time.GetElapsedTime(started).TotalSeconds);
+            }
         }
     }
 }

@@ -4,7 +4,6 @@
 (function () {
   'use strict';
 
-  const keyCookie = 'agent_api_key';
   const el = (id) => document.getElementById(id);
   let dashboardUrl = null;
   let selected = null; // { agent, conversationId }
@@ -50,7 +49,7 @@
     const response = await fetch(url, { headers: { Accept: 'application/json' } });
     if (response.status === 401) {
       el('key-form').hidden = false;
-      throw new Error('This server requires an API key.');
+      throw new Error('This server requires a sign-in token or an API key.');
     }
     if (!response.ok) {
       const problem = await response.json().catch(() => ({}));
@@ -69,6 +68,10 @@
       return;
     }
     dashboardUrl = body.dashboardUrl;
+    // Whose conversations these are: the caller's own, or everyone's for an admin.
+    el('principal').textContent = body.admin
+      ? 'Everyone\'s conversations (you are ' + body.principal + ', an admin)'
+      : body.principal + '\'s conversations';
     const link = el('dashboard-link');
     link.replaceChildren();
     if (dashboardUrl) {
@@ -278,8 +281,7 @@
   });
   el('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    // A cookie, because EventSource cannot send headers; SameSite=Strict keeps other sites from using it.
-    document.cookie = keyCookie + '=' + encodeURIComponent(el('api-key').value) + '; path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');
+    window.agentCredentials.save(el('api-key').value);
     el('key-form').hidden = true;
     loadConversations();
   });

@@ -7,7 +7,6 @@
   'use strict';
 
   const agent = 'TravelPlanner';
-  const keyCookie = 'agent_api_key';
   const el = (id) => document.getElementById(id);
   const messages = el('messages');
   const statusLine = el('status');
@@ -262,10 +261,24 @@
 
   keyForm.addEventListener('submit', (e) => {
     e.preventDefault();
-    // A cookie, because EventSource cannot send headers; SameSite=Strict keeps other sites from using it.
-    const key = el('api-key').value;
-    document.cookie = keyCookie + '=' + encodeURIComponent(key) + '; path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');
+    window.agentCredentials.save(el('api-key').value);
     keyForm.hidden = true;
     setStatus('key saved');
+    showPrincipal();
   });
+
+  // Who the chat runs as: its conversations belong to that principal (the agents page lists them).
+  async function showPrincipal() {
+    const response = await fetch('/agents/conversations?take=1', { headers: { Accept: 'application/json' } }).catch(() => null);
+    if (response && response.status === 401) {
+      keyForm.hidden = false;
+      return;
+    }
+    if (response && response.ok) {
+      const body = await response.json();
+      el('principal').textContent = 'as ' + body.principal;
+    }
+  }
+
+  showPrincipal();
 })();

@@ -14,7 +14,7 @@ using Microsoft.Extensions.Options;
 namespace AgentStreaming.Worker.Api.Tests;
 
 /// <summary>
-/// One real redis-server and one real Worker process (Kestrel on a free loopback port, its own Orleans cluster id) for the assembly; a second Worker with an API key and a small rate limit starts on first use.
+/// One real redis-server and one real Worker process (Kestrel on a free loopback port, its own Orleans cluster id) for the assembly; a second Worker with an API key and a small rate limit, and a third with JWT bearer tokens, named keys and the Orleans dashboard, start on first use.
 /// </summary>
 public sealed class ApiFixture : RedisServerFixture
 {
@@ -23,8 +23,8 @@ public sealed class ApiFixture : RedisServerFixture
     public const int KeyedRequestsPerWindow = 40;
     private readonly SemaphoreSlim _keyedGate = new(1, 1);
     private readonly List<ServiceProcess> _workers = [];
+    private readonly Dictionary<string, Uri> _onDemand = [];
     private RedisStreamResponseHandler? _streams;
-    private Uri? _keyedBaseAddress;
 
     /// <summary>Writes run streams directly, to control their content.</summary>
     public RedisStreamResponseHandler Streams => _streams ?? throw new InvalidOperationException("Not started.");
@@ -32,6 +32,9 @@ public sealed class ApiFixture : RedisServerFixture
     public Uri BaseAddress { get; private set; } = null!;
 
     public ServiceProcess Worker => _workers[0];
+
+    /// <summary>Every Worker started so far (the first is <see cref="Worker"/>).</summary>
+    public IReadOnlyList<ServiceProcess> Workers => _workers;
 
     public string ClusterId { get; } = "api-" + Guid.NewGuid().ToString("N")[..12];
 
@@ -53,18 +56,51 @@ public sealed class ApiFixture : RedisServerFixture
     }
 
     /// <summary>The Worker that requires <see cref="ApiKey"/> and allows <see cref="KeyedRunsPerWindow"/> runs and <see cref="KeyedRequestsPerWindow"/> other requests per client per hour.</summary>
-    public async Task<Uri> KeyedWorkerAsync()
+    public Task<Uri> KeyedWorkerAsync() => OnDemandWorkerAsync("keyed-worker", new Dictionary<string, string?>
+    {
+        ["AgentApi__ApiKey"] = ApiKey,
+        ["AgentApi__RunsPerWindow"] = KeyedRunsPerWindow.ToString(CultureInfo.InvariantCulture),
+        ["AgentApi__RequestsPerWindow"] = KeyedRequestsPerWindow.ToString(CultureInfo.InvariantCulture),
+        ["AgentApi__RateLimitWindow"] = "01:00:00",
+    });
+
+    /// <summary>
+    /// The Worker that takes JWT bearer tokens configured as <c>dotnet user-jwts</c> writes them (<see cref="Security.Tests.TestTokens"/>)
+    /// and the named keys of <see cref="Security.Tests.TestTokens.NamedKeys"/> (<c>ops</c> an admin), with the Orleans dashboard on and no rate limits.
+    /// </summary>
+    public Task<Uri> SecuredWorkerAsync()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Authentication__Schemes__Bearer__ValidAudiences__0"] = Security.Tests.TestTokens.Audience,
+            ["Authentication__Schemes__Bearer__ValidIssuer"] = Security.Tests.TestTokens.Issuer,
+            ["Authentication__Schemes__Bearer__SigningKeys__0__Issuer"] = Security.Tests.TestTokens.Issuer,
+            ["Authentication__Schemes__Bearer__SigningKeys__0__Value"] = Convert.ToBase64String(Security.Tests.TestTokens.SigningKey),
+            ["AgentApi__Admins__0"] = Security.Tests.TestTokens.AdminKeyPrincipal,
+            ["AgentApi__RunsPerWindow"] = "0",
+            ["AgentApi__RequestsPerWindow"] = "0",
+            ["OrleansDashboard__Enabled"] = "true",
+        };
+        foreach (var (principal, key) in Security.Tests.TestTokens.NamedKeys)
+        {
+            settings["AgentApi__ApiKeys__" + principal] = key;
+        }
+
+        return OnDemandWorkerAsync("secured-worker", settings);
+    }
+
+    private async Task<Uri> OnDemandWorkerAsync(string name, Dictionary<string, string?> settings)
     {
         await _keyedGate.WaitAsync();
         try
         {
-            return _keyedBaseAddress ??= await StartWorkerAsync("keyed-worker", new Dictionary<string, string?>
+            if (!_onDemand.TryGetValue(name, out var address))
             {
-                ["AgentApi__ApiKey"] = ApiKey,
-                ["AgentApi__RunsPerWindow"] = KeyedRunsPerWindow.ToString(CultureInfo.InvariantCulture),
-                ["AgentApi__RequestsPerWindow"] = KeyedRequestsPerWindow.ToString(CultureInfo.InvariantCulture),
-                ["AgentApi__RateLimitWindow"] = "01:00:00",
-            });
+                address = await StartWorkerAsync(name, settings);
+                _onDemand[name] = address;
+            }
+
+            return address;
         }
         finally
         {

@@ -93,7 +93,7 @@ public sealed class ApiKeyTests(ApiFixture fixture)
     }
 
     [Fact]
-    public async Task DashboardAndRoot_WithTheKey_AreServed_HealthAndPages_NeedNone()
+    public async Task Root_WithTheKey_IsServed_HealthAndPages_NeedNone_TheDashboardIsOffByDefault()
     {
         var baseAddress = await fixture.KeyedWorkerAsync();
         using var http = ApiFixture.Client(baseAddress, "127.0.0.81");
@@ -119,7 +119,8 @@ public sealed class ApiKeyTests(ApiFixture fixture)
         Assert.Equal(HttpStatusCode.OK, styles.StatusCode);
         Assert.Equal(HttpStatusCode.OK, rootAnswer.StatusCode);
         Assert.Contains("AgentStreaming.Worker", await rootAnswer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(HttpStatusCode.OK, dashboardAnswer.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, dashboardAnswer.StatusCode);
+        Assert.Equal("application/problem+json", dashboardAnswer.Content.Headers.ContentType?.MediaType);
     }
 
     [Fact]

@@ -99,6 +99,42 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     }
 
     /// <summary>A Worker of the test's own on <paramref name="redis"/>, without rate limits, with the given <c>Retry-After</c>.</summary>
+    [Fact]
+    public async Task RedisRestartsWithoutItsData_ContinuingAConversation_Answers503ThenUnknownConversation_Never500()
+    {
+        await using var redis = await RedisServer.StartAsync(appendOnly: false);
+        await using var worker = await StartWorkerAsync(redis, "dataloss", retryAfter: "00:00:01");
+        using var http = ApiFixture.Client(worker.Url);
+        var first = await TestRuns.StartAsync(http, "Plan 1 day in Ghent");
+        var conversationId = first.GetProperty("conversationId").GetString()!;
+        await TestRuns.WaitForEndAsync(http, first.GetProperty("runId").GetString()!);
+
+        await redis.KillAsync();
+        await redis.RestartAsync();
+
+        // The activation still holds the conversation Redis lost: its write fails, it drops itself, and the client is
+        // told to retry (503 + Retry-After); the retry finds that the conversation is gone with Redis's data.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HttpStatusCode status;
+        string body;
+        do
+        {
+            using var next = await http.PostAsJsonAsync($"/agents/{TestRuns.Agent}/runs", new { message = "Now 1 day in Bruges", conversationId });
+            (status, body) = (next.StatusCode, await next.Content.ReadAsStringAsync());
+            output.WriteLine($"{(int)status}: {body}");
+            Assert.NotEqual(HttpStatusCode.InternalServerError, status);
+            if (status == HttpStatusCode.ServiceUnavailable)
+            {
+                Assert.NotNull(next.Headers.RetryAfter);
+                await Task.Delay(next.Headers.RetryAfter.Delta ?? TimeSpan.FromSeconds(1));
+            }
+        }
+        while (status == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline);
+
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Contains("Unknown conversation", body, StringComparison.Ordinal);
+    }
+
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, string retryAfter)
         => WorkerProcess.StartAsync(redis.ConnectionString, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond: 0, new Dictionary<string, string?>
         {
@@ -129,6 +165,22 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Checks that <paramref name="path"/> answers 200, kills Redis, and times the next GET of it.</summary>
+    private async Task<(HttpResponseMessage Response, TimeSpan Took)> GetOnceRedisIsDownAsync(HttpClient http, RedisServer redis, string path)
+    {
+        using (var before = await http.GetAsync(path))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        await redis.KillAsync();
+        var watch = Stopwatch.StartNew();
+        var response = await http.GetAsync(path);
+        var took = watch.Elapsed;
+        output.WriteLine($"GET {path} with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+        return (response, took);
+    }
+
     [Fact]
     public async Task RedisDown_ConversationList_Answers503AtOnceWithRetryAfterAndErrorId()
     {
@@ -136,16 +188,8 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         await using var worker = await StartWorkerAsync(redis, "list", tokensPerSecond: 0);
         using var http = ApiFixture.Client(worker.Url);
         await TestRuns.StartAsync(http, "Plan 1 day in Leuven");
-        using (var before = await http.GetAsync("/agents/conversations"))
-        {
-            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
-        }
-
-        await redis.KillAsync();
-        var watch = Stopwatch.StartNew();
-        using var response = await http.GetAsync("/agents/conversations");
-        var took = watch.Elapsed;
-        output.WriteLine($"GET /agents/conversations with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+        var (response, took) = await GetOnceRedisIsDownAsync(http, redis, "/agents/conversations");
+        using var _ = response;
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
@@ -161,16 +205,8 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         await using var redis = await RedisServer.StartAsync();
         await using var worker = await StartWorkerAsync(redis, "health", tokensPerSecond: 0);
         using var http = ApiFixture.Client(worker.Url);
-        using (var before = await http.GetAsync("/health"))
-        {
-            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
-        }
-
-        await redis.KillAsync();
-        var watch = Stopwatch.StartNew();
-        using var response = await http.GetAsync("/health");
-        var took = watch.Elapsed;
-        output.WriteLine($"GET /health with Redis down: {(int)response.StatusCode} after {took.TotalMilliseconds:0} ms");
+        var (response, took) = await GetOnceRedisIsDownAsync(http, redis, "/health");
+        using var _ = response;
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         // ServiceDefaults' HealthCheckTimeout (1 s), plus room for a busy machine.

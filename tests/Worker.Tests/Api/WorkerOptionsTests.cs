@@ -12,6 +12,7 @@ public sealed class WorkerOptionsTests
 {
     [Theory]
     [InlineData("AgentApi:ApiKey", "short", "AgentApi:ApiKey must be at least 16 characters when set.")]
+    [InlineData("AgentApi:ApiKeys:alice", "short", "AgentApi:ApiKeys:alice must be at least 16 characters.")]
     [InlineData("AgentApi:MaxWait", "00:00:00", "AgentApi:MaxWait must be positive.")]
     [InlineData("AgentApi:CorsOrigins:0", "example.com", "AgentApi:CorsOrigins entries must be origins such as 'https://example.com' (was 'example.com').")]
     [InlineData("AgentPages:MaxConversations", "0", "AgentPages:MaxConversations must be between 1 and 1000.")]

@@ -165,29 +165,29 @@ internal sealed class FakeChatCompletionsServer : IAsyncDisposable
         }),
     });
 
-    private static JsonObject Chunk(JsonObject delta, string? finishReason = null) => new()
-    {
-        ["id"] = "chatcmpl-fake",
-        ["object"] = "chat.completion.chunk",
-        ["created"] = 1_700_000_000,
-        ["model"] = Model,
-        ["choices"] = new JsonArray(new JsonObject
-        {
-            ["index"] = 0,
-            ["delta"] = delta,
-            ["finish_reason"] = finishReason,
-        }),
-    };
+    private static JsonObject Chunk(JsonObject delta, string? finishReason = null)
+        => Completion("chat.completion.chunk", new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finishReason });
 
-    private static JsonObject UsageChunk() => new()
+    private static JsonObject UsageChunk() => Completion("chat.completion.chunk", choice: null, withUsage: true);
+
+    /// <summary>A completion object (or chunk) of the fake model with one choice, or none.</summary>
+    private static JsonObject Completion(string kind, JsonObject? choice, bool withUsage = false)
     {
-        ["id"] = "chatcmpl-fake",
-        ["object"] = "chat.completion.chunk",
-        ["created"] = 1_700_000_000,
-        ["model"] = Model,
-        ["choices"] = new JsonArray(),
-        ["usage"] = new JsonObject { ["prompt_tokens"] = 42, ["completion_tokens"] = 17, ["total_tokens"] = 59 },
-    };
+        var completion = new JsonObject
+        {
+            ["id"] = "chatcmpl-fake",
+            ["object"] = kind,
+            ["created"] = 1_700_000_000,
+            ["model"] = Model,
+            ["choices"] = choice is null ? new JsonArray() : new JsonArray(choice),
+        };
+        if (withUsage)
+        {
+            completion["usage"] = new JsonObject { ["prompt_tokens"] = 42, ["completion_tokens"] = 17, ["total_tokens"] = 59 };
+        }
+
+        return completion;
+    }
 
     private static async Task WriteCompletionAsync(HttpContext context, List<JsonObject> chunks)
     {
@@ -201,25 +201,14 @@ internal sealed class FakeChatCompletionsServer : IAsyncDisposable
                 ["function"] = new JsonObject { ["name"] = "get_weather_forecast", ["arguments"] = ToolArguments },
             })
             : null;
-        var completion = new JsonObject
+        var message = new JsonObject
         {
-            ["id"] = "chatcmpl-fake",
-            ["object"] = "chat.completion",
-            ["created"] = 1_700_000_000,
-            ["model"] = Model,
-            ["choices"] = new JsonArray(new JsonObject
-            {
-                ["index"] = 0,
-                ["message"] = new JsonObject
-                {
-                    ["role"] = "assistant",
-                    ["content"] = toolCalls is null ? content : null,
-                    ["tool_calls"] = toolCalls,
-                },
-                ["finish_reason"] = (string?)deltas[^1]["finish_reason"],
-            }),
-            ["usage"] = new JsonObject { ["prompt_tokens"] = 42, ["completion_tokens"] = 17, ["total_tokens"] = 59 },
+            ["role"] = "assistant",
+            ["content"] = toolCalls is null ? content : null,
+            ["tool_calls"] = toolCalls,
         };
+        var choice = new JsonObject { ["index"] = 0, ["message"] = message, ["finish_reason"] = (string?)deltas[^1]["finish_reason"] };
+        var completion = Completion("chat.completion", choice, withUsage: true);
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(completion.ToJsonString(), Encoding.UTF8, context.RequestAborted);
     }

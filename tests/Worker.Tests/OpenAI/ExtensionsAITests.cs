@@ -7,9 +7,9 @@ namespace AgentStreaming.Worker.OpenAI.Tests;
 
 /// <summary>
 /// Microsoft.Extensions.AI's stock <c>OpenAIResponsesChatClient</c> pointed at the Worker: a background response polled
-/// with its continuation token. (Its streaming path in Microsoft.Extensions.AI.OpenAI 10.11.0 calls a
-/// <c>CreateResponseStreamingAsync</c> overload that OpenAI 2.15 no longer has — <c>MissingMethodException</c> — so
-/// resuming a stream with its token waits for Microsoft.Extensions.AI.OpenAI 11.)
+/// with its continuation token. (Its streaming path calls a <c>CreateResponseStreamingAsync</c> overload that OpenAI
+/// 2.15, which this assembly uses, no longer has: the streamed resume runs in <c>tests/ResponsesAgentClient</c>, on
+/// OpenAI 2.14, from <c>Failover.Tests/AgentFrameworkResponsesTests</c>.)
 /// </summary>
 #pragma warning disable OPENAI001, MEAI001 // The Responses client and continuation tokens are marked experimental.
 public sealed class ExtensionsAITests(ApiFixture fixture)

@@ -6,7 +6,7 @@ namespace AgentStreaming.Worker.OpenAI.Tests;
 /// <summary>The entry → event mapping in process: numbering, item lifecycles, tool calls, terminal events.</summary>
 public sealed class ResponseEventMapperTests
 {
-    private static readonly ResponseHeader Header = new("0123456789abcdef0123456789abcdef", "TravelPlanner", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000));
+    private static readonly ResponseHeader Header = new("0123456789abcdef0123456789abcdef", "TravelPlanner", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), Background: true);
 
     private static DurableRunChunk Chunk(long sequence, DurableRunChunkKind kind, string text = "", string? data = null, string? error = null, int attempt = 1)
         => new("1-" + sequence, sequence, attempt, kind, text, DateTimeOffset.UnixEpoch, error, data);

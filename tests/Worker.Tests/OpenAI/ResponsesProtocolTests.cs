@@ -112,6 +112,52 @@ public sealed class ResponsesProtocolTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Get_WhileLive_ShowsTheOutputSoFar_ABackgroundResponseSaysSo()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        var id = (await ResponseEvents.StartBackgroundAsync(http, "Plan a 10-day trip to Kyoto with food, museums and temples")).GetProperty("id").GetString()!;
+        var seen = await ResponseEvents.ReadAsync(http, id, max: 12);
+        var deltas = string.Concat(seen.Where(e => e.Type == "response.output_text.delta").Select(e => e.Data.GetProperty("delta").GetString()));
+        Assert.NotEmpty(deltas);
+
+        var live = await http.GetFromJsonAsync<JsonElement>("/v1/responses/" + id, TestRuns.Deadline());
+
+        Assert.Equal("in_progress", live.GetProperty("status").GetString());
+        Assert.True(live.GetProperty("background").GetBoolean());
+        var message = Assert.Single(live.GetProperty("output").EnumerateArray(), item => item.GetProperty("type").GetString() == "message");
+        Assert.Equal("in_progress", message.GetProperty("status").GetString());
+        var soFar = ResponseEvents.FinalText(live);
+        Assert.StartsWith(deltas, soFar, StringComparison.Ordinal);
+        var final = await ResponseEvents.WaitForEndAsync(http, id);
+        Assert.StartsWith(soFar, ResponseEvents.FinalText(final), StringComparison.Ordinal);
+        Assert.True(soFar.Length < ResponseEvents.FinalText(final).Length, "The live GET came after the run's last text.");
+        Assert.True(final.GetProperty("background").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Get_AForegroundStreamedResponse_SaysBackgroundFalse_WhileLiveAndOnceItsClientLeftAndItWasCancelled()
+    {
+        using var http = ApiFixture.Client(fixture.BaseAddress);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/responses")
+        {
+            Content = JsonContent.Create(new { model = ResponseEvents.Model, input = "Plan a 10-day trip to Kyoto with food, museums and temples", stream = true }),
+        };
+        string id;
+        using (var streamed = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, TestRuns.Deadline()))
+        {
+            var first = await ResponseEvents.ReadEventsAsync(streamed, 6, TestRuns.Deadline());
+            id = first[0].Data.GetProperty("response").GetProperty("id").GetString()!;
+            Assert.False(first[0].Data.GetProperty("response").GetProperty("background").GetBoolean());
+            var live = await http.GetFromJsonAsync<JsonElement>("/v1/responses/" + id, TestRuns.Deadline());
+            Assert.Equal(("in_progress", false), (live.GetProperty("status").GetString(), live.GetProperty("background").GetBoolean()));
+        }
+
+        // The client left: as OpenAI does with a foreground response, the run is cancelled.
+        var final = await ResponseEvents.WaitForEndAsync(http, id);
+        Assert.Equal(("cancelled", false), (final.GetProperty("status").GetString(), final.GetProperty("background").GetBoolean()));
+    }
+
+    [Fact]
     public async Task Create_Wait_AnswersTheCompletedResponse_InputItemsHoldTheQuestion()
     {
         using var http = ApiFixture.Client(fixture.BaseAddress);
