@@ -14,6 +14,18 @@ internal static class AppHostSettings
             ? Path.GetFullPath(configured)
             : Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", ".apphost", "redis"));
 
+    /// <summary>
+    /// <c>Redis:Cluster</c>: when set (3 or more), a local Redis Cluster of that many primaries and as many replicas
+    /// instead of one redis-server, its nodes' data under <c>Redis:DataDirectory</c> (default <c>.apphost/redis-cluster</c>).
+    /// </summary>
+    public static int? RedisCluster(IDistributedApplicationBuilder builder) => builder.Configuration.GetValue<int?>("Redis:Cluster");
+
+    /// <summary>Where the cluster's nodes keep their data (<c>Redis:DataDirectory</c>, default <c>.apphost/redis-cluster</c>).</summary>
+    public static string RedisClusterDataDirectory(IDistributedApplicationBuilder builder) =>
+        builder.Configuration["Redis:DataDirectory"] is { Length: > 0 } configured
+            ? Path.GetFullPath(configured)
+            : Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", ".apphost", "redis-cluster"));
+
     /// <summary><c>Redis:Port</c>: redis-server's port (default: a free one).</summary>
     public static int? RedisPort(IDistributedApplicationBuilder builder) => builder.Configuration.GetValue<int?>("Redis:Port");
 

@@ -6,10 +6,13 @@ using AgentStreaming.AppHost.Lifetime;
 var builder = DistributedApplication.CreateBuilder(args).WithAnonymousDashboardPages();
 builder.Services.AddHostedService<LauncherExitWatcher>();
 
-// An existing Redis when ConnectionStrings:redis is set; otherwise a local redis-server with its data in .apphost/redis.
+// An existing Redis when ConnectionStrings:redis is set; a local Redis Cluster with --Redis:Cluster=3; otherwise a
+// local redis-server with its data in .apphost/redis.
 var redis = builder.Configuration.GetConnectionString("redis") is { Length: > 0 }
     ? builder.AddConnectionString("redis")
-    : builder.AddRedisServer("redis", AppHostSettings.RedisDataDirectory(builder), AppHostSettings.RedisPort(builder)).AsConnectionString();
+    : AppHostSettings.RedisCluster(builder) is { } primaries
+        ? builder.AddRedisCluster("redis", AppHostSettings.RedisClusterDataDirectory(builder), primaries).AsConnectionString()
+        : builder.AddRedisServer("redis", AppHostSettings.RedisDataDirectory(builder), AppHostSettings.RedisPort(builder)).AsConnectionString();
 
 // The Worker trusts tokens signed with a development key; the demo user's token opens the pages and the demo command.
 var signingKey = DevelopmentIdentity.SigningKey(builder.Configuration);

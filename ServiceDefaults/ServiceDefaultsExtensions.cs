@@ -19,7 +19,7 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public static class ServiceDefaultsExtensions
 {
-    /// <summary>The readiness endpoint: every health check (Redis included, through <c>AddRedisClient</c>).</summary>
+    /// <summary>The readiness endpoint: every health check (the Worker adds its Redis check, which works on a single server and on a cluster).</summary>
     public const string HealthEndpoint = "/health";
 
     /// <summary>The liveness endpoint: only checks tagged <c>live</c>.</summary>
@@ -121,7 +121,7 @@ public static class ServiceDefaultsExtensions
 
     /// <summary>
     /// Adds the <c>self</c> liveness check, and gives every check without a timeout of its own
-    /// <see cref="HealthCheckTimeout"/>. Redis adds its own readiness check through <c>AddRedisClient</c>.
+    /// <see cref="HealthCheckTimeout"/>. The Worker adds its Redis readiness check itself.
     /// </summary>
     /// <typeparam name="TBuilder">The host builder type.</typeparam>
     /// <param name="builder">The host builder.</param>
@@ -132,7 +132,7 @@ public static class ServiceDefaultsExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
-        // After every Configure: checks registered later (AddRedisClient's) get the timeout too.
+        // After every Configure: checks registered later (the Worker's Redis check) get the timeout too.
         builder.Services.PostConfigure<HealthCheckServiceOptions>(options =>
         {
             foreach (var registration in options.Registrations.Where(r => r.Timeout <= TimeSpan.Zero))

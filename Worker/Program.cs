@@ -12,8 +12,14 @@ builder.Logging.AddFilter("Polly", LogLevel.Warning);
 builder.Logging.AddFilter("Orleans.Runtime.SiloOptionsLogger", LogLevel.Warning);
 
 var redis = WorkerSettings.RedisConnectionString(builder.Configuration);
-// One multiplexer for the streams, the API and the health check, with Aspire's Redis tracing.
-builder.AddRedisClient("redis", settings => settings.ConnectionString = redis, options => RedisConnectionString.ApplyReconnectDefaults(options));
+// One multiplexer for the streams, the API and the health check, with Aspire's Redis tracing. Aspire's own Redis
+// check sends CLUSTER INFO, which a non-admin connection may not send: ours works on a single server and on a cluster.
+builder.AddRedisClient("redis", settings =>
+{
+    settings.ConnectionString = redis;
+    settings.DisableHealthChecks = true;
+}, options => RedisConnectionString.ApplyReconnectDefaults(options));
+builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis");
 var endpoints = WorkerSettings.SiloEndpoints(builder.Configuration);
 
 builder.UseOrleans(silo =>

@@ -47,19 +47,24 @@ public static class RedisServerBuilderExtensions
         return builder.AddResource(resource)
             // Not proxied: every Redis command of every service would otherwise take one more hop.
             .WithEndpoint(port: listenPort, targetPort: listenPort, name: RedisServerResource.PrimaryEndpointName, scheme: "tcp", isProxied: false)
-            .WithArgs(
-                "--port", listenPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--bind", "127.0.0.1",
-                "--dir", dataDirectory,
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--save", string.Empty,
-                "--protected-mode", "yes")
+            .WithArgs(ServerArgs(listenPort, dataDirectory))
             .WithHealthCheck(healthCheckKey)
             .WithIconName("Database");
     }
 
-    private static string? FindOnPath(string program)
+    /// <summary>The arguments of every <c>redis-server</c> the AppHost starts: loopback only, append-only file, no RDB snapshots.</summary>
+    internal static string[] ServerArgs(int port, string dataDirectory) =>
+    [
+        "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "--bind", "127.0.0.1",
+        "--dir", dataDirectory,
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--save", string.Empty,
+        "--protected-mode", "yes",
+    ];
+
+    internal static string? FindOnPath(string program)
     {
         var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
         return path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
@@ -69,7 +74,7 @@ public static class RedisServerBuilderExtensions
             .FirstOrDefault(File.Exists);
     }
 
-    private static int FreeLoopbackPort()
+    internal static int FreeLoopbackPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -8,7 +8,11 @@ namespace Aspire.Hosting.ApplicationModel;
 /// <param name="name">The resource name, which is also the connection string name.</param>
 /// <param name="command">The <c>redis-server</c> executable.</param>
 /// <param name="dataDirectory">The folder that holds the append-only file.</param>
-public sealed class RedisServerResource(string name, string command, string dataDirectory)
+/// <param name="clusterNodes">
+/// For the first node of a Redis Cluster (<c>AddRedisCluster</c>): every node's <c>host:port</c>, which the connection
+/// string then names; <see langword="null"/> for a single server.
+/// </param>
+public sealed class RedisServerResource(string name, string command, string dataDirectory, IReadOnlyList<string>? clusterNodes = null)
     : ExecutableResource(name, command, dataDirectory), IResourceWithConnectionString
 {
     /// <summary>The name of the endpoint Redis listens on.</summary>
@@ -22,7 +26,8 @@ public sealed class RedisServerResource(string name, string command, string data
     /// <summary>The endpoint Redis listens on.</summary>
     public EndpointReference PrimaryEndpoint => _primaryEndpoint ??= new(this, PrimaryEndpointName);
 
-    /// <summary>The connection string: <c>host:port</c>.</summary>
-    public ReferenceExpression ConnectionStringExpression =>
-        ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)}");
+    /// <summary>The connection string: <c>host:port</c>, or every node's for a cluster.</summary>
+    public ReferenceExpression ConnectionStringExpression => clusterNodes is { Count: > 0 }
+        ? ReferenceExpression.Create($"{string.Join(',', clusterNodes)}")
+        : ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)}");
 }

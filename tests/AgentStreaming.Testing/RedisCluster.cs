@@ -5,14 +5,16 @@ using System.Text;
 namespace AgentStreaming.Testing;
 
 /// <summary>
-/// A real Redis Cluster for tests: <c>redis-server --cluster-enabled yes</c> primaries (each a <see cref="RedisServer"/>)
+/// A real Redis Cluster for tests: <c>redis-server --cluster-enabled yes</c> nodes (each a <see cref="RedisServer"/>)
 /// on free loopback ports (client and cluster bus) with a temp directory of their own, joined with
-/// <c>redis-cli --cluster create … --cluster-yes</c>. Every process it started is killed on dispose, when starting fails
-/// half way, and when the test process exits.
+/// <c>redis-cli --cluster create … --cluster-replicas N --cluster-yes</c>: primaries, and with replicas the cluster fails
+/// over on its own when a primary is killed (node timeout 5 s). Every process it started is killed on dispose, when
+/// starting fails half way, and when the test process exits.
 /// </summary>
 public sealed class RedisCluster : IAsyncDisposable
 {
     private readonly List<RedisServer> _primaries = [];
+    private readonly List<RedisServer> _nodes = [];
     private readonly string _directory;
     private readonly EventHandler _onExit;
 
@@ -23,22 +25,43 @@ public sealed class RedisCluster : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit += _onExit;
     }
 
-    /// <summary>The primaries' client ports.</summary>
+    /// <summary>The client ports of the nodes created as primaries.</summary>
     public IReadOnlyList<int> Ports { get; private set; } = [];
 
-    /// <summary>A StackExchange.Redis connection string naming every primary.</summary>
-    public string ConnectionString
-        => string.Join(',', Ports.Select(p => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{p}"))) + ",abortConnect=false";
+    /// <summary>Every node, primaries first, then the replicas (roles change on failover: ask Redis who is primary now).</summary>
+    public IReadOnlyList<RedisServer> Nodes
+    {
+        get
+        {
+            lock (_primaries)
+            {
+                return [.. _nodes];
+            }
+        }
+    }
 
-    /// <summary>Starts the primaries, creates the cluster and waits until every node reports <c>cluster_state:ok</c>.</summary>
+    /// <summary>A StackExchange.Redis connection string naming every node.</summary>
+    public string ConnectionString
+        => string.Join(',', Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}"))) + ",abortConnect=false";
+
+    /// <summary>The node listening on <paramref name="port"/>.</summary>
+    /// <param name="port">A node's client port.</param>
+    /// <returns>The node.</returns>
+    public RedisServer Node(int port) => Nodes.Single(n => n.Port == port);
+
+    /// <summary>
+    /// Starts the nodes, creates the cluster and waits until every node reports <c>cluster_state:ok</c> and every
+    /// replica has synced with its primary.
+    /// </summary>
     /// <param name="primaries">How many primaries (at least 3, as <c>redis-cli --cluster create</c> requires).</param>
+    /// <param name="replicasPerPrimary">How many replicas each primary gets (0: none, no failover).</param>
     /// <returns>The running cluster.</returns>
-    public static async Task<RedisCluster> StartAsync(int primaries = 3)
+    public static async Task<RedisCluster> StartAsync(int primaries = 3, int replicasPerPrimary = 0)
     {
         var cluster = new RedisCluster(Directory.CreateTempSubdirectory("agent-streaming-cluster-").FullName);
         try
         {
-            await cluster.StartCoreAsync(primaries).ConfigureAwait(false);
+            await cluster.StartCoreAsync(primaries, replicasPerPrimary).ConfigureAwait(false);
             return cluster;
         }
         catch
@@ -48,16 +71,21 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    private async Task StartCoreAsync(int primaries)
+    private async Task StartCoreAsync(int primaries, int replicasPerPrimary)
     {
-        for (var i = 0; i < primaries; i++)
+        // redis-cli --cluster create makes the first `primaries` addresses primaries and the rest their replicas.
+        for (var i = 0; i < primaries * (1 + replicasPerPrimary); i++)
         {
             var port = FreePort.Next();
             var dir = Directory.CreateDirectory(Path.Combine(_directory, port.ToString(CultureInfo.InvariantCulture))).FullName;
-            var primary = await RedisServer.StartClusterNodeAsync(port, FreePort.Next(), dir).ConfigureAwait(false);
+            var node = await RedisServer.StartClusterNodeAsync(port, FreePort.Next(), dir).ConfigureAwait(false);
             lock (_primaries)
             {
-                _primaries.Add(primary);
+                _nodes.Add(node);
+                if (i < primaries)
+                {
+                    _primaries.Add(node);
+                }
             }
         }
 
@@ -68,17 +96,34 @@ public sealed class RedisCluster : IAsyncDisposable
             throw new InvalidOperationException("redis-cli is not installed (Debian: it comes with redis-server, in redis-tools).");
         }
 
-        await CreateAsync(cli).ConfigureAwait(false);
-        foreach (var port in Ports)
+        await CreateAsync(cli, replicasPerPrimary).ConfigureAwait(false);
+        foreach (var node in Nodes)
         {
-            await WaitForClusterStateOkAsync(port, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await WaitForAsync(node.Port, "CLUSTER INFO", "cluster_state:ok", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+
+        foreach (var replica in Nodes.Skip(primaries))
+        {
+            await WaitForAsync(replica.Port, "INFO replication", "master_link_status:up", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
     }
 
-    private async Task CreateAsync(string cli)
+    /// <summary>Waits until every node that is running reports <c>cluster_state:ok</c> (e.g. after a failover).</summary>
+    /// <param name="timeout">How long to wait.</param>
+    /// <returns>A task that completes when the cluster serves every slot again.</returns>
+    public async Task WaitForStateOkAsync(TimeSpan timeout)
+    {
+        foreach (var node in Nodes.Where(n => n.IsRunning))
+        {
+            await WaitForAsync(node.Port, "CLUSTER INFO", "cluster_state:ok", timeout).ConfigureAwait(false);
+        }
+    }
+
+    private async Task CreateAsync(string cli, int replicasPerPrimary)
     {
         var info = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in (string[])["--cluster", "create", .. Ports.Select(p => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{p}")), "--cluster-replicas", "0", "--cluster-yes"])
+        var replicas = replicasPerPrimary.ToString(CultureInfo.InvariantCulture);
+        foreach (var arg in (string[])["--cluster", "create", .. Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}")), "--cluster-replicas", replicas, "--cluster-yes"])
         {
             info.ArgumentList.Add(arg);
         }
@@ -112,12 +157,12 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    private async Task WaitForClusterStateOkAsync(int port, TimeSpan timeout)
+    private async Task WaitForAsync(int port, string command, string expected, TimeSpan timeout)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
         {
-            if (await RedisServer.AnswersAsync(port, "CLUSTER INFO", "cluster_state:ok").ConfigureAwait(false))
+            if (await RedisServer.AnswersAsync(port, command, expected).ConfigureAwait(false))
             {
                 return;
             }
@@ -125,17 +170,17 @@ public sealed class RedisCluster : IAsyncDisposable
             await Task.Delay(50).ConfigureAwait(false);
         }
 
-        throw new TimeoutException($"Redis on port {port} did not report cluster_state:ok within {timeout}:\n"
-            + string.Join('\n', _primaries.Select(p => p.Output)));
+        throw new TimeoutException($"Redis on port {port} did not answer {command} with {expected} within {timeout}:\n"
+            + string.Join('\n', Nodes.Select(n => n.Output)));
     }
 
     private void KillAll()
     {
         lock (_primaries)
         {
-            foreach (var primary in _primaries)
+            foreach (var node in _nodes)
             {
-                primary.Kill();
+                node.Kill();
             }
         }
     }
@@ -145,16 +190,17 @@ public sealed class RedisCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         AppDomain.CurrentDomain.ProcessExit -= _onExit;
-        List<RedisServer> primaries;
+        List<RedisServer> nodes;
         lock (_primaries)
         {
-            primaries = [.. _primaries];
+            nodes = [.. _nodes];
+            _nodes.Clear();
             _primaries.Clear();
         }
 
-        foreach (var primary in primaries)
+        foreach (var node in nodes)
         {
-            await primary.DisposeAsync().ConfigureAwait(false);
+            await node.DisposeAsync().ConfigureAwait(false);
         }
 
         try

@@ -54,6 +54,33 @@ public sealed class RedisServer : IAsyncDisposable
         return StartAsync(new RedisServer(port ?? FreePort.Next(), dataDirectory, appendOnly, owns, []));
     }
 
+    /// <summary>
+    /// Starts a server that also listens with TLS on <see cref="TlsPort"/> (a certificate for <c>localhost</c> and
+    /// <c>127.0.0.1</c> signed by a test CA of its own, <see cref="TlsCaCertificateFile"/>; clients need no certificate).
+    /// </summary>
+    /// <returns>The running server.</returns>
+    public static Task<RedisServer> StartTlsAsync()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("agent-streaming-redis-tls-").FullName;
+        var files = TestCertificates.Write(dataDirectory);
+        var tlsPort = FreePort.Next();
+        return StartAsync(new RedisServer(FreePort.Next(), dataDirectory, appendOnly: false, ownsDirectory: true,
+        [
+            "--tls-port", tlsPort.ToString(CultureInfo.InvariantCulture),
+            "--tls-cert-file", files.Certificate,
+            "--tls-key-file", files.Key,
+            "--tls-ca-cert-file", files.CaCertificate,
+            "--tls-auth-clients", "no",
+        ])
+        { TlsPort = tlsPort, TlsCaCertificateFile = files.CaCertificate });
+    }
+
+    /// <summary>The TLS port of a server started with <see cref="StartTlsAsync"/>.</summary>
+    public int? TlsPort { get; private init; }
+
+    /// <summary>The PEM file of the CA that signed the certificate of a server started with <see cref="StartTlsAsync"/>.</summary>
+    public string? TlsCaCertificateFile { get; private init; }
+
     /// <summary>Starts a <c>--cluster-enabled</c> node (no persistence) for <see cref="RedisCluster"/>.</summary>
     internal static Task<RedisServer> StartClusterNodeAsync(int port, int busPort, string dataDirectory) =>
         StartAsync(new RedisServer(port, dataDirectory, appendOnly: false, ownsDirectory: false,

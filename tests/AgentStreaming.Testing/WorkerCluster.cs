@@ -7,17 +7,24 @@ using Microsoft.Extensions.Logging;
 namespace AgentStreaming.Testing;
 
 /// <summary>
-/// Worker processes (the real executable) of one Orleans cluster of their own on a real redis-server, and an Orleans
-/// client in the test process to talk to them; disposing it stops the client and kills the Workers.
+/// Worker processes (the real executable) of one Orleans cluster of their own on a real redis-server (or a real Redis
+/// Cluster), and an Orleans client in the test process to talk to them; disposing it stops the client and kills the
+/// Workers.
 /// </summary>
 public sealed class WorkerCluster : IAsyncDisposable
 {
     private readonly List<ServiceProcess> _workers = [];
+    private readonly Dictionary<ServiceProcess, Uri> _urls = [];
     private IHost? _client;
 
     public WorkerCluster(RedisServer redis, double tokensPerSecond)
+        : this(redis.ConnectionString, tokensPerSecond)
     {
-        Redis = redis;
+    }
+
+    public WorkerCluster(string redisConnectionString, double tokensPerSecond)
+    {
+        RedisConnectionString = redisConnectionString;
         TokensPerSecond = tokensPerSecond;
         ClusterId = "workers-" + Guid.NewGuid().ToString("N")[..12];
     }
@@ -27,9 +34,17 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <param name="workers">How many Worker processes.</param>
     /// <param name="tokensPerSecond">The offline model's pace.</param>
     /// <returns>The started cluster.</returns>
-    public static async Task<WorkerCluster> StartAsync(RedisServer redis, int workers = 2, double tokensPerSecond = 40)
+    public static Task<WorkerCluster> StartAsync(RedisServer redis, int workers = 2, double tokensPerSecond = 40)
+        => StartAsync(redis.ConnectionString, workers, tokensPerSecond);
+
+    /// <summary>Starts <paramref name="workers"/> Worker processes and the test's Orleans client on any Redis (everything is stopped if one fails).</summary>
+    /// <param name="redisConnectionString">The Redis they share (a server, or a Redis Cluster's nodes).</param>
+    /// <param name="workers">How many Worker processes.</param>
+    /// <param name="tokensPerSecond">The offline model's pace.</param>
+    /// <returns>The started cluster.</returns>
+    public static async Task<WorkerCluster> StartAsync(string redisConnectionString, int workers = 2, double tokensPerSecond = 40)
     {
-        var cluster = new WorkerCluster(redis, tokensPerSecond);
+        var cluster = new WorkerCluster(redisConnectionString, tokensPerSecond);
         try
         {
             for (var i = 0; i < workers; i++)
@@ -47,8 +62,8 @@ public sealed class WorkerCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>The redis-server the Workers and the client share.</summary>
-    public RedisServer Redis { get; }
+    /// <summary>The Redis connection string the Workers and the client share.</summary>
+    public string RedisConnectionString { get; }
 
     /// <summary>The offline model's pace in every Worker.</summary>
     public double TokensPerSecond { get; }
@@ -59,6 +74,11 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <summary>The Worker processes started so far.</summary>
     public IReadOnlyList<ServiceProcess> Workers => _workers;
 
+    /// <summary>The HTTP base address of a Worker this cluster started.</summary>
+    /// <param name="worker">The Worker.</param>
+    /// <returns>Its address.</returns>
+    public Uri UrlOf(ServiceProcess worker) => _urls[worker];
+
     /// <summary>The test's Orleans client of the cluster.</summary>
     public DurableAgentClient Client => _client!.Services.GetRequiredService<DurableAgentClient>();
 
@@ -67,8 +87,9 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <returns>The ready Worker.</returns>
     public async Task<ServiceProcess> StartWorkerAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var worker = await WorkerProcess.StartAsync(Redis, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond, settings);
+        var worker = await WorkerProcess.StartAsync(RedisConnectionString, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond, settings);
         _workers.Add(worker.Process);
+        _urls[worker.Process] = worker.Url;
         return worker.Process;
     }
 
@@ -78,8 +99,8 @@ public sealed class WorkerCluster : IAsyncDisposable
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration["ConnectionStrings:redis"] = Redis.ConnectionString;
-        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(Redis.ConnectionString, ClusterId));
+        builder.Configuration["ConnectionStrings:redis"] = RedisConnectionString;
+        builder.UseOrleansClient(client => client.UseDurableAgentsRedis(RedisConnectionString, ClusterId));
         builder.Services.AddDurableAgentsClient();
         _client = builder.Build();
         await _client.StartAsync();

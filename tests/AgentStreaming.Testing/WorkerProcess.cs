@@ -17,8 +17,8 @@ public sealed class WorkerProcess : IAsyncDisposable
     /// <summary>Its HTTP base address.</summary>
     public Uri Url { get; }
 
-    /// <summary>Starts a Worker of a cluster and waits until it logs that it is ready.</summary>
-    /// <param name="redis">The redis-server it uses.</param>
+    /// <summary>Starts a Worker of a cluster on any Redis (a server, a Redis Cluster) and waits until it logs that it is ready.</summary>
+    /// <param name="redisConnectionString">The Redis connection string it gets as <c>ConnectionStrings__redis</c>.</param>
     /// <param name="clusterId">Its Orleans cluster id (Workers and clients of one test share one).</param>
     /// <param name="name">A name for messages.</param>
     /// <param name="tokensPerSecond">The offline model's pace (0 = no pacing).</param>
@@ -26,18 +26,17 @@ public sealed class WorkerProcess : IAsyncDisposable
     /// <param name="timeout">How long to wait for it to be ready (default 90 s).</param>
     /// <returns>The ready Worker.</returns>
     public static async Task<WorkerProcess> StartAsync(
-        RedisServer redis,
+        string redisConnectionString,
         string clusterId,
         string name,
         double tokensPerSecond,
         IReadOnlyDictionary<string, string?>? settings = null,
         TimeSpan? timeout = null)
     {
-        ArgumentNullException.ThrowIfNull(redis);
         var url = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{FreePort.Next()}"));
         var environment = new Dictionary<string, string?>
         {
-            ["ConnectionStrings__redis"] = redis.ConnectionString,
+            ["ConnectionStrings__redis"] = redisConnectionString,
             ["ASPNETCORE_URLS"] = url.ToString().TrimEnd('/'),
             ["Orleans__ClusterId"] = clusterId,
             ["OfflineDemoModel__TokensPerSecond"] = tokensPerSecond.ToString(CultureInfo.InvariantCulture),

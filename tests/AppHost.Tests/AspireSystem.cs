@@ -31,7 +31,7 @@ internal sealed class AspireSystem : IAsyncDisposable
 
     public string DataDirectory { get; }
 
-    public static async Task<AspireSystem> StartAsync(int workerReplicas = 1, bool demoClient = false, bool dashboard = false, Action<IDistributedApplicationTestingBuilder>? configure = null)
+    public static async Task<AspireSystem> StartAsync(int workerReplicas = 1, bool demoClient = false, bool dashboard = false, Action<IDistributedApplicationTestingBuilder>? configure = null, IEnumerable<string>? moreArgs = null)
     {
         var data = Directory.CreateTempSubdirectory("agent-streaming-aspire-").FullName;
         string[] args =
@@ -42,6 +42,7 @@ internal sealed class AspireSystem : IAsyncDisposable
             $"--Auth:SigningKey={Convert.ToBase64String(SigningKey)}",
             // As the http launch profile: the pages without a login, OTLP and the telemetry API with keys.
             "--Dashboard:AllowAnonymous=true",
+            .. moreArgs ?? [],
         ];
         using var cts = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(

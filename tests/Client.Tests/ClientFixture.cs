@@ -28,7 +28,7 @@ public sealed class ClientFixture : RedisServerFixture
 
     /// <summary>Starts a Worker process of a cluster and waits until it is ready.</summary>
     public async Task<ServiceProcess> StartWorkerAsync(string clusterId, string name, IReadOnlyDictionary<string, string?>? environment = null)
-        => (await WorkerProcess.StartAsync(Server, clusterId, name, TokensPerSecond, environment)).Process;
+        => (await WorkerProcess.StartAsync(Server.ConnectionString, clusterId, name, TokensPerSecond, environment)).Process;
 
     /// <summary>The environment the Client runs with: this fixture's Redis and cluster.</summary>
     public Dictionary<string, string?> ClientEnvironment(string? clusterId = null) => new()

@@ -6,10 +6,13 @@ namespace AgentStreaming.Failover.Tests;
 
 public sealed class WorkerCrashRecoveryTests(AppendOnlyRedisServerFixture redis, ITestOutputHelper output)
 {
-    [Fact]
-    public async Task KillingTheWorkerHostingARun_MidStream_AnotherWorkerCompletesItAsAttemptTwo()
+    [Theory]
+    [InlineData("redis-server")]
+    [InlineData("Redis Cluster, 3 primaries + 3 replicas")]
+    public async Task KillingTheWorkerHostingARun_MidStream_AnotherWorkerCompletesItAsAttemptTwo(string topology)
     {
-        await using var cluster = await WorkerCluster.StartAsync(redis.Server);
+        await using var redisCluster = topology.StartsWith("Redis Cluster", StringComparison.Ordinal) ? await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1) : null;
+        await using var cluster = await WorkerCluster.StartAsync(redisCluster?.ConnectionString ?? redis.Server.ConnectionString);
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
 

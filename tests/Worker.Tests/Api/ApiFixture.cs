@@ -134,7 +134,7 @@ public sealed class ApiFixture : RedisServerFixture
 
     private async Task<Uri> StartWorkerAsync(string name, Dictionary<string, string?> settings)
     {
-        var worker = await WorkerProcess.StartAsync(Server, ClusterId + "-" + name, name, tokensPerSecond: 300, settings);
+        var worker = await WorkerProcess.StartAsync(Server.ConnectionString, ClusterId + "-" + name, name, tokensPerSecond: 300, settings);
         _workers.Add(worker.Process);
         return worker.Url;
     }

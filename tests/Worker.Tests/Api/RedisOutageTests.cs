@@ -136,7 +136,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     }
 
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, string retryAfter)
-        => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond: 0, new Dictionary<string, string?>
+        => WorkerProcess.StartAsync(redis.ConnectionString, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond: 0, new Dictionary<string, string?>
         {
             ["AgentApi__RunsPerWindow"] = "0",
             ["AgentApi__RequestsPerWindow"] = "0",
@@ -321,7 +321,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     }
 
     private static Task<WorkerProcess> StartWorkerAsync(RedisServer redis, string name, double tokensPerSecond)
-        => WorkerProcess.StartAsync(redis, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond, new Dictionary<string, string?>
+        => WorkerProcess.StartAsync(redis.ConnectionString, name + "-" + Guid.NewGuid().ToString("N")[..8], name + "-worker", tokensPerSecond, new Dictionary<string, string?>
         {
             ["AgentApi__RunsPerWindow"] = "0",
             ["AgentApi__RequestsPerWindow"] = "0",

@@ -13,7 +13,7 @@ public sealed class OpenAIOutageTests
     public async Task RedisDown_CreateGetAndStream_Answer503InOpenAIShapeWithRetryAfter_ThenRecover()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var worker = await WorkerProcess.StartAsync(redis, "oai-outage-" + Guid.NewGuid().ToString("N")[..8], "oai-outage-worker", tokensPerSecond: 0, new Dictionary<string, string?>
+        await using var worker = await WorkerProcess.StartAsync(redis.ConnectionString, "oai-outage-" + Guid.NewGuid().ToString("N")[..8], "oai-outage-worker", tokensPerSecond: 0, new Dictionary<string, string?>
         {
             ["AgentApi__RunsPerWindow"] = "0",
             ["AgentApi__RequestsPerWindow"] = "0",

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Net;
+using AgentStreaming.DurableAgents;
+using AgentStreaming.DurableAgents.Client;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Failover.Tests;
+
+/// <summary>
+/// The whole system on a real Redis Cluster with replicas (3 primaries, 3 replicas): Orleans clustering, grain storage
+/// and reminders, the run index, leases, histories and the streams; and a primary's <c>kill -9</c> under a live run.
+/// </summary>
+public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task OnACluster_AConversationOfTwoTurnsThroughAWorker_AnswersBoth_KeepsTheHistory_AndTheWorkerIsHealthy()
+    {
+        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1);
+        await using var cluster = await WorkerCluster.StartAsync(redis.ConnectionString, workers: 1, tokensPerSecond: 0);
+        using var http = new HttpClient { BaseAddress = cluster.UrlOf(cluster.Workers[0]) };
+        using (var health = await http.GetAsync("/health"))
+        {
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+
+        var agent = cluster.Client.GetAgent("TravelPlanner");
+        var session = agent.NewSession();
+        var first = await agent.StartRunAsync("Plan 1 day in Ghent", session);
+        var firstChunks = await RunStreams.ReadAllAsync(cluster.Client, first.RunId, TimeSpan.FromSeconds(60));
+        var second = await agent.StartRunAsync("Now make it 2 days", session);
+        var secondChunks = await RunStreams.ReadAllAsync(cluster.Client, second.RunId, TimeSpan.FromSeconds(60));
+
+        Assert.Equal(DurableRunChunkKind.Done, firstChunks[^1].Kind);
+        Assert.Equal(DurableRunChunkKind.Done, secondChunks[^1].Kind);
+        var conversation = await agent.GetConversationAsync(session);
+        Assert.Equal([first.RunId, first.RunId, second.RunId, second.RunId], conversation.History.Select(m => m.RunId));
+        Assert.Equal(StreamTranscript.Visible(secondChunks), conversation.History[^1].Text);
+        Assert.All(conversation.Runs, r => Assert.Equal(RunStatus.Completed, r.Status));
+        var listed = Assert.Single(await cluster.Client.ListConversationsAsync(10));
+        Assert.Equal(session.ConversationId, listed.ConversationId);
+        Assert.Equal(2, listed.Turns);
+
+        // Every part keeps its keys on the cluster: Orleans' membership and reminders, the run leases, history, streams.
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true");
+        var primaries = admin.GetServers().Where(s => s.IsConnected && !s.IsReplica).ToList();
+        Assert.Equal(3, primaries.Count);
+        var keys = primaries.SelectMany(p => p.Keys(pageSize: 1000).Select(k => k.ToString())).ToList();
+        output.WriteLine(string.Join('\n', primaries.Select(p => $"{p.EndPoint}: {p.DatabaseSize()} keys").Concat(keys.Order())));
+        Assert.Contains(keys, k => k.Contains("/members/", StringComparison.Ordinal)); // Orleans clustering
+        Assert.Contains(keys, k => k.Contains("reminders", StringComparison.Ordinal)); // Orleans reminders
+        Assert.Contains(keys, k => k.Contains(":history:" + session, StringComparison.Ordinal));
+        Assert.Contains("agent-stream:" + second.RunId, keys);
+        Assert.Contains("agent-run:" + second.RunId, keys);
+    }
+
+    [Fact]
+    public async Task OnACluster_KillingThePrimaryHoldingALiveRunsStream_TheRunEnds_ReadersSeeAContiguousSequence_NewRunsStartAfterTheFailover()
+    {
+        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1);
+        await using var cluster = await WorkerCluster.StartAsync(redis.ConnectionString, workers: 2, tokensPerSecond: 25);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var agent = cluster.Client.GetAgent("TravelPlanner");
+        var session = agent.NewSession();
+        var run = await agent.StartRunAsync("Plan a 3-day trip to Porto with food and museums", session);
+        var readers = new[] { RunWatcher.Start(cluster.Client, run.RunId), RunWatcher.Start(cluster.Client, run.RunId) };
+        await Task.WhenAll(readers.Select(r => r.TenTexts)).WaitAsync(TimeSpan.FromSeconds(60));
+
+        var owner = (IPEndPoint)connection.GetServer((RedisKey)("agent-stream:" + run.RunId), flags: CommandFlags.DemandMaster).EndPoint!;
+        var killedAt = Stopwatch.GetTimestamp();
+        await redis.Node(owner.Port).KillAsync();
+
+        // The failover time: until the Worker's readiness check sees every slot served again.
+        using var http = new HttpClient { BaseAddress = cluster.UrlOf(cluster.Workers[0]), Timeout = TimeSpan.FromSeconds(5) };
+        await WaitUntilHealthyAsync(http, TimeSpan.FromSeconds(60));
+        var failover = Stopwatch.GetElapsedTime(killedAt);
+        var next = await agent.StartRunAsync("And a day trip to Braga", agent.NewSession());
+        await RunStreams.FirstTextAsync(cluster.Client, next.RunId).WaitAsync(TimeSpan.FromSeconds(60));
+        var nextStarted = Stopwatch.GetElapsedTime(killedAt);
+        output.WriteLine($"kill -9 of the stream's primary → Worker healthy: {failover.TotalSeconds:0.0} s; a new run's first text: {nextStarted.TotalSeconds:0.0} s");
+        Assert.True(failover < TimeSpan.FromSeconds(30), $"The failover took {failover.TotalSeconds:0.0} s.");
+
+        await Task.WhenAll(readers.Select(r => r.Reading)).WaitAsync(TimeSpan.FromSeconds(120));
+        var conversation = await agent.GetConversationAsync(session);
+        var info = Assert.Single(conversation.Runs);
+        Assert.Equal(RunStatus.Completed, info.Status);
+        var answer = Assert.Single(conversation.History, m => m.Role == "assistant" && m.RunId == run.RunId);
+        foreach (var reader in readers)
+        {
+            var chunks = reader.Chunks;
+            Assert.Equal(DurableRunChunkKind.Done, chunks[^1].Kind);
+            Assert.Single(chunks, c => c.Kind == DurableRunChunkKind.Done);
+            Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (long)i), chunks.Select(c => c.Sequence));
+            Assert.Equal(answer.Text, StreamTranscript.Visible(chunks));
+        }
+
+        output.WriteLine($"attempts: {info.Attempts}; entries: {readers[0].Chunks.Count}");
+    }
+
+    private static async Task WaitUntilHealthyAsync(HttpClient http, TimeSpan timeout)
+    {
+        var waited = Stopwatch.StartNew();
+        var last = "no answer";
+        while (waited.Elapsed < timeout)
+        {
+            try
+            {
+                using var response = await http.GetAsync("/health");
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                last = ex.Message;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail($"The Worker was not healthy within {timeout}: {last}");
+    }
+}

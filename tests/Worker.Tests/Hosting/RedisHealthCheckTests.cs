@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using AgentStreaming.Testing;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using StackExchange.Redis;
+
+namespace AgentStreaming.Worker.Hosting.Tests;
+
+/// <summary>The Worker's Redis readiness check on each topology, with an ordinary (non-admin) connection as the Worker has.</summary>
+public sealed class RedisHealthCheckTests(ITestOutputHelper output)
+{
+    private static Task<HealthCheckResult> CheckAsync(RedisHealthCheck check)
+        => check.CheckHealthAsync(new HealthCheckContext { Registration = new HealthCheckRegistration("redis", check, HealthStatus.Unhealthy, null) });
+
+    [Fact]
+    public async Task SingleServer_HealthyWhileItAnswers_UnhealthyOnceKilled()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var check = new RedisHealthCheck(connection);
+
+        var healthy = await CheckAsync(check);
+        Assert.Equal(HealthStatus.Healthy, healthy.Status);
+        Assert.Contains("PING", healthy.Description, StringComparison.Ordinal);
+
+        await redis.KillAsync();
+        var down = await WaitForAsync(check, HealthStatus.Unhealthy);
+        Assert.Contains("Redis did not answer", down.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SingleServerOverTls_Healthy()
+    {
+        await using var redis = await RedisServer.StartTlsAsync();
+        var options = ConfigurationOptions.Parse($"127.0.0.1:{redis.TlsPort},ssl=true,sslHost=localhost,abortConnect=false");
+        options.TrustIssuer(redis.TlsCaCertificateFile!);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(options);
+        Assert.True(connection.IsConnected, connection.GetStatus());
+
+        var result = await CheckAsync(new RedisHealthCheck(connection));
+
+        Assert.Equal(HealthStatus.Healthy, result.Status);
+    }
+
+    [Fact]
+    public async Task ClusterWithReplicas_Healthy_ThenUnhealthyWhileAPrimaryIsDown_ThenHealthyOnceItsReplicaTookOver()
+    {
+        await using var cluster = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(cluster.ConnectionString);
+        var check = new RedisHealthCheck(connection);
+
+        var healthy = await CheckAsync(check);
+        Assert.Equal(HealthStatus.Healthy, healthy.Status);
+        Assert.Contains("3 Redis Cluster primaries serve all 16384 hash slots", healthy.Description, StringComparison.Ordinal);
+
+        RedisKey key = "health-check-probe";
+        await connection.GetDatabase().StringSetAsync(key, "before");
+        var owner = connection.GetServer(key, flags: CommandFlags.DemandMaster);
+        var primary = cluster.Node(((System.Net.IPEndPoint)owner.EndPoint).Port);
+        var killedAt = Stopwatch.GetTimestamp();
+        await primary.KillAsync();
+
+        var down = await WaitForAsync(check, HealthStatus.Unhealthy);
+        Assert.Contains($"primaries are down: 127.0.0.1:{primary.Port}", down.Description, StringComparison.Ordinal);
+        var up = await WaitForAsync(check, HealthStatus.Healthy);
+        var failover = Stopwatch.GetElapsedTime(killedAt);
+        output.WriteLine($"kill -9 of a primary → healthy again: {failover.TotalSeconds:0.0} s ({up.Description})");
+
+        // The replica serves the key now (written before the kill, synced to it).
+        Assert.Equal("before", await connection.GetDatabase().StringGetAsync(key));
+        Assert.NotEqual(primary.Port, ((System.Net.IPEndPoint)connection.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint).Port);
+    }
+
+    private static async Task<HealthCheckResult> WaitForAsync(RedisHealthCheck check, HealthStatus status)
+    {
+        var waited = Stopwatch.StartNew();
+        var deadline = TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var result = await CheckAsync(check);
+            if (result.Status == status)
+            {
+                return result;
+            }
+
+            Assert.True(waited.Elapsed < deadline, $"The check did not become {status} within {deadline}: {result.Description}");
+            await Task.Delay(100);
+        }
+    }
+}
