@@ -94,6 +94,47 @@ public sealed class OwnershipPropertyTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task AnotherPrincipalsIds_OnEveryRoute_AnswerInTheSameTimeClassAsUnknownIds()
+    {
+        // Interleaved, so that load on the machine falls on both sides alike; medians, so that one slow request does not
+        // decide. A foreign id that cost the Worker a grain call or a stream read more than an unknown one (a few ms
+        // against about one) would fall outside the bounds; equal work keeps the medians within them.
+        const int Samples = 15;
+        var baseAddress = await fixture.SecuredWorkerAsync();
+        using var http = ApiFixture.Client(baseAddress);
+        var owner = Credential.Jwt("user-" + Guid.NewGuid().ToString("N")[..8]);
+        var other = Credential.HeaderKey("bob");
+        var (runId, conversationId) = await owner.StartAsync(http, "Plan 1 day in Mons");
+
+        foreach (var (name, request) in Routes)
+        {
+            var foreign = new List<double>(Samples);
+            var unknown = new List<double>(Samples);
+            for (var i = 0; i < Samples; i++)
+            {
+                foreign.Add(await TimeAsync(() => other.SendAsync(http, request(runId, conversationId))));
+                unknown.Add(await TimeAsync(() => other.SendAsync(http, request(RunIds.New(), DurableAgentNames.NewConversationId()))));
+            }
+
+            var (foreignMedian, unknownMedian) = (Median(foreign), Median(unknown));
+            Assert.True(
+                foreignMedian <= (unknownMedian * 2) + 2 && unknownMedian <= (foreignMedian * 2) + 2,
+                $"{name}: another principal's ids took {foreignMedian:0.00} ms (median of {Samples}), unknown ids {unknownMedian:0.00} ms.");
+        }
+
+        static async Task<double> TimeAsync(Func<Task<HttpResponseMessage>> send)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var response = await send();
+            await response.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            return System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
+
+        static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+    }
+
+    [Fact]
     public async Task TheOwner_StreamsAndContinuesItsOwnRun_WithAToken()
     {
         var baseAddress = await fixture.SecuredWorkerAsync();
