@@ -39,13 +39,19 @@ internal static class DevelopmentIdentity
             : throw new DistributedApplicationException("Auth:SigningKey must be a base64 key of at least 32 bytes.");
     }
 
-    /// <summary>A token for <paramref name="subject"/>, signed with <paramref name="key"/>, as the Worker expects it.</summary>
-    public static string Mint(byte[] key, string subject = DemoUser)
+    /// <summary>The principal of the dashboard's operator commands ("Kill a replica mid-run"), which see every conversation.</summary>
+    public const string Operator = "apphost-operator";
+
+    /// <summary>The Worker's admin role (see docs/security.md).</summary>
+    public const string AdminRole = "agents.admin";
+
+    /// <summary>A token for <paramref name="subject"/> with <paramref name="roles"/>, signed with <paramref name="key"/>, as the Worker expects it.</summary>
+    public static string Mint(byte[] key, string subject = DemoUser, params string[] roles)
     {
         var now = DateTime.UtcNow;
         return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
-            Subject = new ClaimsIdentity([new Claim("sub", subject), new Claim("unique_name", subject)]),
+            Subject = new ClaimsIdentity([new Claim("sub", subject), new Claim("unique_name", subject), .. roles.Select(r => new Claim("roles", r))]),
             Issuer = Issuer,
             Audience = Audience,
             IssuedAt = now,

@@ -17,6 +17,7 @@ var redis = builder.Configuration.GetConnectionString("redis") is { Length: > 0 
 // The Worker trusts tokens signed with a development key; the demo user's token opens the pages and the demo command.
 var signingKey = DevelopmentIdentity.SigningKey(builder.Configuration);
 var demoToken = DevelopmentIdentity.Mint(signingKey);
+var operatorToken = DevelopmentIdentity.Mint(signingKey, DevelopmentIdentity.Operator, DevelopmentIdentity.AdminRole);
 
 var worker = builder.AddProject<Projects.Worker>("worker")
     .WithReference(redis)
@@ -29,7 +30,7 @@ var worker = builder.AddProject<Projects.Worker>("worker")
     .WithAgentPages(builder, demoToken)
     .WithGenAIMessageContentInDevelopment(builder)
     .WithDemoRunCommand(demoToken)
-    .WithKillReplicaCommand(demoToken);
+    .WithKillReplicaCommand(operatorToken);
 
 if (AppHostSettings.DemoClientEnabled(builder))
 {

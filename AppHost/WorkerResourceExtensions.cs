@@ -92,19 +92,19 @@ internal static class WorkerResourceExtensions
             });
 
     /// <summary>
-    /// Adds "Kill a replica mid-run": finds the demo user's newest conversation through the Worker's API (the agents page's list,
+    /// Adds "Kill a replica mid-run": finds the newest conversation of any user through the Worker's API (the agents page's list, as an admin,
     /// which names the process hosting it), and when its last run is still going, kills that Worker process with
     /// SIGKILL (kill -9). Another replica takes the run over as attempt 2: a <c>reset</c> in the chat and the agents
     /// page, a second <c>run_attempt</c> span in the run's trace. The outcome (which process, which run, or why nothing
     /// was killed) shows in the dashboard.
     /// </summary>
-    public static IResourceBuilder<ProjectResource> WithKillReplicaCommand(this IResourceBuilder<ProjectResource> worker, string demoToken)
+    public static IResourceBuilder<ProjectResource> WithKillReplicaCommand(this IResourceBuilder<ProjectResource> worker, string operatorToken)
     {
         var http = worker.GetEndpoint("http");
         return worker.WithCommand(
             name: KillReplicaCommandName,
             displayName: "Kill a replica mid-run",
-            executeCommand: context => KillReplicaHostingNewestRunAsync(http, demoToken, context.CancellationToken),
+            executeCommand: context => KillReplicaHostingNewestRunAsync(http, operatorToken, context.CancellationToken),
             commandOptions: new CommandOptions
             {
                 Description = "kill -9 of the Worker replica running the newest run (whichever replica's row you click): another replica re-runs it as attempt 2. Start a demo run first.",
@@ -118,11 +118,11 @@ internal static class WorkerResourceExtensions
 
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(15) };
 
-    private static async Task<ExecuteCommandResult> KillReplicaHostingNewestRunAsync(EndpointReference http, string demoToken, CancellationToken cancellationToken)
+    private static async Task<ExecuteCommandResult> KillReplicaHostingNewestRunAsync(EndpointReference http, string operatorToken, CancellationToken cancellationToken)
     {
-        // The demo user's newest conversation: the one "Start a demo run" and the demo Client start.
+        // As an admin: the newest conversation of any user.
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(http.Url), "/agents/conversations?take=1"));
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", demoToken);
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", operatorToken);
         using var response = await Http.SendAsync(request, cancellationToken);
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         if (!response.IsSuccessStatusCode)

@@ -89,6 +89,18 @@ public sealed class ApiFixture : RedisServerFixture
         return OnDemandWorkerAsync("secured-worker", settings);
     }
 
+    /// <summary>A Worker (started on first use) that trusts the tokens of <c>dotnet user-jwts</c>, configured with exactly the settings the tool wrote.</summary>
+    /// <param name="bearerSettings">The tool's settings, as environment variables.</param>
+    public Task<Uri> UserJwtsWorkerAsync(IReadOnlyDictionary<string, string?> bearerSettings)
+    {
+        var settings = new Dictionary<string, string?>(bearerSettings)
+        {
+            ["AgentApi__RunsPerWindow"] = "0",
+            ["AgentApi__RequestsPerWindow"] = "0",
+        };
+        return OnDemandWorkerAsync("user-jwts-worker", settings);
+    }
+
     private async Task<Uri> OnDemandWorkerAsync(string name, Dictionary<string, string?> settings)
     {
         await _keyedGate.WaitAsync();

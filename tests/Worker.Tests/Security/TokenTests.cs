@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -81,5 +82,110 @@ public sealed class TokenTests(ApiFixture fixture)
         var payload = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Decode(parts[1]))!;
         var changed = payload.ToDictionary(p => p.Key, p => p.Key == "iss" ? JsonSerializer.SerializeToElement(issuer) : p.Value);
         return parts[0] + "." + Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(JsonSerializer.Serialize(changed)) + "." + parts[2];
+    }
+
+    /// <summary>
+    /// A token made by the real <c>dotnet user-jwts</c> (the SDK's development tool) works on a Worker configured with
+    /// exactly the settings the tool wrote (<c>Authentication:Schemes:Bearer</c> in appsettings.Development.json and the
+    /// user secrets), as docs/security.md says.
+    /// </summary>
+    [Fact]
+    public async Task ATokenOfDotnetUserJwts_StartsARunAsItsUser()
+    {
+        var project = Directory.CreateTempSubdirectory("agentstreaming-user-jwts-");
+        var secretsId = "agentstreaming-tests-" + Guid.NewGuid().ToString("N");
+        var secrets = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".microsoft", "usersecrets", secretsId);
+        try
+        {
+            var csproj = Path.Combine(project.FullName, "app.csproj");
+            await File.WriteAllTextAsync(csproj, $"""
+                <Project Sdk="Microsoft.NET.Sdk.Web">
+                  <PropertyGroup><TargetFramework>net10.0</TargetFramework><UserSecretsId>{secretsId}</UserSecretsId></PropertyGroup>
+                </Project>
+                """);
+            await File.WriteAllTextAsync(Path.Combine(project.FullName, "appsettings.Development.json"), "{}");
+
+            var token = (await RunToolAsync(project.FullName, "create", "--project", csproj, "--name", "alice", "--audience", "agentstreaming-api", "--output", "token")).Trim();
+            var settings = new Dictionary<string, string?>();
+            Flatten(JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(project.FullName, "appsettings.Development.json"))).RootElement, string.Empty, settings);
+            Flatten(JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(secrets, "secrets.json"))).RootElement, string.Empty, settings);
+            Assert.Contains("Authentication__Schemes__Bearer__SigningKeys__0__Value", settings.Keys);
+
+            var baseAddress = await fixture.UserJwtsWorkerAsync(settings);
+            using var http = ApiFixture.Client(baseAddress);
+            var alice = new Credential("alice", "jwt", token);
+            var (runId, _) = await alice.StartAsync(http, "Plan 1 day in Bruges");
+            using var run = await alice.GetAsync(http, $"/agents/{TestRuns.Agent}/runs/{runId}");
+            using var list = await alice.GetAsync(http, "/agents/conversations");
+            using var anonymous = await http.GetAsync("/agents/conversations");
+
+            Assert.Equal(HttpStatusCode.OK, run.StatusCode);
+            Assert.Equal("alice", (await list.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("principal").GetString());
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        }
+        finally
+        {
+            project.Delete(recursive: true);
+            if (Directory.Exists(secrets))
+            {
+                Directory.Delete(secrets, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>Runs <c>dotnet user-jwts</c> with <paramref name="arguments"/> and returns its standard output.</summary>
+    private static async Task<string> RunToolAsync(string directory, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add("user-jwts");
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
+        var error = process.StandardError.ReadToEndAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        Assert.True(process.ExitCode == 0, $"dotnet user-jwts {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}");
+        return await output;
+    }
+
+    /// <summary>Configuration JSON as environment variables (<c>A__B__0__C</c>), the way the Worker reads them.</summary>
+    private static void Flatten(JsonElement element, string prefix, Dictionary<string, string?> into)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    Flatten(property.Value, Join(prefix, property.Name.Replace(":", "__", StringComparison.Ordinal)), into);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    Flatten(item, Join(prefix, (index++).ToString(System.Globalization.CultureInfo.InvariantCulture)), into);
+                }
+
+                break;
+            default:
+                into[prefix] = element.ValueKind == JsonValueKind.String ? element.GetString() : element.GetRawText();
+                break;
+        }
+
+        static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "__" + name;
     }
 }
