@@ -64,7 +64,9 @@ internal static class DashboardTelemetry
                     if (spans.Any(s => s.Service == "client")
                         && spans.Any(s => s.Service == "worker" && s.Name.StartsWith("invoke_agent", StringComparison.Ordinal))
                         && spans.Any(s => s.Service == "worker" && s.Name.StartsWith("chat", StringComparison.Ordinal))
-                        && spans.Count(s => s.Name == "agent_stream append") >= 2)
+                        && spans.Count(s => s.Name == "agent_stream append") >= 2
+                        // The attempt's span ends last (after the terminal entry), so it may reach the dashboard after the others.
+                        && spans.Any(s => s.Service == "worker" && s.Name.StartsWith("run_attempt", StringComparison.Ordinal)))
                     {
                         trace = spans;
                         return true;
@@ -74,7 +76,7 @@ internal static class DashboardTelemetry
                 return false;
             },
             TimeSpan.FromSeconds(60),
-            () => "no trace with client, invoke_agent, chat and the stream's claim and terminal spans in the dashboard");
+            () => "no trace with client, run_attempt, invoke_agent, chat and the stream's claim and terminal spans in the dashboard");
         return trace;
     }
 
