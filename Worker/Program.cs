@@ -19,7 +19,7 @@ builder.AddRedisClient("redis", settings =>
     settings.ConnectionString = redis;
     settings.DisableHealthChecks = true;
 }, options => RedisConnectionString.ApplyReconnectDefaults(options));
-builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis");
+builder.Services.AddHealthChecks().AddRedisAgentStreamingCheck();
 var endpoints = WorkerSettings.SiloEndpoints(builder.Configuration);
 
 builder.UseOrleans(silo =>

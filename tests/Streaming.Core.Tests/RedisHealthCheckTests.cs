@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using AgentStreaming.Streaming.Hosting;
 using AgentStreaming.Testing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Worker.Hosting.Tests;
+namespace AgentStreaming.Streaming.Tests;
 
-/// <summary>The Worker's Redis readiness check on each topology, with an ordinary (non-admin) connection as the Worker has.</summary>
+/// <summary>The Redis readiness check (the Worker's /health) on each topology, with an ordinary (non-admin) connection as the Worker has.</summary>
 public sealed class RedisHealthCheckTests(ITestOutputHelper output)
 {
     private static Task<HealthCheckResult> CheckAsync(RedisHealthCheck check)

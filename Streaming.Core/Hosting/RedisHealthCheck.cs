@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StackExchange.Redis;
 
-namespace AgentStreaming.Worker.Hosting;
+namespace AgentStreaming.Streaming.Hosting;
 
 /// <summary>
 /// Readiness of the Worker's Redis on any topology, with the ordinary (non-admin) connection the Worker already has:
