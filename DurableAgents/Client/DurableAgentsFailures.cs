@@ -67,6 +67,13 @@ public static class DurableAgentsFailures
                 || (type == typeof(RedisServerException).FullName && RedisFailurePolicy.IsTransientErrorReply(fallback.Message));
         }
 
+        // A Redis failure inside a grain call that Orleans could not even copy back to the caller (seen while a Redis
+        // Cluster fails over): the call did not happen, and the same call on the promoted replica can succeed.
+        if (exception is Orleans.Serialization.CodecNotFoundException codec && codec.Message.Contains("StackExchange.Redis.", StringComparison.Ordinal))
+        {
+            return true;
+        }
+
         return RedisFailurePolicy.IsTransient(exception);
     }
 
