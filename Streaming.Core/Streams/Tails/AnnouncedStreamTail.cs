@@ -131,20 +131,20 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
             return;
         }
 
+        var announcement = new Announcement(bytes);
+        var understood = announcement.TryReadHeader(out var origin);
+        if (understood && !local && origin.SequenceEqual(_origin))
+        {
+            // This process's own announcement, handed over in memory already (counted even when its readers are done).
+            Interlocked.Increment(ref _echoesSkipped);
+            return;
+        }
+
         var read = false;
         lock (Gate)
         {
             if (Keys.Count == 0)
             {
-                return;
-            }
-
-            var announcement = new Announcement(bytes);
-            var understood = announcement.TryReadHeader(out var origin);
-            if (understood && !local && origin.SequenceEqual(_origin))
-            {
-                // This process's own announcement, handed over in memory already.
-                _echoesSkipped++;
                 return;
             }
 
