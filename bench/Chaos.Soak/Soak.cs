@@ -416,15 +416,20 @@ internal sealed class Soak
     {
         var entries = await connection.GetDatabase().StreamRangeAsync("agent-stream:" + run.RunId);
         var ids = entries.Select(e => e.Id.ToString()).ToList();
-        // The stream may no longer hold an earlier attempt's entries (the writer trims them on a reset): the reader must
-        // have got, before the oldest entry still in the stream, exactly as many entries as that entry's sequence
-        // number, then every entry in the stream, in order, each once.
+        // Entry ids are "<sequence>-0"; each attempt numbers its entries from the start of its own range (a reset opens
+        // the next attempt's range), and a reset trims the earlier attempt's entries from the stream. So the reader must
+        // have got every entry still in the stream, in order, each once, and before those a gapless run of sequence
+        // numbers from the first entry, broken only where a reset opened a new attempt (the abandoned attempt's tail,
+        // trimmed, may be skipped: the reset tells the reader to drop it anyway).
         var read = run.Events.Select(e => e.Id!).ToList();
         var from = entries.Length > 0 ? read.IndexOf(ids[0]) : -1;
         run.ReaderGap = entries.Length == 0
-            || from != (long)entries[0]["sequence"]
+            || from < 0
             || !read.Skip(from).SequenceEqual(ids)
-            || read.Zip(read.Skip(1)).Any(pair => CompareIds(pair.First, pair.Second) >= 0);
+            || !(SequenceOf(read[0]) == 1 || run.Events[0].Name == "reset")
+            || run.Events.Zip(run.Events.Skip(1)).Any(pair => pair.Second.Name == "reset"
+                ? CompareIds(pair.First.Id!, pair.Second.Id!) >= 0
+                : SequenceOf(pair.Second.Id!) != SequenceOf(pair.First.Id!) + 1);
         if (run.ReaderGap && Interlocked.Increment(ref _shown) <= 2)
         {
             Log($"gap in {run.RunId}: stream " + string.Join(' ', entries.Select(e => $"{e.Id}:{e["type"]}/{e["attempt"]}/{e["sequence"]}")));
@@ -467,6 +472,8 @@ internal sealed class Soak
             }
         }
     }
+
+    private static long SequenceOf(string id) => long.Parse(id[..id.IndexOf('-')], CultureInfo.InvariantCulture);
 
     private static int CompareIds(string a, string b)
     {
