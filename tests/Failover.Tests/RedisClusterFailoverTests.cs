@@ -66,12 +66,14 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
         Assert.Contains("agent-run:" + second.RunId, keys);
     }
 
-    [Fact]
-    public async Task OnACluster_KillingThePrimaryHoldingALiveRunsStream_TheRunEnds_ReadersSeeAContiguousSequence_NewRunsStartAfterTheFailover()
+    [Theory]
+    [InlineData("cluster")]
+    [InlineData("cluster over TLS")]
+    public async Task OnACluster_KillingThePrimaryHoldingALiveRunsStream_TheRunEnds_ReadersSeeAContiguousSequence_NewRunsStartAfterTheFailover(string topology)
     {
-        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1);
-        await using var cluster = await WorkerCluster.StartAsync(redis.ConnectionString, workers: 2, tokensPerSecond: 25);
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1, tls: topology.EndsWith("TLS", StringComparison.Ordinal));
+        await using var cluster = await WorkerCluster.StartAsync(redis, workers: 2, tokensPerSecond: 25);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Configuration());
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
         var run = await agent.StartRunAsync("Plan a 3-day trip to Porto with food and museums", session);
@@ -103,7 +105,7 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
 
         await RunStreams.FirstTextAsync(cluster.Client, next.RunId).WaitAsync(TimeSpan.FromSeconds(60));
         var nextStarted = Stopwatch.GetElapsedTime(killedAt);
-        output.WriteLine($"kill -9 of the stream's primary → Worker healthy: {failover.TotalSeconds:0.0} s; a new run's first text: {nextStarted.TotalSeconds:0.0} s");
+        output.WriteLine($"{topology}: kill -9 of the stream's primary → Worker healthy: {failover.TotalSeconds:0.0} s; a new run's first text: {nextStarted.TotalSeconds:0.0} s");
         Assert.True(failover < TimeSpan.FromSeconds(30), $"The failover took {failover.TotalSeconds:0.0} s.");
 
         await Task.WhenAll(readers.Select(r => r.Reading)).WaitAsync(TimeSpan.FromSeconds(120));
