@@ -12,14 +12,19 @@ namespace AgentStreaming.Failover.Tests;
 /// </summary>
 public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
 {
+    /// <summary>3 primaries and 3 replicas, plain or speaking only TLS (Workers then get the CA as <c>Redis:CaCertificate</c>).</summary>
+    public static TheoryData<string> Topologies => ["cluster", "cluster over TLS"];
+
+    private static Task<RedisCluster> StartRedisAsync(string topology)
+        => RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1, tls: topology.EndsWith("TLS", StringComparison.Ordinal));
+
     [Theory]
-    [InlineData("cluster")]
-    [InlineData("cluster over TLS")]
+    [MemberData(nameof(Topologies))]
     public async Task OnACluster_AConversationOfTwoTurnsThroughAWorker_AnswersBoth_KeepsTheHistory_AndTheWorkerIsHealthy(string topology)
     {
         // Over TLS the nodes speak nothing else, and the Worker is configured only as a deployment would be: the
         // connection string (ssl=true,sslHost=localhost) and the CA to trust (Redis__CaCertificate).
-        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1, tls: topology.EndsWith("TLS", StringComparison.Ordinal));
+        await using var redis = await StartRedisAsync(topology);
         await using var cluster = await WorkerCluster.StartAsync(redis, workers: 1, tokensPerSecond: 200);
         using var http = new HttpClient { BaseAddress = cluster.UrlOf(cluster.Workers[0]) };
         using (var health = await http.GetAsync("/health"))
@@ -67,11 +72,10 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("cluster")]
-    [InlineData("cluster over TLS")]
+    [MemberData(nameof(Topologies))]
     public async Task OnACluster_KillingThePrimaryHoldingALiveRunsStream_TheRunEnds_ReadersSeeAContiguousSequence_NewRunsStartAfterTheFailover(string topology)
     {
-        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1, tls: topology.EndsWith("TLS", StringComparison.Ordinal));
+        await using var redis = await StartRedisAsync(topology);
         await using var cluster = await WorkerCluster.StartAsync(redis, workers: 2, tokensPerSecond: 25);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Configuration());
         var agent = cluster.Client.GetAgent("TravelPlanner");
