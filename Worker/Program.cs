@@ -18,7 +18,7 @@ builder.AddRedisClient("redis", settings =>
 {
     settings.ConnectionString = redis;
     settings.DisableHealthChecks = true;
-}, options => RedisConnectionString.ApplyReconnectDefaults(options));
+}, options => RedisConnectionString.ApplySettings(options, builder.Configuration));
 builder.Services.AddHealthChecks().AddRedisAgentStreamingCheck();
 var endpoints = WorkerSettings.SiloEndpoints(builder.Configuration);
 

@@ -42,7 +42,7 @@ internal static class ClientHost
         {
             options.ClientName ??= "agent-streaming-client";
             options.ConnectTimeout = (int)RedisConnectTimeout.TotalMilliseconds;
-            RedisConnectionString.ApplyReconnectDefaults(options);
+            RedisConnectionString.ApplySettings(options, builder.Configuration);
         });
         if (settings.Mode == ClientMode.Replay)
         {
@@ -104,6 +104,15 @@ internal static class ClientHost
         if (!RedisConnectionString.TryParse(value, out var options, out var error))
         {
             throw new ClientException(ExitCodes.BadArguments, $"The Redis connection string from {source} is not valid: {error}");
+        }
+
+        try
+        {
+            RedisConnectionString.ApplySettings(options, configuration);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ClientException(ExitCodes.BadArguments, ex.Message);
         }
 
         // StackExchange.Redis's own form, which Aspire's Redis client reads (a redis:// URL is converted).

@@ -37,7 +37,7 @@ public static class DurableAgentsOrleansExtensions
     public static ISiloBuilder UseDurableAgentsRedis(this ISiloBuilder silo, string connectionString, TimeSpan? conversationTtl = null, string clusterId = DefaultClusterId)
     {
         ArgumentNullException.ThrowIfNull(silo);
-        var redis = JoinCluster(silo.Services, connectionString, clusterId);
+        var redis = JoinCluster(silo.Services, silo.Configuration, connectionString, clusterId);
         silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
         silo.AddRedisGrainStorage(DurableAgentNames.StorageProvider, (OptionsBuilder<Orleans.Persistence.RedisStorageOptions> builder) => builder.Configure<IServiceProvider>((o, provider) =>
         {
@@ -97,7 +97,7 @@ public static class DurableAgentsOrleansExtensions
     public static IClientBuilder UseDurableAgentsRedis(this IClientBuilder client, string connectionString, string clusterId = DefaultClusterId)
     {
         ArgumentNullException.ThrowIfNull(client);
-        var redis = JoinCluster(client.Services, connectionString, clusterId);
+        var redis = JoinCluster(client.Services, client.Configuration, connectionString, clusterId);
         client.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
         client.AddActivityPropagation();
         // Learn about restarted or added workers' gateways within seconds, not the default minute.
@@ -106,15 +106,18 @@ public static class DurableAgentsOrleansExtensions
         return client;
     }
 
-    /// <summary>Workers and clients of one system share the cluster and service id; returns the parsed Redis settings.</summary>
-    private static StackExchange.Redis.ConfigurationOptions JoinCluster(IServiceCollection services, string connectionString, string clusterId)
+    /// <summary>
+    /// Workers and clients of one system share the cluster and service id; returns the parsed Redis settings, with the
+    /// CA of <see cref="RedisConnectionString.CaCertificateKey"/> trusted when the configuration sets it.
+    /// </summary>
+    private static StackExchange.Redis.ConfigurationOptions JoinCluster(IServiceCollection services, IConfiguration configuration, string connectionString, string clusterId)
     {
         services.Configure<ClusterOptions>(o =>
         {
             o.ClusterId = clusterId;
             o.ServiceId = clusterId;
         });
-        return RedisConnectionString.Parse(connectionString);
+        return RedisConnectionString.ApplySettings(RedisConnectionString.Parse(connectionString), configuration);
     }
 
     private sealed class ConnectDeadlineFilter(IOptions<DurableAgentsClientOptions> options, TimeProvider? time = null) : IClientConnectionRetryFilter

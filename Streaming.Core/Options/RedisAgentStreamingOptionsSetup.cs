@@ -9,7 +9,8 @@ namespace AgentStreaming.Streaming.Options;
 /// Binds <see cref="RedisAgentStreamingOptions"/> from the application's configuration, when it has one: the section
 /// <c>AgentStreaming:Redis</c>, then the names the original sample used. The connection falls back to the
 /// application's own <see cref="ConfigurationOptions"/> (Aspire's <c>AddRedisClient</c> builds its multiplexer from
-/// them), then to <c>ConnectionStrings:redis</c>, then <c>REDIS_CONNECTION_STRING</c>; <c>REDIS_STREAM_TTL_MINUTES</c>
+/// them), then to <c>ConnectionStrings:redis</c>, then <c>REDIS_CONNECTION_STRING</c> (with the CA of
+/// <see cref="RedisConnectionString.CaCertificateKey"/> trusted, when set); <c>REDIS_STREAM_TTL_MINUTES</c>
 /// sets <see cref="RedisAgentStreamingOptions.StreamTtl"/>. Runs before the caller's own <c>configure</c> callback.
 /// </summary>
 /// <param name="configuration">The application's configuration: none (a bare service collection) or one.</param>
@@ -37,6 +38,13 @@ internal sealed class RedisAgentStreamingOptionsSetup(IEnumerable<IConfiguration
         if (options.Configuration is null && string.IsNullOrWhiteSpace(options.ConnectionString))
         {
             options.ConnectionString = config.GetConnectionString("redis") ?? config["REDIS_CONNECTION_STRING"];
+        }
+
+        if (options.Configuration is null && config[RedisConnectionString.CaCertificateKey] is { Length: > 0 }
+            && RedisConnectionString.TryParse(options.ConnectionString, out var parsed, out _))
+        {
+            // A CA to trust cannot be written in a connection string: the connections opened here take it from options.
+            options.Configuration = RedisConnectionString.ApplySettings(parsed, config);
         }
 
         if (config["REDIS_STREAM_TTL_MINUTES"] is { Length: > 0 } minutes)

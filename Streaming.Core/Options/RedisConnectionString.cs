@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Configuration;
 using StackExchange.Redis;
 
 namespace AgentStreaming.Streaming.Options;
@@ -12,6 +14,15 @@ namespace AgentStreaming.Streaming.Options;
 public static class RedisConnectionString
 {
     private const int ReconnectIntervalMilliseconds = 250;
+
+    /// <summary>
+    /// The configuration key <c>Redis:CaCertificate</c> (environment <c>Redis__CaCertificate</c>): the path of a PEM or
+    /// DER file holding the certificate of a private CA that signed the Redis servers' TLS certificates. A server
+    /// certificate the machine already trusts still passes; one it does not trust passes when that CA issued it for
+    /// server authentication (<see cref="ConfigurationOptions.TrustIssuer(string)"/>). The host name is checked either way
+    /// (<c>sslHost</c>, else the endpoint's host). Needs TLS on: <c>ssl=true</c> in the connection string, or <c>rediss://</c>.
+    /// </summary>
+    public const string CaCertificateKey = "Redis:CaCertificate";
 
     /// <summary>Parses a connection string into StackExchange.Redis options.</summary>
     /// <param name="connectionString">The connection string.</param>
@@ -82,6 +93,47 @@ public static class RedisConnectionString
         options.AbortOnConnectFail = false;
         options.ReconnectRetryPolicy = new LinearRetry(ReconnectIntervalMilliseconds);
         options.HeartbeatInterval = TimeSpan.FromMilliseconds(ReconnectIntervalMilliseconds);
+        return options;
+    }
+
+    /// <summary>
+    /// Applies what goes with a connection string but cannot be written in one: the reconnect defaults
+    /// (<see cref="ApplyReconnectDefaults"/>) and, when <paramref name="configuration"/> sets <see cref="CaCertificateKey"/>,
+    /// trust in that CA. Every connection of a process to one Redis is configured by it, so that they all agree.
+    /// </summary>
+    /// <param name="options">The options parsed from the connection string, changed in place.</param>
+    /// <param name="configuration">The application's configuration.</param>
+    /// <returns>The same options.</returns>
+    /// <exception cref="InvalidOperationException">The CA file is missing or holds no certificate, or TLS is off; the message says what to do.</exception>
+    public static ConfigurationOptions ApplySettings(ConfigurationOptions options, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(configuration);
+        ApplyReconnectDefaults(options);
+        if (configuration[CaCertificateKey] is not { Length: > 0 } path)
+        {
+            return options;
+        }
+
+        if (!options.Ssl)
+        {
+            throw new InvalidOperationException($"{CaCertificateKey} is set ('{path}'), but the Redis connection string does not turn TLS on: add ssl=true (and sslHost=<the name in the servers' certificate>) or use a rediss:// URL, or remove {CaCertificateKey}.");
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new InvalidOperationException($"{CaCertificateKey} names '{path}', which does not exist: give the path of the PEM or DER file of the CA that signed the Redis servers' certificates.");
+        }
+
+        try
+        {
+            options.TrustIssuer(path);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new InvalidOperationException($"{CaCertificateKey} names '{path}', which holds no certificate that could be read (PEM or DER expected): {ex.Message}", ex);
+        }
+
         return options;
     }
 

@@ -10,7 +10,8 @@ internal static class WorkerSettings
 {
     /// <summary>
     /// The Redis connection string from <c>ConnectionStrings:redis</c> or <c>REDIS_CONNECTION_STRING</c>, in
-    /// StackExchange.Redis form (a <c>redis://</c> URL is converted); exits with a clear message when absent or malformed.
+    /// StackExchange.Redis form (a <c>redis://</c> URL is converted); exits with a clear message when absent or malformed,
+    /// or when <c>Redis:CaCertificate</c> names no certificate or is set without TLS.
     /// </summary>
     public static string RedisConnectionString(IConfiguration configuration)
     {
@@ -23,6 +24,16 @@ internal static class WorkerSettings
         if (!AgentStreaming.Streaming.Options.RedisConnectionString.TryParse(value, out var options, out var error))
         {
             Fail($"The Redis connection string is not valid: {error}");
+        }
+
+        try
+        {
+            // Checked here, so that a wrong CA file stops the Worker at once with the reason.
+            AgentStreaming.Streaming.Options.RedisConnectionString.ApplySettings(options!, configuration);
+        }
+        catch (InvalidOperationException ex)
+        {
+            Fail(ex.Message);
         }
 
         return options!.ToString(includePassword: true);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using StackExchange.Redis;
 
 namespace AgentStreaming.Testing;
 
@@ -8,19 +9,22 @@ namespace AgentStreaming.Testing;
 /// A real Redis Cluster for tests: <c>redis-server --cluster-enabled yes</c> nodes (each a <see cref="RedisServer"/>)
 /// on free loopback ports (client and cluster bus) with a temp directory of their own, joined with
 /// <c>redis-cli --cluster create … --cluster-replicas N --cluster-yes</c>: primaries, and with replicas the cluster fails
-/// over on its own when a primary is killed (node timeout 5 s). Every process it started is killed on dispose, when
-/// starting fails half way, and when the test process exits.
+/// over on its own when a primary is killed (node timeout 5 s). With TLS, the nodes speak only TLS, to clients, to each
+/// other and to their replicas, with a certificate of a test CA (<see cref="TlsCaCertificateFile"/>). Every process it
+/// started is killed on dispose, when starting fails half way, and when the test process exits.
 /// </summary>
 public sealed class RedisCluster : IAsyncDisposable
 {
     private readonly List<RedisServer> _primaries = [];
     private readonly List<RedisServer> _nodes = [];
     private readonly string _directory;
+    private readonly TestCertificateFiles? _tls;
     private readonly EventHandler _onExit;
 
-    private RedisCluster(string directory)
+    private RedisCluster(string directory, bool tls)
     {
         _directory = directory;
+        _tls = tls ? TestCertificates.Write(directory) : null;
         _onExit = (_, _) => KillAll();
         AppDomain.CurrentDomain.ProcessExit += _onExit;
     }
@@ -40,9 +44,29 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>A StackExchange.Redis connection string naming every node.</summary>
+    /// <summary>
+    /// A StackExchange.Redis connection string naming every node; with TLS, with <c>ssl=true,sslHost=localhost</c> (the
+    /// test CA is not trusted by the machine: connect with <see cref="Configuration"/>).
+    /// </summary>
     public string ConnectionString
-        => string.Join(',', Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}"))) + ",abortConnect=false";
+        => string.Join(',', Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}"))) + ",abortConnect=false"
+            + (_tls is null ? string.Empty : ",ssl=true,sslHost=localhost");
+
+    /// <summary>With TLS, the PEM file of the test CA that signed the nodes' certificate (what a client must trust).</summary>
+    public string? TlsCaCertificateFile => _tls?.CaCertificate;
+
+    /// <summary>The options of <see cref="ConnectionString"/>, trusting the test CA when the cluster speaks TLS.</summary>
+    /// <returns>New options (the caller may change them).</returns>
+    public ConfigurationOptions Configuration()
+    {
+        var options = ConfigurationOptions.Parse(ConnectionString);
+        if (_tls is not null)
+        {
+            options.TrustIssuer(_tls.CaCertificate);
+        }
+
+        return options;
+    }
 
     /// <summary>The node listening on <paramref name="port"/>.</summary>
     /// <param name="port">A node's client port.</param>
@@ -55,10 +79,11 @@ public sealed class RedisCluster : IAsyncDisposable
     /// </summary>
     /// <param name="primaries">How many primaries (at least 3, as <c>redis-cli --cluster create</c> requires).</param>
     /// <param name="replicasPerPrimary">How many replicas each primary gets (0: none, no failover).</param>
+    /// <param name="tls">Whether the nodes speak only TLS (clients, cluster bus, replication).</param>
     /// <returns>The running cluster.</returns>
-    public static async Task<RedisCluster> StartAsync(int primaries = 3, int replicasPerPrimary = 0)
+    public static async Task<RedisCluster> StartAsync(int primaries = 3, int replicasPerPrimary = 0, bool tls = false)
     {
-        var cluster = new RedisCluster(Directory.CreateTempSubdirectory("agent-streaming-cluster-").FullName);
+        var cluster = new RedisCluster(Directory.CreateTempSubdirectory("agent-streaming-cluster-").FullName, tls);
         try
         {
             await cluster.StartCoreAsync(primaries, replicasPerPrimary).ConfigureAwait(false);
@@ -78,7 +103,7 @@ public sealed class RedisCluster : IAsyncDisposable
         {
             var port = FreePort.Next();
             var dir = Directory.CreateDirectory(Path.Combine(_directory, port.ToString(CultureInfo.InvariantCulture))).FullName;
-            var node = await RedisServer.StartClusterNodeAsync(port, FreePort.Next(), dir).ConfigureAwait(false);
+            var node = await RedisServer.StartClusterNodeAsync(port, FreePort.Next(), dir, _tls).ConfigureAwait(false);
             lock (_primaries)
             {
                 _nodes.Add(node);
@@ -99,12 +124,12 @@ public sealed class RedisCluster : IAsyncDisposable
         await CreateAsync(cli, replicasPerPrimary).ConfigureAwait(false);
         foreach (var node in Nodes)
         {
-            await WaitForAsync(node.Port, "CLUSTER INFO", "cluster_state:ok", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await WaitForAsync(node, "CLUSTER INFO", "cluster_state:ok", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
 
         foreach (var replica in Nodes.Skip(primaries))
         {
-            await WaitForAsync(replica.Port, "INFO replication", "master_link_status:up", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await WaitForAsync(replica, "INFO replication", "master_link_status:up", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
     }
 
@@ -115,7 +140,7 @@ public sealed class RedisCluster : IAsyncDisposable
     {
         foreach (var node in Nodes.Where(n => n.IsRunning))
         {
-            await WaitForAsync(node.Port, "CLUSTER INFO", "cluster_state:ok", timeout).ConfigureAwait(false);
+            await WaitForAsync(node, "CLUSTER INFO", "cluster_state:ok", timeout).ConfigureAwait(false);
         }
     }
 
@@ -123,7 +148,8 @@ public sealed class RedisCluster : IAsyncDisposable
     {
         var info = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var replicas = replicasPerPrimary.ToString(CultureInfo.InvariantCulture);
-        foreach (var arg in (string[])["--cluster", "create", .. Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}")), "--cluster-replicas", replicas, "--cluster-yes"])
+        string[] tls = _tls is null ? [] : ["--tls", "--cacert", _tls.CaCertificate];
+        foreach (var arg in (string[])[.. tls, "--cluster", "create", .. Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}")), "--cluster-replicas", replicas, "--cluster-yes"])
         {
             info.ArgumentList.Add(arg);
         }
@@ -157,12 +183,12 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    private async Task WaitForAsync(int port, string command, string expected, TimeSpan timeout)
+    private async Task WaitForAsync(RedisServer node, string command, string expected, TimeSpan timeout)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
         {
-            if (await RedisServer.AnswersAsync(port, command, expected).ConfigureAwait(false))
+            if (await node.AnswersAsync(command, expected).ConfigureAwait(false))
             {
                 return;
             }
@@ -170,7 +196,7 @@ public sealed class RedisCluster : IAsyncDisposable
             await Task.Delay(50).ConfigureAwait(false);
         }
 
-        throw new TimeoutException($"Redis on port {port} did not answer {command} with {expected} within {timeout}:\n"
+        throw new TimeoutException($"Redis on port {node.Port} did not answer {command} with {expected} within {timeout}:\n"
             + string.Join('\n', Nodes.Select(n => n.Output)));
     }
 

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using StackExchange.Redis;
 
@@ -33,8 +35,12 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>The data directory (AOF files live here).</summary>
     public string DataDirectory { get; }
 
-    /// <summary>A StackExchange.Redis connection string for this server.</summary>
-    public string ConnectionString => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{Port},abortConnect=false");
+    /// <summary>
+    /// A StackExchange.Redis connection string for this server (for a TLS-only cluster node with <c>ssl=true</c>: connect
+    /// with <see cref="ConnectAsync"/>, which also trusts the test CA).
+    /// </summary>
+    public string ConnectionString => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{Port},abortConnect=false")
+        + (_tlsOnly is null ? string.Empty : ",ssl=true,sslHost=localhost");
 
     /// <summary>Whether the server process is running.</summary>
     public bool IsRunning => _process is { HasExited: false };
@@ -65,31 +71,38 @@ public sealed class RedisServer : IAsyncDisposable
         var files = TestCertificates.Write(dataDirectory);
         var tlsPort = FreePort.Next();
         return StartAsync(new RedisServer(FreePort.Next(), dataDirectory, appendOnly: false, ownsDirectory: true,
-        [
-            "--tls-port", tlsPort.ToString(CultureInfo.InvariantCulture),
-            "--tls-cert-file", files.Certificate,
-            "--tls-key-file", files.Key,
-            "--tls-ca-cert-file", files.CaCertificate,
-            "--tls-auth-clients", "no",
-        ])
+            ["--tls-port", tlsPort.ToString(CultureInfo.InvariantCulture), .. files.ServerArguments])
         { TlsPort = tlsPort, TlsCaCertificateFile = files.CaCertificate });
     }
 
     /// <summary>The TLS port of a server started with <see cref="StartTlsAsync"/>.</summary>
     public int? TlsPort { get; private init; }
 
-    /// <summary>The PEM file of the CA that signed the certificate of a server started with <see cref="StartTlsAsync"/>.</summary>
+    /// <summary>
+    /// The PEM file of the CA that signed the certificate of a server started with <see cref="StartTlsAsync"/> (or of a
+    /// TLS cluster's node).
+    /// </summary>
     public string? TlsCaCertificateFile { get; private init; }
 
-    /// <summary>Starts a <c>--cluster-enabled</c> node (no persistence) for <see cref="RedisCluster"/>.</summary>
-    internal static Task<RedisServer> StartClusterNodeAsync(int port, int busPort, string dataDirectory) =>
+    /// <summary>With TLS only: <see cref="Port"/> is a TLS port (<c>--port 0 --tls-port</c>), and these are the certificates.</summary>
+    private TestCertificateFiles? _tlsOnly;
+
+    /// <summary>
+    /// Starts a <c>--cluster-enabled</c> node (no persistence) for <see cref="RedisCluster"/>; with
+    /// <paramref name="tls"/>, a node that speaks only TLS: to clients on <paramref name="port"/>
+    /// (<c>--port 0 --tls-port</c>), to the other nodes on the cluster bus (<c>--tls-cluster yes</c>, which also makes
+    /// <c>CLUSTER SLOTS</c>/<c>NODES</c> announce the TLS ports) and to its replicas (<c>--tls-replication yes</c>).
+    /// </summary>
+    internal static Task<RedisServer> StartClusterNodeAsync(int port, int busPort, string dataDirectory, TestCertificateFiles? tls) =>
         StartAsync(new RedisServer(port, dataDirectory, appendOnly: false, ownsDirectory: false,
         [
             "--cluster-enabled", "yes",
             "--cluster-port", busPort.ToString(CultureInfo.InvariantCulture),
             "--cluster-config-file", Path.Combine(dataDirectory, "nodes.conf"),
             "--cluster-node-timeout", "5000",
-        ]));
+            .. tls is null ? [] : (string[])["--tls-cluster", "yes", "--tls-replication", "yes", .. tls.ServerArguments],
+        ])
+        { _tlsOnly = tls, TlsCaCertificateFile = tls?.CaCertificate });
 
     private static async Task<RedisServer> StartAsync(RedisServer server)
     {
@@ -157,6 +170,11 @@ public sealed class RedisServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(configure);
         var options = ConfigurationOptions.Parse(ConnectionString);
+        if (_tlsOnly is not null)
+        {
+            options.TrustIssuer(_tlsOnly.CaCertificate);
+        }
+
         configure(options);
         return ConnectionMultiplexer.ConnectAsync(options);
     }
@@ -187,10 +205,10 @@ public sealed class RedisServer : IAsyncDisposable
         try
         {
             using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
-            await client.GetStream().WriteAsync("SHUTDOWN\r\n"u8.ToArray()).ConfigureAwait(false);
+            await using var stream = await OpenAsync(client).ConfigureAwait(false);
+            await stream.WriteAsync("SHUTDOWN\r\n"u8.ToArray()).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or IOException)
+        catch (Exception ex) when (ex is SocketException or IOException or System.Security.Authentication.AuthenticationException)
         {
             // Already going away: waiting for the exit below is all that is left.
         }
@@ -218,7 +236,7 @@ public sealed class RedisServer : IAsyncDisposable
     {
         var args = new List<string>
         {
-            "--port", Port.ToString(CultureInfo.InvariantCulture),
+            "--port", _tlsOnly is null ? Port.ToString(CultureInfo.InvariantCulture) : "0",
             "--bind", "127.0.0.1",
             "--dir", DataDirectory,
             "--save", string.Empty,
@@ -227,6 +245,11 @@ public sealed class RedisServer : IAsyncDisposable
             "--maxclients", "10000",
             "--appendonly", _appendOnly ? "yes" : "no",
         };
+        if (_tlsOnly is not null)
+        {
+            args.AddRange(["--tls-port", Port.ToString(CultureInfo.InvariantCulture)]);
+        }
+
         if (_appendOnly)
         {
             args.AddRange(["--appendfsync", "always"]);
@@ -264,7 +287,7 @@ public sealed class RedisServer : IAsyncDisposable
                 throw new InvalidOperationException($"redis-server exited with code {exited.ExitCode} on port {Port}:\n{Output}");
             }
 
-            if (await AnswersAsync(Port, "PING", "+PONG").ConfigureAwait(false))
+            if (await AnswersAsync("PING", "+PONG").ConfigureAwait(false))
             {
                 return;
             }
@@ -275,14 +298,13 @@ public sealed class RedisServer : IAsyncDisposable
         throw new TimeoutException($"redis-server on port {Port} did not answer PING within {timeout}.");
     }
 
-    /// <summary>Whether the server on <paramref name="port"/> answers <paramref name="command"/> with a reply containing <paramref name="expected"/>.</summary>
-    internal static async Task<bool> AnswersAsync(int port, string command, string expected)
+    /// <summary>Whether the server answers <paramref name="command"/> with a reply containing <paramref name="expected"/>.</summary>
+    internal async Task<bool> AnswersAsync(string command, string expected)
     {
         try
         {
             using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
-            var stream = client.GetStream();
+            await using var stream = await OpenAsync(client).ConfigureAwait(false);
             await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n")).ConfigureAwait(false);
             var buffer = new byte[4096];
             var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
@@ -296,6 +318,27 @@ public sealed class RedisServer : IAsyncDisposable
         {
             return false; // Closed while loading.
         }
+        catch (System.Security.Authentication.AuthenticationException)
+        {
+            return false; // Closed during the TLS handshake.
+        }
+    }
+
+    /// <summary>Connects <paramref name="client"/> to <see cref="Port"/>; on a TLS-only node, over TLS trusting only the test CA.</summary>
+    private async Task<Stream> OpenAsync(TcpClient client)
+    {
+        await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
+        if (_tlsOnly is null)
+        {
+            return client.GetStream();
+        }
+
+        var tls = new SslStream(client.GetStream());
+        using var ca = X509Certificate2.CreateFromPem(File.ReadAllText(_tlsOnly.CaCertificate));
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.Add(ca);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost", CertificateChainPolicy = policy }).ConfigureAwait(false);
+        return tls;
     }
 
     /// <summary>Kills the server and deletes its temp directory.</summary>

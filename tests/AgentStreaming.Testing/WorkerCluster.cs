@@ -22,9 +22,10 @@ public sealed class WorkerCluster : IAsyncDisposable
     {
     }
 
-    public WorkerCluster(string redisConnectionString, double tokensPerSecond)
+    public WorkerCluster(string redisConnectionString, double tokensPerSecond, string? redisCaCertificate = null)
     {
         RedisConnectionString = redisConnectionString;
+        RedisCaCertificate = redisCaCertificate;
         TokensPerSecond = tokensPerSecond;
         ClusterId = "workers-" + Guid.NewGuid().ToString("N")[..12];
     }
@@ -42,9 +43,23 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <param name="workers">How many Worker processes.</param>
     /// <param name="tokensPerSecond">The offline model's pace.</param>
     /// <returns>The started cluster.</returns>
-    public static async Task<WorkerCluster> StartAsync(string redisConnectionString, int workers = 2, double tokensPerSecond = 40)
+    public static Task<WorkerCluster> StartAsync(string redisConnectionString, int workers = 2, double tokensPerSecond = 40)
+        => StartAsync(new WorkerCluster(redisConnectionString, tokensPerSecond), workers);
+
+    /// <summary>
+    /// Starts <paramref name="workers"/> Worker processes and the test's Orleans client on a Redis Cluster; on a TLS
+    /// cluster they are configured as a deployment would be: its connection string (<c>ssl=true,sslHost=…</c>) and the
+    /// CA to trust as <c>Redis:CaCertificate</c>.
+    /// </summary>
+    /// <param name="redis">The cluster.</param>
+    /// <param name="workers">How many Worker processes.</param>
+    /// <param name="tokensPerSecond">The offline model's pace.</param>
+    /// <returns>The started cluster.</returns>
+    public static Task<WorkerCluster> StartAsync(RedisCluster redis, int workers = 2, double tokensPerSecond = 40)
+        => StartAsync(new WorkerCluster(redis.ConnectionString, tokensPerSecond, redis.TlsCaCertificateFile), workers);
+
+    private static async Task<WorkerCluster> StartAsync(WorkerCluster cluster, int workers)
     {
-        var cluster = new WorkerCluster(redisConnectionString, tokensPerSecond);
         try
         {
             for (var i = 0; i < workers; i++)
@@ -64,6 +79,9 @@ public sealed class WorkerCluster : IAsyncDisposable
 
     /// <summary>The Redis connection string the Workers and the client share.</summary>
     public string RedisConnectionString { get; }
+
+    /// <summary>The PEM file of the CA the Workers and the client trust for Redis over TLS (<c>Redis:CaCertificate</c>), if any.</summary>
+    public string? RedisCaCertificate { get; }
 
     /// <summary>The offline model's pace in every Worker.</summary>
     public double TokensPerSecond { get; }
@@ -87,7 +105,18 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <returns>The ready Worker.</returns>
     public async Task<ServiceProcess> StartWorkerAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var worker = await WorkerProcess.StartAsync(RedisConnectionString, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond, settings);
+        var environment = new Dictionary<string, string?>();
+        if (RedisCaCertificate is not null)
+        {
+            environment[AgentStreaming.Streaming.Options.RedisConnectionString.CaCertificateKey.Replace(":", "__", StringComparison.Ordinal)] = RedisCaCertificate;
+        }
+
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            environment[key] = value;
+        }
+
+        var worker = await WorkerProcess.StartAsync(RedisConnectionString, ClusterId, $"worker-{_workers.Count + 1}", TokensPerSecond, environment);
         _workers.Add(worker.Process);
         _urls[worker.Process] = worker.Url;
         return worker.Process;
@@ -100,6 +129,7 @@ public sealed class WorkerCluster : IAsyncDisposable
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration["ConnectionStrings:redis"] = RedisConnectionString;
+        builder.Configuration[AgentStreaming.Streaming.Options.RedisConnectionString.CaCertificateKey] = RedisCaCertificate;
         builder.UseOrleansClient(client => client.UseDurableAgentsRedis(RedisConnectionString, ClusterId));
         builder.Services.AddDurableAgentsClient();
         _client = builder.Build();

@@ -292,6 +292,36 @@ public sealed partial class ClientTests(ClientFixture fixture, ITestOutputHelper
     }
 
     [Fact]
+    public async Task OverTls_TrustingAPrivateCaByConfiguration_AnswersAPrompt_AndTheSettingWithoutTlsStopsItAtStart()
+    {
+        // A redis-server whose certificate only a test CA vouches for; Worker and Client get its TLS port and the CA file.
+        await using var redis = await AgentStreaming.Testing.RedisServer.StartTlsAsync();
+        var clusterId = "tls-" + Guid.NewGuid().ToString("N")[..8];
+        var tls = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__redis"] = $"127.0.0.1:{redis.TlsPort},ssl=true,sslHost=localhost",
+            ["Redis__CaCertificate"] = redis.TlsCaCertificateFile,
+        };
+        await using var worker = await AgentStreaming.Testing.WorkerProcess.StartAsync(tls["ConnectionStrings__redis"]!, clusterId, "tls-worker", ClientFixture.TokensPerSecond, tls);
+        var environment = fixture.ClientEnvironment(clusterId);
+        foreach (var (key, value) in tls)
+        {
+            environment[key] = value;
+        }
+
+        await using var client = await ClientProcess.RunToEndAsync(["--prompt", "Plan a 2-day trip to Ghent"], environment, Deadline);
+        Assert.True(client.ExitCode == 0, client.Describe());
+        Assert.Contains("Ghent", client.Stdout, StringComparison.Ordinal);
+        Assert.Contains("✓ done", client.Stderr, StringComparison.Ordinal);
+
+        environment["ConnectionStrings__redis"] = redis.ConnectionString; // the plain port, without ssl=true
+        await using var plain = await ClientProcess.RunToEndAsync(["--prompt", "hi"], environment, Deadline);
+        Assert.Equal(2, plain.ExitCode);
+        Assert.Contains("Redis:CaCertificate is set", plain.Stderr, StringComparison.Ordinal);
+        Assert.Contains("ssl=true", plain.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnknownRun_ExitsWithSix_AndSaysItIsUnknownOrExpired()
     {
         var environment = fixture.ClientEnvironment();

@@ -12,11 +12,20 @@ namespace AgentStreaming.Failover.Tests;
 /// </summary>
 public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
 {
-    [Fact]
-    public async Task OnACluster_AConversationOfTwoTurnsThroughAWorker_AnswersBoth_KeepsTheHistory_AndTheWorkerIsHealthy()
+    /// <summary>3 primaries and 3 replicas, plain or speaking only TLS (Workers then get the CA as <c>Redis:CaCertificate</c>).</summary>
+    public static TheoryData<string> Topologies => ["cluster", "cluster over TLS"];
+
+    private static Task<RedisCluster> StartRedisAsync(string topology)
+        => RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1, tls: topology.EndsWith("TLS", StringComparison.Ordinal));
+
+    [Theory]
+    [MemberData(nameof(Topologies))]
+    public async Task OnACluster_AConversationOfTwoTurnsThroughAWorker_AnswersBoth_KeepsTheHistory_AndTheWorkerIsHealthy(string topology)
     {
-        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1);
-        await using var cluster = await WorkerCluster.StartAsync(redis.ConnectionString, workers: 1, tokensPerSecond: 0);
+        // Over TLS the nodes speak nothing else, and the Worker is configured only as a deployment would be: the
+        // connection string (ssl=true,sslHost=localhost) and the CA to trust (Redis__CaCertificate).
+        await using var redis = await StartRedisAsync(topology);
+        await using var cluster = await WorkerCluster.StartAsync(redis, workers: 1, tokensPerSecond: 200);
         using var http = new HttpClient { BaseAddress = cluster.UrlOf(cluster.Workers[0]) };
         using (var health = await http.GetAsync("/health"))
         {
@@ -28,7 +37,14 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
         var first = await agent.StartRunAsync("Plan 1 day in Ghent", session);
         var firstChunks = await RunStreams.ReadAllAsync(cluster.Client, first.RunId, TimeSpan.FromSeconds(60));
         var second = await agent.StartRunAsync("Now make it 2 days", session);
+        // Also read live through the Worker's HTTP API: its reader waits on a Redis connection of its own.
+        using var streamRequest = new HttpRequestMessage(HttpMethod.Get, $"/agents/TravelPlanner/runs/{second.RunId}/stream");
+        streamRequest.Headers.Accept.Add(new System.Net.Http.Headers.MediaTypeWithQualityHeaderValue("text/plain"));
+        var throughWorker = http.SendAsync(streamRequest);
         var secondChunks = await RunStreams.ReadAllAsync(cluster.Client, second.RunId, TimeSpan.FromSeconds(60));
+        using var streamed = await throughWorker.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(HttpStatusCode.OK, streamed.StatusCode);
+        Assert.Equal(StreamTranscript.Visible(secondChunks), await streamed.Content.ReadAsStringAsync());
 
         Assert.Equal(DurableRunChunkKind.Done, firstChunks[^1].Kind);
         Assert.Equal(DurableRunChunkKind.Done, secondChunks[^1].Kind);
@@ -41,7 +57,9 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
         Assert.Equal(2, listed.Turns);
 
         // Every part keeps its keys on the cluster: Orleans' membership and reminders, the run leases, history, streams.
-        await using var admin = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true");
+        var adminOptions = redis.Configuration();
+        adminOptions.AllowAdmin = true;
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(adminOptions);
         var primaries = admin.GetServers().Where(s => s.IsConnected && !s.IsReplica).ToList();
         Assert.Equal(3, primaries.Count);
         var keys = primaries.SelectMany(p => p.Keys(pageSize: 1000).Select(k => k.ToString())).ToList();
@@ -53,12 +71,13 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
         Assert.Contains("agent-run:" + second.RunId, keys);
     }
 
-    [Fact]
-    public async Task OnACluster_KillingThePrimaryHoldingALiveRunsStream_TheRunEnds_ReadersSeeAContiguousSequence_NewRunsStartAfterTheFailover()
+    [Theory]
+    [MemberData(nameof(Topologies))]
+    public async Task OnACluster_KillingThePrimaryHoldingALiveRunsStream_TheRunEnds_ReadersSeeAContiguousSequence_NewRunsStartAfterTheFailover(string topology)
     {
-        await using var redis = await RedisCluster.StartAsync(primaries: 3, replicasPerPrimary: 1);
-        await using var cluster = await WorkerCluster.StartAsync(redis.ConnectionString, workers: 2, tokensPerSecond: 25);
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        await using var redis = await StartRedisAsync(topology);
+        await using var cluster = await WorkerCluster.StartAsync(redis, workers: 2, tokensPerSecond: 25);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Configuration());
         var agent = cluster.Client.GetAgent("TravelPlanner");
         var session = agent.NewSession();
         var run = await agent.StartRunAsync("Plan a 3-day trip to Porto with food and museums", session);
@@ -90,7 +109,7 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
 
         await RunStreams.FirstTextAsync(cluster.Client, next.RunId).WaitAsync(TimeSpan.FromSeconds(60));
         var nextStarted = Stopwatch.GetElapsedTime(killedAt);
-        output.WriteLine($"kill -9 of the stream's primary → Worker healthy: {failover.TotalSeconds:0.0} s; a new run's first text: {nextStarted.TotalSeconds:0.0} s");
+        output.WriteLine($"{topology}: kill -9 of the stream's primary → Worker healthy: {failover.TotalSeconds:0.0} s; a new run's first text: {nextStarted.TotalSeconds:0.0} s");
         Assert.True(failover < TimeSpan.FromSeconds(30), $"The failover took {failover.TotalSeconds:0.0} s.");
 
         await Task.WhenAll(readers.Select(r => r.Reading)).WaitAsync(TimeSpan.FromSeconds(120));

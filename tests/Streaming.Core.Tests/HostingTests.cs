@@ -37,6 +37,26 @@ public sealed class HostingTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task AddRedisAgentStreaming_TlsWithRedisCaCertificate_TrustsThatCa_AndStreamsLive()
+    {
+        await using var server = await RedisServer.StartTlsAsync();
+        using var host = BuildHost(new()
+        {
+            ["ConnectionStrings:redis"] = $"127.0.0.1:{server.TlsPort},ssl=true,sslHost=localhost",
+            [RedisConnectionString.CaCertificateKey] = server.TlsCaCertificateFile,
+        });
+        await host.StartAsync();
+
+        Assert.True(host.Services.GetRequiredService<IConnectionMultiplexer>().IsConnected);
+        var handler = host.Services.GetRequiredService<RedisStreamResponseHandler>();
+        var runId = TestStreams.NewRunId();
+        var reading = handler.ReadAllAsync(runId); // waits on the live tail's own TLS connection
+        await handler.WriteAsync(runId, ["over ", "TLS"]);
+        Assert.Equal("over TLS", StreamTranscript.Visible(await reading));
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task AddRedisAgentStreaming_NoConnectionString_FailsAtStartNamingWhatToSet()
     {
         var ex = await TestHosts.StartFailsAsync(BuildHost([]));
@@ -208,6 +228,36 @@ public sealed class RedisConnectionStringTests
     {
         Assert.False(RedisConnectionString.TryParse(value, out _, out var error));
         Assert.False(string.IsNullOrWhiteSpace(error));
+    }
+
+    [Theory]
+    [InlineData("no TLS")]
+    [InlineData("missing file")]
+    [InlineData("not a certificate")]
+    public void ApplySettings_CaCertificateThatCannotBeUsed_FailsNamingTheSettingAndWhatToDo(string problem)
+    {
+        var directory = Directory.CreateTempSubdirectory("agent-streaming-ca-").FullName;
+        try
+        {
+            var path = Path.Combine(directory, "ca.crt");
+            if (problem != "missing file")
+            {
+                File.WriteAllText(path, "not a certificate");
+            }
+
+            var options = RedisConnectionString.Parse(problem == "no TLS" ? "localhost:6379" : "localhost:6380,ssl=true");
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection([new(RedisConnectionString.CaCertificateKey, path)]).Build();
+
+            var ex = Assert.Throws<InvalidOperationException>(() => RedisConnectionString.ApplySettings(options, configuration));
+
+            Assert.StartsWith("Redis:CaCertificate", ex.Message, StringComparison.Ordinal);
+            Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+            Assert.Contains(problem switch { "no TLS" => "ssl=true", "missing file" => "does not exist", _ => "PEM or DER" }, ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]
