@@ -37,6 +37,7 @@ internal sealed class Soak
     private int _redisFaults;
     private int _shown;
     private int _shownAnswers;
+    private int _shownFailures;
 
     private Soak(SoakSettings settings, string redis)
     {
@@ -133,6 +134,8 @@ internal sealed class Soak
     {
         ["AgentApi__RunsPerWindow"] = "0",
         ["AgentApi__RequestsPerWindow"] = "0",
+        // The end check reads every run's stream: none may expire before it (the default TTL is 10 minutes).
+        ["REDIS_STREAM_TTL_MINUTES"] = ((int)_settings.Duration.TotalMinutes + 60).ToString(CultureInfo.InvariantCulture),
     }, TimeSpan.FromMinutes(3));
 
     private static async Task EveryAsync(TimeSpan interval, Func<Task> fault, CancellationToken stop)
@@ -293,6 +296,7 @@ internal sealed class Soak
             {
                 using var response = await http.PostAsJsonAsync(new Uri(RandomWorker(), $"/agents/{Agent}/runs"), new { message, conversationId }, CancellationToken.None);
                 Count("POST runs", response.StatusCode);
+                await ShowFailureAsync("POST runs", response);
                 if (response.StatusCode == HttpStatusCode.Accepted)
                 {
                     using var view = JsonDocument.Parse(await response.Content.ReadAsStringAsync(CancellationToken.None));
@@ -329,6 +333,7 @@ internal sealed class Soak
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
                 using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
                 Count("GET stream", response.StatusCode);
+                await ShowFailureAsync("GET stream", response);
                 if (response.StatusCode == HttpStatusCode.NoContent)
                 {
                     run.Ended = true;
@@ -497,6 +502,32 @@ internal sealed class Soak
         }
 
         return text.ToString();
+    }
+
+    /// <summary>A 5xx other than 503, or a 410 (the first few): its body and the Worker's log entry with the same error id.</summary>
+    private async Task ShowFailureAsync(string route, HttpResponseMessage response)
+    {
+        var shown = response.StatusCode == HttpStatusCode.Gone || ((int)response.StatusCode >= 500 && response.StatusCode != HttpStatusCode.ServiceUnavailable);
+        if (!shown || Interlocked.Increment(ref _shownFailures) > 8)
+        {
+            return;
+        }
+
+        var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+        Log($"{route} {(int)response.StatusCode}: {body}");
+        var errorId = System.Text.RegularExpressions.Regex.Match(body, "[0-9a-f]{16}").Value;
+        lock (_workersGate)
+        {
+            foreach (var worker in _workers)
+            {
+                var output = worker?.Process.Output ?? string.Empty;
+                var at = errorId.Length > 0 ? output.IndexOf(errorId, StringComparison.Ordinal) : -1;
+                if (at >= 0)
+                {
+                    Log("the Worker's log: " + output[at..Math.Min(output.Length, at + 3000)]);
+                }
+            }
+        }
     }
 
     private void Count(string route, HttpStatusCode? status)
