@@ -57,6 +57,7 @@ internal sealed record BenchSettings(
 /// <param name="Ours">Measure our writer and reader.</param>
 /// <param name="Reference">Measure the original sample's algorithm.</param>
 /// <param name="Floor">Measure the floor: plain pipelined XADDs, no fencing, metadata or announcements.</param>
+/// <param name="Node">Measure Vercel's resumable-stream in a Node process (bench/node-resumable-stream).</param>
 /// <param name="FindCapacity">After the steps, bisect between the largest step that held and the next that did not.</param>
 /// <param name="Pacers">Pacer loops, each driving a slice of the runs (default one per core).</param>
 internal sealed record CapacitySettings(
@@ -66,6 +67,7 @@ internal sealed record CapacitySettings(
     bool Ours,
     bool Reference,
     bool Floor,
+    bool Node,
     bool FindCapacity,
     int Pacers)
 {

@@ -14,6 +14,9 @@ internal enum CapacitySide
 
     /// <summary>The physical reference: plain pipelined <c>XADD</c>s, no fencing, metadata, TTL or announcements; read by our reader's blocking tail.</summary>
     Floor,
+
+    /// <summary>What Node users pick instead: Vercel's <c>resumable-stream</c> (chunks in the producer's memory, handed over by PUBLISH), in a Node process (<see cref="NodeResumableStream"/>).</summary>
+    Node,
 }
 
 /// <summary>One measured step of the capacity scenario: one side, a number of concurrent runs.</summary>
@@ -96,6 +99,13 @@ internal static class Capacity
         foreach (var side in Sides(settings))
         {
             step(F($"5. capacity warm-up, {side.ToString().ToLowerInvariant()}, 200 runs (not reported)"));
+            if (side == CapacitySide.Node)
+            {
+                // A fresh Node process per step has nothing to warm; this installs its packages and proves the driver runs.
+                await NodeResumableStream.MeasureAsync(context, warmup, 200, step).ConfigureAwait(false);
+                continue;
+            }
+
             await MeasureAsync(context, warmup, side, 200, step).ConfigureAwait(false);
         }
 
@@ -139,6 +149,11 @@ internal static class Capacity
         {
             yield return CapacitySide.Floor;
         }
+
+        if (settings.Node)
+        {
+            yield return CapacitySide.Node;
+        }
     }
 
     private static async Task BisectAsync(BenchContext context, CapacitySettings settings, CapacitySide side, List<CapacityResult> results, Action<string> step)
@@ -178,6 +193,14 @@ internal static class Capacity
     private static async Task<CapacityResult> MeasureAndLogAsync(BenchContext context, CapacitySettings settings, CapacitySide side, int runs, Action<string> step)
     {
         step(F($"5. capacity: {side.ToString().ToLowerInvariant()}, {runs:N0} runs at {settings.ChunksPerSecond} chunks/s each ({runs * settings.ChunksPerSecond:N0} chunks/s offered)"));
+        if (side == CapacitySide.Node)
+        {
+            // A Node process of its own per step: its memory figures are its own, measured by the driver.
+            var node = await NodeResumableStream.MeasureAsync(context, settings, runs, step).ConfigureAwait(false);
+            step(Describe(node, settings));
+            return node;
+        }
+
         var (result, liveHeap) = await MeasureAsync(context, settings, side, runs, step).ConfigureAwait(false);
         // The heap held by the live runs: against the same process once the step is gone (its objects unreachable
         // now that MeasureAsync returned), so buffers pooled by earlier steps and trimmed later do not count.
@@ -451,7 +474,9 @@ internal static class Capacity
         var lines = new List<string>
         {
             F($"   {r.Name}, {r.Runs:N0} runs: delivery p50 {r.Latency.Percentile(50):0.000} ms, p99 {r.Latency.Percentile(99):0.000} ms, p99.9 {r.Latency.Percentile(99.9):0.000} ms, max {r.Latency.Max:0.0} ms; delivered {r.DeliveredPerSecond:N0} of {r.OfferedPerSecond:N0} chunks/s offered ({100 * r.DeliveredShare:0.0}%) over {r.Measured.TotalSeconds:0.0} s, {entriesPerChunk:0.00} entries per chunk; lost or out of order: {r.Violations}; {verdict}"),
-            F($"      legs: append → stored in Redis p50/p99 {r.WriteLeg.Percentile(50):0.0}/{r.WriteLeg.Percentile(99):0.0} ms, stored → reader p50/p99 {r.ReadLeg.Percentile(50):0.0}/{r.ReadLeg.Percentile(99):0.0} ms (±1 ms: entry-id clock)"),
+            r.WriteLeg.Count == 0
+                ? "      legs: none (nothing is stored in Redis: the producer PUBLISHes each chunk to the reader's channel)"
+                : F($"      legs: append → stored in Redis p50/p99 {r.WriteLeg.Percentile(50):0.0}/{r.WriteLeg.Percentile(99):0.0} ms, stored → reader p50/p99 {r.ReadLeg.Percentile(50):0.0}/{r.ReadLeg.Percentile(99):0.0} ms (±1 ms: entry-id clock)"),
             F($"      pacer ({r.Pacers} loops): appended {r.AppendedPerSecond:N0} of {r.OfferedPerSecond:N0} chunks/s due ({100 * r.Appended / (double)Math.Max(1, r.Offered):0.0}%); slot lag p50/p99/max {r.PacerLag.Percentile(50):0.00}/{r.PacerLag.Percentile(99):0.00}/{r.PacerLag.Max:0.0} ms; skipped {r.SkippedBusy:N0} (run's previous write in flight), {r.SkippedLate:N0} (pacer over {CapacityPacer.CatchUpPeriods} periods late)"),
             F($"      redis: CPU {100 * r.RedisCpuSeconds / r.Measured.TotalSeconds:0}% of a core = {r.RedisCpuMicrosPerChunk:0.00} us/chunk; commandstats Σ {r.RedisCommandMicrosPerChunk:0.00} us/chunk: ")
                 + string.Join(", ", r.Commands.Take(6).Select(c => F($"{c.Name} {r.PerChunk(c.Usec):0.00} us/chunk ({c.Calls / (double)Math.Max(1, r.Delivered):0.000} calls/chunk × {c.PerCall:0.0} us)"))),

@@ -23,9 +23,11 @@ const string Usage = """
       --steps N,N,…      concurrent runs per step (default 1000,2000,3000,5000)
       --step-seconds S   measured time per step (default 20)
       --warmup-seconds S warm-up per step, not measured (default 5)
-      --side X           ours, reference, floor, both (= ours,reference) or all, or a comma list such as ours,floor
+      --side X           ours, reference, floor, node, both (= ours,reference) or all, or a comma list such as ours,floor
                          (default both; the sides alternate step by step). floor: plain pipelined XADDs with no
-                         fencing, metadata, TTL or announcements, read by our reader's blocking tail
+                         fencing, metadata, TTL or announcements, read by our reader's blocking tail. node: Vercel's
+                         resumable-stream npm package in a Node process per step (bench/node-resumable-stream; needs
+                         node and npm, installs its pinned packages there when missing)
       --allocations      (capacity) print the types this process allocated most, from the runtime's allocation sampling
       --find-capacity    then bisect (500-run granularity) between the largest step that held and the next that did not
       --pacers N         pacer loops driving the writers (default one per core)
@@ -51,7 +53,7 @@ for (var i = 0; i < args.Length; i++)
         case "--steps" when i + 1 < args.Length && TryParseSteps(args[i + 1], out var steps): capacitySteps = steps; i++; break;
         case "--step-seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s > 0: stepSeconds = s; i++; break;
         case "--warmup-seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s >= 0: warmupSeconds = s; i++; break;
-        case "--side" when i + 1 < args.Length && args[i + 1].Split(',').All(s => s is "ours" or "reference" or "floor" or "both" or "all"): side = args[++i]; break;
+        case "--side" when i + 1 < args.Length && args[i + 1].Split(',').All(s => s is "ours" or "reference" or "floor" or "node" or "both" or "all"): side = args[++i]; break;
         case "--find-capacity": findCapacity = true; break;
         case "--allocations": allocations = new AllocationSampler(); break;
         case "--pacers" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: pacers = n; i++; break;
@@ -96,7 +98,7 @@ if (only is "capacity")
 {
     // Its own warm-up per step; nothing else runs, so the steps see only the load this process offers.
     var capacity = new CapacitySettings(capacitySteps, TimeSpan.FromSeconds(stepSeconds), TimeSpan.FromSeconds(warmupSeconds),
-        Ours: Sides("ours"), Reference: Sides("reference"), Floor: Sides("floor"), findCapacity, pacers);
+        Ours: Sides("ours"), Reference: Sides("reference"), Floor: Sides("floor"), Node: Sides("node"), findCapacity, pacers);
     if (capacity.Measured < TimeSpan.FromSeconds(20))
     {
         Step("note: under 20 s measured per step; the published capacity figures use at least 20 s");

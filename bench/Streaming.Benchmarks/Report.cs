@@ -120,6 +120,14 @@ internal static class Report
             Row(many, settings.ChunksPerSecond));
     }
 
+    /// <summary>What the node side's figures leave out: what Vercel's resumable-stream does not survive (from its source, docs/benchmarks.md).</summary>
+    private const string NodeSideNote =
+        "node: Vercel's `resumable-stream` on node-redis, in a Node process of its own per step (one thread; its client CPU is that process's, including the producer's own stream, read and dropped). " +
+        "It keeps a run's chunks only in the producer's memory and PUBLISHes each to the live reader's channel, so Redis stores no chunk. " +
+        "It does not survive the producer's process ending (crash, deploy, kill): the chunks are gone, readers get no more and no end, a new reader's resume times out; " +
+        "a Redis restart or failover (pub/sub messages sent meanwhile are lost, with no gap check; the sentinel key that resumes look up may be gone); " +
+        "nor a reader coming back after the run ended (the buffer is dropped: the package answers \"already done\" and the application must have stored the text itself).";
+
     /// <summary>The capacity table (issue 12): one row per number of runs, ours and the reference side by side, then how the load was offered.</summary>
     public static string RenderCapacity(CapacitySettings settings, string machine, TimeSpan elapsed, string loadBefore, string loadAfter, IReadOnlyList<CapacityResult> results)
     {
@@ -132,8 +140,8 @@ internal static class Report
         Line(string.Empty);
         Line(F($"Every run written at {settings.ChunksPerSecond} chunks/s and followed by one live reader, writers and readers in this process, one redis-server; {settings.Warmup.TotalSeconds:0} s warm-up, then {settings.Measured.TotalSeconds:0} s measured per step (less where a side was cut). A step holds with delivery p99 ≤ {settings.P99TargetMs:0} ms, no chunk lost or out of order, all drained, and ≥ {100 * settings.DeliveredShareTarget:0}% of the offered chunks delivered in the window."));
         Line(string.Empty);
-        Line("| runs | ours p50 / p99 / p99.9 | ours Redis µs/chunk (CPU; Σ commandstats) | ours client CPU µs/chunk | ours memory/run (heap; working-set growth) | ours delivered/offered | reference p50 / p99 | reference delivered/offered | lost or out of order (ours; reference) | floor p50 / p99 | floor Redis µs/chunk (CPU; Σ commandstats) | floor client CPU µs/chunk | Redis CPU/chunk ours ÷ floor |");
-        Line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Line("| runs | ours p50 / p99 / p99.9 | ours Redis µs/chunk (CPU; Σ commandstats) | ours client CPU µs/chunk | ours memory/run (heap; working-set growth) | ours delivered/offered | reference p50 / p99 | reference delivered/offered | lost or out of order (ours; reference) | floor p50 / p99 | floor Redis µs/chunk (CPU; Σ commandstats) | floor client CPU µs/chunk | Redis CPU/chunk ours ÷ floor | node resumable-stream p50 / p99 | node Redis µs/chunk (CPU; Σ commandstats) | node client CPU µs/chunk | node delivered/offered |");
+        Line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var runs in results.Select(r => r.Runs).Distinct().Order())
         {
             var ours = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Ours);
@@ -141,12 +149,19 @@ internal static class Report
             var floor = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Floor);
             var floorColumns = floor is null
                 ? "— | — | — | —"
-                : F($"{floor.Latency.Percentile(50):0.00} / {floor.Latency.Percentile(99):0.00} ms{(floor.Violations == 0 ? string.Empty : F($" (**{floor.Violations:N0} violations**)"))} | {floor.RedisCpuMicrosPerChunk:0.00}; {floor.RedisCommandMicrosPerChunk:0.00} | {floor.ClientCpuMicrosPerChunk:0.00} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk / floor.RedisCpuMicrosPerChunk:0.00}×"))}");
-            Line(F($"| {runs:N0} | {(ours is null ? "—" : F($"{ours.Latency.Percentile(50):0.00} / {ours.Latency.Percentile(99):0.00} / {ours.Latency.Percentile(99.9):0.00} ms"))} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk:0.00}; {ours.RedisCommandMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.ClientCpuMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.HeapBytesPerRun / 1024:0.0} KiB; {ours.WorkingSetBytesPerRun / 1024:0.0} KiB"))} | {Delivered(ours)} | {(reference is null ? "—" : F($"{reference.Latency.Percentile(50):0.0} / {reference.Latency.Percentile(99):0.0} ms"))} | {Delivered(reference)} | {Violations(ours)}; {Violations(reference)} | {floorColumns} |"));
+                : F($"{PeerColumns(floor)} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk / floor.RedisCpuMicrosPerChunk:0.00}×"))}");
+            var node = results.LastOrDefault(r => r.Runs == runs && r.Side == CapacitySide.Node);
+            var nodeColumns = node is null ? "— | — | — | —" : F($"{PeerColumns(node)} | {Delivered(node)}");
+            Line(F($"| {runs:N0} | {(ours is null ? "—" : F($"{ours.Latency.Percentile(50):0.00} / {ours.Latency.Percentile(99):0.00} / {ours.Latency.Percentile(99.9):0.00} ms"))} | {(ours is null ? "—" : F($"{ours.RedisCpuMicrosPerChunk:0.00}; {ours.RedisCommandMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.ClientCpuMicrosPerChunk:0.00}"))} | {(ours is null ? "—" : F($"{ours.HeapBytesPerRun / 1024:0.0} KiB; {ours.WorkingSetBytesPerRun / 1024:0.0} KiB"))} | {Delivered(ours)} | {(reference is null ? "—" : F($"{reference.Latency.Percentile(50):0.0} / {reference.Latency.Percentile(99):0.0} ms"))} | {Delivered(reference)} | {Violations(ours)}; {Violations(reference)} | {floorColumns} | {nodeColumns} |"));
         }
 
         Line(string.Empty);
-        Line(F($"capacity (largest step with p99 ≤ {settings.P99TargetMs:0} ms, no loss): ours {Capacity(CapacitySide.Ours)}, reference {Capacity(CapacitySide.Reference)}, floor {Capacity(CapacitySide.Floor)}"));
+        Line(F($"capacity (largest step with p99 ≤ {settings.P99TargetMs:0} ms, no loss): ours {Capacity(CapacitySide.Ours)}, reference {Capacity(CapacitySide.Reference)}, floor {Capacity(CapacitySide.Floor)}, node {Capacity(CapacitySide.Node)}"));
+        if (results.Any(r => r.Side == CapacitySide.Node))
+        {
+            Line(string.Empty);
+            Line(NodeSideNote);
+        }
         Line(string.Empty);
         Line("### Capacity: how the load was offered, and where the time went");
         Line(string.Empty);
@@ -159,7 +174,7 @@ internal static class Report
             var measured = F($"{r.Measured.TotalSeconds:0.0} s") + (r.CutReason is null ? string.Empty : $" (**{r.CutReason}**)") + (r.Drained ? string.Empty : F($" (**not drained: {r.Undelivered:N0} chunks**)"));
             var pacer = F($"{100 * r.Appended / (double)Math.Max(1, r.Offered):0.0}% appended; lag p99/max {r.PacerLag.Percentile(99):0.0}/{r.PacerLag.Max:0.0} ms; skipped {r.SkippedBusy:N0} busy, {r.SkippedLate:N0} late");
             var commands = string.Join(", ", r.Commands.Take(4).Select(c => F($"{c.Name} {r.PerChunk(c.Usec):0.00}")));
-            Line(F($"| {r.Runs:N0} | {r.Name} | {measured} | {r.WriteLeg.Percentile(99):0.0}; {r.ReadLeg.Percentile(99):0.0} ms | {pacer} | {100 * r.RedisCpuSeconds / r.Measured.TotalSeconds:0}% | {commands} | {100 * r.ClientCpuSeconds / r.Measured.TotalSeconds:0}% | {r.GcPause.TotalMilliseconds:0} ms ({r.Collections.Gen0 + r.Collections.Gen1 + r.Collections.Gen2} GCs) | {r.Pool} |"));
+            Line(F($"| {r.Runs:N0} | {r.Name} | {measured} | {(r.WriteLeg.Count == 0 ? "— (nothing stored)" : F($"{r.WriteLeg.Percentile(99):0.0}; {r.ReadLeg.Percentile(99):0.0} ms"))} | {pacer} | {100 * r.RedisCpuSeconds / r.Measured.TotalSeconds:0}% | {commands} | {100 * r.ClientCpuSeconds / r.Measured.TotalSeconds:0}% | {r.GcPause.TotalMilliseconds:0} ms ({r.Collections.Gen0 + r.Collections.Gen1 + r.Collections.Gen2} GCs) | {r.Pool} |"));
         }
 
         return sb.ToString();
@@ -183,5 +198,8 @@ internal static class Report
             : F($"{r.DeliveredPerSecond / 1000:0.0}k / {r.OfferedPerSecond / 1000:0.0}k/s ({100 * r.DeliveredShare:0.0}%)") + (r.CutReason is null ? string.Empty : F($", cut at {r.Measured.TotalSeconds:0} s"));
 
         static string Violations(CapacityResult? r) => r is null ? "—" : r.Violations == 0 ? "0" : F($"**{r.Violations:N0}**");
+
+        static string PeerColumns(CapacityResult r)
+            => F($"{r.Latency.Percentile(50):0.00} / {r.Latency.Percentile(99):0.00} ms{(r.Violations == 0 ? string.Empty : F($" (**{r.Violations:N0} violations**)"))} | {r.RedisCpuMicrosPerChunk:0.00}; {r.RedisCommandMicrosPerChunk:0.00} | {r.ClientCpuMicrosPerChunk:0.00}");
     }
 }

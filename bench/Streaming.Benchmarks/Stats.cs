@@ -43,10 +43,13 @@ internal sealed class LatencyHistogram(double offsetMs = 0)
     private readonly long[] _counts = new long[Linear + (Octaves * SubBuckets)];
 
     /// <summary>Adds one sample, in milliseconds. Thread-safe.</summary>
-    public void Record(double ms)
+    public void Record(double ms) => Record(ms, 1);
+
+    /// <summary>Adds <paramref name="count"/> samples of the same value, in milliseconds (a bucket of another histogram of this layout). Thread-safe.</summary>
+    public void Record(double ms, long count)
     {
         var micros = (long)((ms + offsetMs) * 1000.0);
-        Interlocked.Increment(ref _counts[Index(Math.Max(micros, 0))]);
+        Interlocked.Add(ref _counts[Index(Math.Max(micros, 0))], count);
     }
 
     /// <summary>Samples recorded so far (a sum over the buckets; exact once recording stopped).</summary>
