@@ -64,6 +64,7 @@ public sealed class RedisAgentStreamWriter
     private long _base;
     private long _next;
     private string _previousId = string.Empty;
+    private List<AgentStreamEntry>? _spare;
     private bool _written;
     private long _refreshedAt;
     private long _batchIndex;
@@ -292,8 +293,10 @@ public sealed class RedisAgentStreamWriter
 
                 if (_queue.Count <= _maxBatchSize)
                 {
+                    // The lists swap: the one just written is the next queue, so a chunk costs no list of its own.
                     entries = _queue;
-                    _queue = [];
+                    _queue = _spare ?? [];
+                    _spare = null;
                 }
                 else
                 {
@@ -309,10 +312,30 @@ public sealed class RedisAgentStreamWriter
                 return;
             }
 
-            if (!await WriteAsync(Build(entries)).ConfigureAwait(false))
+            // The common path is awaited here, in the pump (no state machine, task or closure of its own per batch):
+            // a failure, a refusal or a missing stream is sorted out by ResolveAsync.
+            var batch = Build(entries);
+            var activity = StartWriteActivity(batch);
+            var started = Stopwatch.GetTimestamp();
+            var outcome = AppendOutcome.Stored;
+            Exception? error = null;
+            try
+            {
+                outcome = await _appender.AppendAsync(batch.Append).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                error = ex;
+            }
+
+            if ((error is not null || outcome != AppendOutcome.Stored) && !await ResolveAsync(batch, activity, started, error, outcome).ConfigureAwait(false))
             {
                 return;
             }
+
+            Written(batch, activity, started);
+            entries.Clear();
+            _spare = entries;
         }
     }
 
@@ -342,19 +365,32 @@ public sealed class RedisAgentStreamWriter
         return true;
     }
 
-    /// <summary>Writes one batch: re-sent on transient failures, a refusal told apart (a re-send of stored entries, or a newer claim), an expiry reported.</summary>
-    private async Task<bool> WriteAsync(PendingBatch batch)
+    /// <summary>
+    /// A span for the terminal batch, re-sends and failures, not for every batch: a run has hundreds. The others are
+    /// summed up on the terminal batch's span (batches, entries, bytes, re-sends) and counted in the metrics; their
+    /// Redis commands are pipelined with many runs' and belong to no run's trace (see StreamAppender).
+    /// </summary>
+    private Activity? StartWriteActivity(PendingBatch batch)
+        => batch.IsTerminal ? StartAppendActivity(batch.Index, batch.Count, retry: false, startTime: default) : null;
+
+    /// <summary>
+    /// A batch whose first send failed or was not stored as a whole: re-sent on transient failures, a refusal told apart
+    /// (a re-send of stored entries, or a newer claim), an expiry reported.
+    /// </summary>
+    /// <returns>Whether the batch is stored; otherwise the writer is faulted.</returns>
+    private async Task<bool> ResolveAsync(PendingBatch batch, Activity? activity, long started, Exception? error, AppendOutcome outcome)
     {
-        // A span for the terminal batch, re-sends and failures, not for every batch: a run has hundreds. The others
-        // are summed up on the terminal batch's span (batches, entries, bytes, re-sends) and counted in the metrics;
-        // their Redis commands are pipelined with many runs' and belong to no run's trace (see StreamAppender).
-        var activity = batch.IsTerminal ? StartAppendActivity(batch.Index, batch.Count, retry: false, startTime: default) : null;
-        var started = Stopwatch.GetTimestamp();
-        var (ok, outcome) = await SendAsync(
-            _ => _appender.AppendAsync(batch.Append),
-            batch.Count,
-            activity,
-            batch).ConfigureAwait(false);
+        var ok = true;
+        if (error is not null)
+        {
+            (ok, outcome) = await SendAsync(
+                _ => _appender.AppendAsync(batch.Append),
+                batch.Count,
+                activity,
+                batch,
+                error).ConfigureAwait(false);
+        }
+
         if (ok && outcome != AppendOutcome.Stored)
         {
             var refusal = outcome == AppendOutcome.Missing ? await MissingAsync().ConfigureAwait(false) : await RefusedAsync(batch).ConfigureAwait(false);
@@ -375,11 +411,12 @@ public sealed class RedisAgentStreamWriter
             }
         }
 
-        if (!ok)
-        {
-            return false;
-        }
+        return ok;
+    }
 
+    /// <summary>Records a batch Redis stored: the write's duration, the entries written, and the terminal batch's span.</summary>
+    private void Written(PendingBatch batch, Activity? activity, long started)
+    {
         StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         Stored(batch);
         if (activity is not null)
@@ -392,46 +429,53 @@ public sealed class RedisAgentStreamWriter
             activity.SetTag(StreamingDiagnostics.Tags.Resends, Interlocked.Read(ref _resends));
             activity.Dispose();
         }
-
-        return true;
     }
 
     /// <summary>
     /// Sends until Redis answers, faulting the writer on a failure that is not transient or on an outage longer than
     /// the retry window. Every send of a batch is the same (the entry ids are fixed), so a re-send is idempotent.
     /// </summary>
-    private async Task<(bool Ok, T Value)> SendAsync<T>(Func<bool, Task<T>> send, int count, Activity? activity, PendingBatch? batch = null)
+    /// <param name="send">Sends once; its argument says whether this is a re-send.</param>
+    /// <param name="count">The entries sent (for the log and the fault).</param>
+    /// <param name="activity">The span the failures are recorded on, if the caller has one.</param>
+    /// <param name="batch">The batch sent, if it is one.</param>
+    /// <param name="firstError">How a first send made by the caller failed: handled as if <paramref name="send"/> had failed so.</param>
+    private async Task<(bool Ok, T Value)> SendAsync<T>(Func<bool, Task<T>> send, int count, Activity? activity, PendingBatch? batch = null, Exception? firstError = null)
     {
         long since = 0;
         var backoff = TimeSpan.Zero;
         var retry = false;
         while (true)
         {
-            Exception error;
-            var write = send(retry);
-            try
+            var error = firstError;
+            firstError = null;
+            if (error is null)
             {
-                var value = retry ? await write.WaitAsync(Remaining(since), _time).ConfigureAwait(false) : await write.ConfigureAwait(false);
-                if (retry)
+                var write = send(retry);
+                try
                 {
-                    var outage = _time.GetElapsedTime(since);
-                    StreamingDiagnostics.WriteOutagesCounter.Add(1);
-                    StreamingLog.WriteRecovered(_logger, _runId, outage);
-                }
+                    var value = retry ? await write.WaitAsync(Remaining(since), _time).ConfigureAwait(false) : await write.ConfigureAwait(false);
+                    if (retry)
+                    {
+                        var outage = _time.GetElapsedTime(since);
+                        StreamingDiagnostics.WriteOutagesCounter.Add(1);
+                        StreamingLog.WriteRecovered(_logger, _runId, outage);
+                    }
 
-                return (true, value);
-            }
-            catch (TimeoutException ex) when (retry && !write.IsCompleted)
-            {
-                // The window closed while this send was still queued; it may yet apply, in order (its ids are fixed),
-                // unless a newer claim has fenced it out.
-                Forget(write);
-                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, ex), count, ex);
-                return (false, default!);
-            }
-            catch (Exception ex)
-            {
-                error = ex;
+                    return (true, value);
+                }
+                catch (TimeoutException ex) when (retry && !write.IsCompleted)
+                {
+                    // The window closed while this send was still queued; it may yet apply, in order (its ids are fixed),
+                    // unless a newer claim has fenced it out.
+                    Forget(write);
+                    Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, ex), count, ex);
+                    return (false, default!);
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                }
             }
 
             var failed = activity ?? (retry || batch is not null ? StartAppendActivity(batch?.Index ?? 1, count, retry, startTime: default) : null);

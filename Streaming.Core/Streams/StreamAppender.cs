@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
 using AgentStreaming.Streaming.Streams.Writing;
 using StackExchange.Redis;
@@ -41,9 +40,10 @@ internal sealed class StreamAppender
     private readonly object _gate = new();
     private readonly TimeProvider _time;
     private readonly string _origin;
-    private readonly Action<byte[]>? _handOver;
+    private readonly Action<List<AppendBatch>, long>? _handOver;
     private List<AppendBatch> _queue = [];
     private int _inFlight;
+    private AnnouncementWriter? _announcement;
 
     /// <summary>Creates the appender.</summary>
     /// <param name="database">The database the writers write to.</param>
@@ -51,8 +51,8 @@ internal sealed class StreamAppender
     /// <param name="maxEntriesPerCall">How many entries one flush carries at most (a larger batch goes alone).</param>
     /// <param name="time">The clock that stamps the entries' <c>timestamp</c>.</param>
     /// <param name="origin">Names this pump in its announcements, so the process's own tail skips their echo.</param>
-    /// <param name="handOver">Hands an announcement to the process's own tail in memory (single server), if it has one.</param>
-    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<byte[]>? handOver = null)
+    /// <param name="handOver">Hands a flush's batches and their timestamp to the process's own tail in memory (single server), if it has one, once Redis answered them and before they are announced.</param>
+    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<List<AppendBatch>, long>? handOver = null)
     {
         _origin = origin;
         _handOver = handOver;
@@ -171,20 +171,29 @@ internal sealed class StreamAppender
             return;
         }
 
-        StringBuilder? message = null;
+        AnnouncementWriter? message = null;
         foreach (var batch in flush)
         {
             if (batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused)
             {
-                message ??= new StringBuilder(256).Append(CultureInfo.InvariantCulture, $"v1 {now} {_origin}");
+                if (message is null)
+                {
+                    // One buffer per flush in flight, reused: the message is written as UTF-8 once, then copied out.
+                    message = Interlocked.Exchange(ref _announcement, null) ?? new AnnouncementWriter();
+                    message.Append("v1 ").Append(now).Append(' ').Append(_origin);
+                }
+
                 batch.AppendAnnouncement(message);
             }
         }
 
         if (message is not null)
         {
-            var bytes = Encoding.UTF8.GetBytes(message.ToString());
-            _handOver?.Invoke(bytes);
+            // The process's own readers get the entries as they are (no encoding, no parsing, no copy of the text).
+            _handOver?.Invoke(flush, now);
+            var bytes = message.ToArray();
+            message.Clear();
+            Volatile.Write(ref _announcement, message);
             _database.Publish(_changesChannel, bytes, CommandFlags.FireAndForget);
         }
     }
@@ -244,6 +253,7 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
 
     internal const int ExtraFields = 5;
 
+    private readonly string[] _ids = EntryIdsFrom(firstSequence, entries.Length);
     private TaskCompletionSource<AppendOutcome> _completion = new();
     private Task<RedisValue>[] _replies = [];
     private Exception? _failure;
@@ -270,7 +280,10 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
 
     public long LastSequence => FirstSequence + Count - 1;
 
-    public string LastId => Writing.EntryIds.Of(LastSequence);
+    public string LastId => _ids.Length > 0 ? _ids[^1] : Writing.EntryIds.Of(LastSequence);
+
+    /// <summary>The entry id of the batch's entry <paramref name="index"/> (made once per batch, sent and announced as is).</summary>
+    public string IdAt(int index) => _ids[index];
 
     public AppendOutcome Outcome { get; private set; }
 
@@ -294,7 +307,7 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
         {
             var fields = entries[i];
             fields[TimestampField] = new NameValueEntry(StreamFields.Timestamp, now);
-            _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = Writing.EntryIds.Of(FirstSequence + i), CreateStream = false });
+            _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = _ids[i], CreateStream = false });
         }
 
         if (TtlRefresh is { } refresh)
@@ -345,7 +358,7 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     }
 
     /// <summary>This batch's part of the changes announcement (format: <see cref="Announcement"/>).</summary>
-    internal void AppendAnnouncement(StringBuilder message)
+    internal void AppendAnnouncement(AnnouncementWriter message)
     {
         message.Append('\n').Append((string)Stream!).Append(' ');
         if (Outcome != AppendOutcome.Stored || !StreamAppender.Detailed(this))
@@ -358,16 +371,49 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
         for (var i = 0; i < entries.Length; i++)
         {
             var fields = entries[i];
-            var text = (string)fields[TextField].Value!;
             var extras = fields.Length - ExtraFields;
-            message.Append('\n').Append(Writing.EntryIds.Of(FirstSequence + i)).Append(' ').Append(FirstSequence + i).Append(' ').Append((string)fields[TypeField].Value!)
-                .Append(' ').Append(extras).Append(' ').Append(Encoding.UTF8.GetByteCount(text)).Append('\n').Append(text);
+            message.Append('\n').Append(_ids[i]).Append(' ').Append(FirstSequence + i).Append(' ').Append((string)fields[TypeField].Value!)
+                .Append(' ').Append(extras).Append(' ').AppendValue((string)fields[TextField].Value!);
             for (var x = ExtraFields; x < fields.Length; x++)
             {
-                var value = (string)fields[x].Value!;
-                message.Append('\n').Append((string)fields[x].Name!).Append(' ').Append(Encoding.UTF8.GetByteCount(value)).Append('\n').Append(value);
+                message.Append('\n').Append((string)fields[x].Name!).Append(' ').AppendValue((string)fields[x].Value!);
             }
         }
+    }
+
+    /// <summary>The batch's entry <paramref name="index"/> as a reader sees it (what its announcement would carry), for the process's own tail.</summary>
+    /// <param name="index">The entry.</param>
+    /// <param name="attempt">The batch's attempt, as a number.</param>
+    /// <param name="timestamp">When the flush was sent (the entries' <c>timestamp</c>).</param>
+    internal StreamChunk ChunkAt(int index, int attempt, DateTimeOffset timestamp)
+    {
+        var fields = entries[index];
+        // The writer always sets the type (StreamEntryEncoder).
+        var kind = StreamEntryKinds.TryParse((string?)fields[TypeField].Value, out var typed) ? typed : StreamEntryKind.Text;
+        string? error = null;
+        string? data = null;
+        for (var x = ExtraFields; x < fields.Length; x++)
+        {
+            switch ((string?)fields[x].Name)
+            {
+                case StreamFields.Error: error = fields[x].Value; break;
+                case StreamFields.Data: data = fields[x].Value; break;
+                default: break;
+            }
+        }
+
+        return new StreamChunk(_ids[index], kind, (string?)fields[TextField].Value ?? string.Empty, FirstSequence + index, attempt, timestamp, error, data);
+    }
+
+    private static string[] EntryIdsFrom(long firstSequence, int count)
+    {
+        var ids = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = Writing.EntryIds.Of(firstSequence + i);
+        }
+
+        return ids;
     }
 
     /// <summary>The TTL refresh a batch carries: <c>PEXPIRE</c> of both keys, the metadata's longer, and the written mark.</summary>
