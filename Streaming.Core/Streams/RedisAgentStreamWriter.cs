@@ -614,7 +614,7 @@ public sealed class RedisAgentStreamWriter
             _written = true;
         }
 
-        var append = new AppendBatch(_keys[0], _keys[1], _notify, _encoder.Attempt, _previousId, first, _encoder.Encode(entries, first), refresh ? _refresh : null);
+        var append = new AppendBatch(_keys[0], _keys[1], _notify, _encoder.Attempt, _previousId, first, entries, _encoder.TakeTraceParent(), refresh ? _refresh : null);
         _previousId = append.LastId;
         return new PendingBatch(entries, append, ++_batchIndex, _entriesEncoded, _bytesEncoded);
     }

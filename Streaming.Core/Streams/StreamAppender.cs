@@ -208,18 +208,17 @@ internal sealed class StreamAppender
 
         foreach (var entry in batch.Entries)
         {
-            for (var i = 0; i < entry.Length; i++)
+            // The other fields are short: sequence, timestamp, type, attempt, done, traceparent.
+            if (Large(entry.Text) || Large(Writing.StreamEntryEncoder.ErrorOf(entry)) || Large(Writing.StreamEntryEncoder.DataOf(entry)))
             {
-                if (i is not (AppendBatch.SequenceField or AppendBatch.TimestampField) && (string?)entry[i].Value is { } value
-                    && value.Length > MaxAnnouncedValue / 4 && Encoding.UTF8.GetByteCount(value) > MaxAnnouncedValue)
-                {
-                    return false;
-                }
+                return false;
             }
         }
 
         return true;
     }
+
+    private static bool Large(string? value) => value is not null && value.Length > MaxAnnouncedValue / 4 && Encoding.UTF8.GetByteCount(value) > MaxAnnouncedValue;
 }
 
 /// <summary>What Redis did with a batch.</summary>
@@ -237,23 +236,13 @@ internal enum AppendOutcome
 
 /// <summary>
 /// One run's batch as the writer built it: one <c>XADD key NOMKSTREAM &lt;sequence&gt;-0 text … sequence … timestamp …
-/// type … attempt … [field value]…</c> per entry, and the TTL refresh when it is due. Re-sent unchanged but for the
-/// timestamp.
+/// type … attempt … [field value]…</c> per entry (<see cref="Writing.StreamEntryEncoder"/>), and the TTL refresh when it
+/// is due. Re-sent unchanged but for the timestamp. The writer does not touch <paramref name="entries"/> until the batch
+/// is stored or the writer has failed.
 /// </summary>
-internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, string previousId, long firstSequence, NameValueEntry[][] entries, AppendBatch.Refresh? refresh)
+internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, string previousId, long firstSequence, List<AgentStreamEntry> entries, string? traceParent, AppendBatch.Refresh? refresh)
 {
-    /// <summary>Where the fields are in an entry (see <see cref="Writing.StreamEntryEncoder"/>); extra pairs follow from <see cref="ExtraFields"/>.</summary>
-    internal const int TextField = 0;
-
-    internal const int SequenceField = 1;
-
-    internal const int TimestampField = 2;
-
-    internal const int TypeField = 3;
-
-    internal const int ExtraFields = 5;
-
-    private readonly string[] _ids = EntryIdsFrom(firstSequence, entries.Length);
+    private readonly string[] _ids = EntryIdsFrom(firstSequence, entries.Count);
     private TaskCompletionSource<AppendOutcome> _completion = new();
     private Task<RedisValue>[] _replies = [];
     private Exception? _failure;
@@ -271,12 +260,12 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
 
     public long FirstSequence => firstSequence;
 
-    /// <summary>Each entry's fields, in order.</summary>
-    public NameValueEntry[][] Entries => entries;
+    /// <summary>The entries, in order.</summary>
+    public List<AgentStreamEntry> Entries => entries;
 
     public Refresh? TtlRefresh => refresh;
 
-    public int Count => entries.Length;
+    public int Count => entries.Count;
 
     public long LastSequence => FirstSequence + Count - 1;
 
@@ -302,11 +291,10 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     /// <summary>Queues the batch's commands on the flush's pipeline.</summary>
     internal void Send(IBatch pipeline, long now)
     {
-        _replies = new Task<RedisValue>[entries.Length];
-        for (var i = 0; i < entries.Length; i++)
+        _replies = new Task<RedisValue>[entries.Count];
+        for (var i = 0; i < entries.Count; i++)
         {
-            var fields = entries[i];
-            fields[TimestampField] = new NameValueEntry(StreamFields.Timestamp, now);
+            var fields = Writing.StreamEntryEncoder.Fields(entries[i], FirstSequence + i, now, attempt, i == 0 ? traceParent : null);
             _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = _ids[i], CreateStream = false });
         }
 
@@ -368,15 +356,17 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
         }
 
         message.Append(PreviousId).Append(' ').Append(Count).Append(' ').Append(Attempt);
-        for (var i = 0; i < entries.Length; i++)
+        for (var i = 0; i < entries.Count; i++)
         {
-            var fields = entries[i];
-            var extras = fields.Length - ExtraFields;
-            message.Append('\n').Append(_ids[i]).Append(' ').Append(FirstSequence + i).Append(' ').Append((string)fields[TypeField].Value!)
-                .Append(' ').Append(extras).Append(' ').AppendValue((string)fields[TextField].Value!);
-            for (var x = ExtraFields; x < fields.Length; x++)
+            var entry = entries[i];
+            var extras = new Writing.StreamEntryEncoder.ExtraPairList();
+            Writing.StreamEntryEncoder.ExtraPairs(entry, i == 0 ? traceParent : null, ref extras);
+            message.Append('\n').Append(_ids[i]).Append(' ').Append(FirstSequence + i).Append(' ').Append(entry.Kind.ToWireName())
+                .Append(' ').Append(extras.Count).Append(' ').AppendValue(entry.Text ?? string.Empty);
+            for (var x = 0; x < extras.Count; x++)
             {
-                message.Append('\n').Append((string)fields[x].Name!).Append(' ').AppendValue((string)fields[x].Value!);
+                var (name, value) = extras[x];
+                message.Append('\n').Append(name).Append(' ').AppendValue(value);
             }
         }
     }
@@ -387,22 +377,9 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     /// <param name="timestamp">When the flush was sent (the entries' <c>timestamp</c>).</param>
     internal StreamChunk ChunkAt(int index, int attempt, DateTimeOffset timestamp)
     {
-        var fields = entries[index];
-        // The writer always sets the type (StreamEntryEncoder).
-        var kind = StreamEntryKinds.TryParse((string?)fields[TypeField].Value, out var typed) ? typed : StreamEntryKind.Text;
-        string? error = null;
-        string? data = null;
-        for (var x = ExtraFields; x < fields.Length; x++)
-        {
-            switch ((string?)fields[x].Name)
-            {
-                case StreamFields.Error: error = fields[x].Value; break;
-                case StreamFields.Data: data = fields[x].Value; break;
-                default: break;
-            }
-        }
-
-        return new StreamChunk(_ids[index], kind, (string?)fields[TextField].Value ?? string.Empty, FirstSequence + index, attempt, timestamp, error, data);
+        var entry = entries[index];
+        return new StreamChunk(_ids[index], entry.Kind, entry.Text ?? string.Empty, FirstSequence + index, attempt, timestamp,
+            Writing.StreamEntryEncoder.ErrorOf(entry), Writing.StreamEntryEncoder.DataOf(entry));
     }
 
     private static string[] EntryIdsFrom(long firstSequence, int count)
