@@ -63,11 +63,21 @@ internal sealed class StreamAppender
         _time = time;
     }
 
-    /// <summary>Appends one run's batch.</summary>
+    /// <summary>Appends one run's batch; the batch's callback is called once Redis answered it (see <see cref="AppendBatch.Outcome"/> and <see cref="AppendBatch.Failure"/>).</summary>
+    public void Append(AppendBatch batch) => Enqueue(batch, waiter: null);
+
+    /// <summary>Appends one run's batch and waits for Redis's answer.</summary>
     /// <returns>What Redis did with it; faults with the Redis failure when it could not be sent or answered.</returns>
     public Task<AppendOutcome> AppendAsync(AppendBatch batch)
     {
-        batch.Reset();
+        var waiter = new TaskCompletionSource<AppendOutcome>();
+        Enqueue(batch, waiter);
+        return waiter.Task;
+    }
+
+    private void Enqueue(AppendBatch batch, TaskCompletionSource<AppendOutcome>? waiter)
+    {
+        batch.Reset(waiter);
         List<AppendBatch>? flush = null;
         lock (_gate)
         {
@@ -83,8 +93,6 @@ internal sealed class StreamAppender
         {
             _ = SendLoopAsync(flush);
         }
-
-        return batch.Task;
     }
 
     private async Task SendLoopAsync(List<AppendBatch> flush)
@@ -237,14 +245,25 @@ internal enum AppendOutcome
 /// <summary>
 /// One run's batch as the writer built it: one <c>XADD key NOMKSTREAM &lt;sequence&gt;-0 text … sequence … timestamp …
 /// type … attempt … [field value]…</c> per entry (<see cref="Writing.StreamEntryEncoder"/>), and the TTL refresh when it
-/// is due. Re-sent unchanged but for the timestamp. The writer does not touch <paramref name="entries"/> until the batch
-/// is stored or the writer has failed.
+/// is due. Re-sent unchanged but for the timestamp.
 /// </summary>
-internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, string previousId, long firstSequence, List<AgentStreamEntry> entries, string? traceParent, AppendBatch.Refresh? refresh)
+/// <remarks>
+/// A writer has one batch in flight at a time, so it keeps one of these and arms it again for each batch
+/// (<see cref="Arm"/>) once Redis stored the previous one: a batch costs no object of its own. The writer does not touch
+/// the entries until the batch is stored or the writer has failed.
+/// </remarks>
+/// <param name="stream">The stream key.</param>
+/// <param name="meta">The metadata key.</param>
+/// <param name="notify">The run's channel on Redis Cluster, else <see langword="null"/>.</param>
+/// <param name="attempt">The attempt, as the entries carry it.</param>
+/// <param name="answered">Called (inline, by the pump that sent it) once Redis answered the batch, unless <see cref="StreamAppender.AppendAsync"/> waits for it.</param>
+internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, Action? answered = null)
 {
-    private readonly string[] _ids = EntryIdsFrom(firstSequence, entries.Count);
-    private TaskCompletionSource<AppendOutcome> _completion = new();
+    private List<AgentStreamEntry> _entries = [];
+    private string? _traceParent;
+    private string[] _ids = [];
     private Task<RedisValue>[] _replies = [];
+    private TaskCompletionSource<AppendOutcome>? _waiter;
     private Exception? _failure;
 
     public RedisKey Stream => stream;
@@ -256,45 +275,67 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     public string Attempt => attempt;
 
     /// <summary>The id of the entry the batch follows ("" at the stream's start).</summary>
-    public string PreviousId => previousId;
+    public string PreviousId { get; private set; } = string.Empty;
 
-    public long FirstSequence => firstSequence;
+    public long FirstSequence { get; private set; }
 
     /// <summary>The entries, in order.</summary>
-    public List<AgentStreamEntry> Entries => entries;
+    public List<AgentStreamEntry> Entries => _entries;
 
-    public Refresh? TtlRefresh => refresh;
+    public Refresh? TtlRefresh { get; private set; }
 
-    public int Count => entries.Count;
+    public int Count => _entries.Count;
 
     public long LastSequence => FirstSequence + Count - 1;
 
-    public string LastId => _ids.Length > 0 ? _ids[^1] : Writing.EntryIds.Of(LastSequence);
+    public string LastId => Count > 0 ? _ids[Count - 1] : Writing.EntryIds.Of(LastSequence);
 
     /// <summary>The entry id of the batch's entry <paramref name="index"/> (made once per batch, sent and announced as is).</summary>
     public string IdAt(int index) => _ids[index];
 
     public AppendOutcome Outcome { get; private set; }
 
-    public Task<AppendOutcome> Task => _completion.Task;
+    /// <summary>How the last send failed (Redis did not answer it, or not as expected), if it did.</summary>
+    public Exception? Failure => _failure;
 
-    internal void Reset()
+    /// <summary>Arms the batch with the writer's next entries.</summary>
+    /// <param name="previousId">The id of the entry they follow ("" at the stream's start).</param>
+    /// <param name="firstSequence">The first entry's sequence.</param>
+    /// <param name="entries">The entries, in order.</param>
+    /// <param name="traceParent">The <c>traceparent</c> the first entry carries, if any.</param>
+    /// <param name="refresh">The TTL refresh the batch carries, if one is due.</param>
+    internal void Arm(string previousId, long firstSequence, List<AgentStreamEntry> entries, string? traceParent, Refresh? refresh)
     {
-        if (_completion.Task.IsCompleted)
+        PreviousId = previousId;
+        FirstSequence = firstSequence;
+        _entries = entries;
+        _traceParent = traceParent;
+        TtlRefresh = refresh;
+        if (_ids.Length < entries.Count)
         {
-            _completion = new TaskCompletionSource<AppendOutcome>();
+            _ids = new string[Math.Max(entries.Count, 2 * _ids.Length)];
+            _replies = new Task<RedisValue>[_ids.Length];
         }
 
+        for (var i = 0; i < entries.Count; i++)
+        {
+            _ids[i] = Writing.EntryIds.Of(firstSequence + i);
+        }
+    }
+
+    /// <summary>Prepares a send: <paramref name="waiter"/> is completed with the outcome, else the batch's callback is called.</summary>
+    internal void Reset(TaskCompletionSource<AppendOutcome>? waiter)
+    {
+        _waiter = waiter;
         _failure = null;
     }
 
     /// <summary>Queues the batch's commands on the flush's pipeline.</summary>
     internal void Send(IBatch pipeline, long now)
     {
-        _replies = new Task<RedisValue>[entries.Count];
-        for (var i = 0; i < entries.Count; i++)
+        for (var i = 0; i < Count; i++)
         {
-            var fields = Writing.StreamEntryEncoder.Fields(entries[i], FirstSequence + i, now, attempt, i == 0 ? traceParent : null);
+            var fields = Writing.StreamEntryEncoder.Fields(_entries[i], FirstSequence + i, now, attempt, i == 0 ? _traceParent : null);
             _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = _ids[i], CreateStream = false });
         }
 
@@ -312,11 +353,11 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     {
         var refused = false;
         var missing = false;
-        foreach (var reply in _replies)
+        for (var i = 0; i < Count; i++)
         {
             try
             {
-                var id = await reply.ConfigureAwait(false);
+                var id = await _replies[i].ConfigureAwait(false);
                 missing |= id.IsNull;
             }
             catch (RedisServerException ex) when (EntryIds.IsNotGreater(ex))
@@ -327,6 +368,10 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
             {
                 _failure ??= ex;
             }
+            finally
+            {
+                _replies[i] = null!;
+            }
         }
 
         Outcome = missing ? AppendOutcome.Missing : refused ? AppendOutcome.Refused : AppendOutcome.Stored;
@@ -335,14 +380,21 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     internal void Complete()
     {
         // Completed inline: the continuation is the writer's own pump, which queues its next batch for the next flush.
-        if (_failure is not null)
+        if (Interlocked.Exchange(ref _waiter, null) is { } waiter)
         {
-            _completion.TrySetException(_failure);
+            if (_failure is not null)
+            {
+                waiter.TrySetException(_failure);
+            }
+            else
+            {
+                waiter.TrySetResult(Outcome);
+            }
+
+            return;
         }
-        else
-        {
-            _completion.TrySetResult(Outcome);
-        }
+
+        answered?.Invoke();
     }
 
     /// <summary>This batch's part of the changes announcement (format: <see cref="Announcement"/>).</summary>
@@ -356,11 +408,11 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
         }
 
         message.Append(PreviousId).Append(' ').Append(Count).Append(' ').Append(Attempt);
-        for (var i = 0; i < entries.Count; i++)
+        for (var i = 0; i < Count; i++)
         {
-            var entry = entries[i];
+            var entry = _entries[i];
             var extras = new Writing.StreamEntryEncoder.ExtraPairList();
-            Writing.StreamEntryEncoder.ExtraPairs(entry, i == 0 ? traceParent : null, ref extras);
+            Writing.StreamEntryEncoder.ExtraPairs(entry, i == 0 ? _traceParent : null, ref extras);
             message.Append('\n').Append(_ids[i]).Append(' ').Append(FirstSequence + i).Append(' ').Append(entry.Kind.ToWireName())
                 .Append(' ').Append(extras.Count).Append(' ').AppendValue(entry.Text ?? string.Empty);
             for (var x = 0; x < extras.Count; x++)
@@ -377,20 +429,9 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     /// <param name="timestamp">When the flush was sent (the entries' <c>timestamp</c>).</param>
     internal StreamChunk ChunkAt(int index, int attempt, DateTimeOffset timestamp)
     {
-        var entry = entries[index];
+        var entry = _entries[index];
         return new StreamChunk(_ids[index], entry.Kind, entry.Text ?? string.Empty, FirstSequence + index, attempt, timestamp,
             Writing.StreamEntryEncoder.ErrorOf(entry), Writing.StreamEntryEncoder.DataOf(entry));
-    }
-
-    private static string[] EntryIdsFrom(long firstSequence, int count)
-    {
-        var ids = new string[count];
-        for (var i = 0; i < count; i++)
-        {
-            ids[i] = Writing.EntryIds.Of(firstSequence + i);
-        }
-
-        return ids;
     }
 
     /// <summary>The TTL refresh a batch carries: <c>PEXPIRE</c> of both keys, the metadata's longer, and the written mark.</summary>
