@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
 
@@ -219,4 +220,43 @@ internal ref struct Announcement
 
         return true;
     }
+}
+
+/// <summary>
+/// Writes an <see cref="Announcement"/> as UTF-8 straight into a reusable buffer (no string built first); the write pump
+/// keeps one per flush in flight.
+/// </summary>
+internal sealed class AnnouncementWriter
+{
+    private readonly ArrayBufferWriter<byte> _buffer = new(4096);
+
+    public AnnouncementWriter Append(char ascii)
+    {
+        _buffer.GetSpan(1)[0] = (byte)ascii;
+        _buffer.Advance(1);
+        return this;
+    }
+
+    public AnnouncementWriter Append(long value)
+    {
+        Utf8Formatter.TryFormat(value, _buffer.GetSpan(20), out var written);
+        _buffer.Advance(written);
+        return this;
+    }
+
+    public AnnouncementWriter Append(string text)
+    {
+        var written = Encoding.UTF8.GetBytes(text, _buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length)));
+        _buffer.Advance(written);
+        return this;
+    }
+
+    /// <summary>A value as the format carries it: its length in UTF-8 bytes, a newline, then the value.</summary>
+    public AnnouncementWriter AppendValue(string value) => Append(Encoding.UTF8.GetByteCount(value)).Append('\n').Append(value);
+
+    /// <summary>The message written so far.</summary>
+    public byte[] ToArray() => _buffer.WrittenSpan.ToArray();
+
+    /// <summary>Empties the buffer for the next message.</summary>
+    public void Clear() => _buffer.ResetWrittenCount();
 }

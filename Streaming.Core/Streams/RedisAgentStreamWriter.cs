@@ -53,7 +53,7 @@ public sealed class RedisAgentStreamWriter
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private List<AgentStreamEntry> _queue = [];
-    private Task _pump = Task.CompletedTask;
+    private TaskCompletionSource? _idle;
     private bool _pumping;
     private bool _terminalQueued;
     private AgentStreamWriteException? _fault;
@@ -64,6 +64,12 @@ public sealed class RedisAgentStreamWriter
     private long _base;
     private long _next;
     private string _previousId = string.Empty;
+    private List<AgentStreamEntry>? _spare;
+    private readonly AppendBatch _append;
+    private readonly PendingBatch _batch;
+    private Activity? _activity;
+    private long _started;
+    private ActivityContext _parentContext;
     private bool _written;
     private long _refreshedAt;
     private long _batchIndex;
@@ -97,6 +103,8 @@ public sealed class RedisAgentStreamWriter
         _encoder = new StreamEntryEncoder(attempt, traceParent);
         _refresh = new AppendBatch.Refresh(ttl, ttl + metaExtra);
         _notify = notifyChannel is null ? (RedisChannel?)null : RedisChannel.Sharded(notifyChannel);
+        _append = new AppendBatch(_keys[0], _keys[1], _notify, _encoder.Attempt, OnAnswered);
+        _batch = new PendingBatch(_append);
         _claimArguments =
         [
             attempt,
@@ -161,13 +169,8 @@ public sealed class RedisAgentStreamWriter
         lock (_gate)
         {
             ThrowIfFaulted();
-            if (!_pumping)
-            {
-                _pumping = true;
-                _pump = PumpAsync();
-            }
-
-            pump = _pump;
+            StartPumpingLocked();
+            pump = PumpTaskLocked();
         }
 
         await WaitForPumpAsync(pump, cancellationToken).ConfigureAwait(false);
@@ -193,18 +196,13 @@ public sealed class RedisAgentStreamWriter
 
             _queue.Add(entry);
             _terminalQueued = entry.IsTerminal;
-            if (!_pumping)
-            {
-                _pumping = true;
-                _pump = PumpAsync();
-            }
-
+            StartPumpingLocked();
             if (_queue.Count < _maxPending)
             {
                 return ValueTask.CompletedTask;
             }
 
-            pump = _pump;
+            pump = PumpTaskLocked();
         }
 
         return new ValueTask(WaitForPumpAsync(pump, cancellationToken));
@@ -227,7 +225,7 @@ public sealed class RedisAgentStreamWriter
                     return;
                 }
 
-                pump = _pump;
+                pump = PumpTaskLocked();
             }
 
             await WaitForPumpAsync(pump, cancellationToken).ConfigureAwait(false);
@@ -270,49 +268,112 @@ public sealed class RedisAgentStreamWriter
         }
     }
 
-    private async Task PumpAsync()
+    /// <summary>Starts the pump if it is not running (under the lock); it runs until the queue is empty.</summary>
+    private void StartPumpingLocked()
     {
-        // Runs synchronously up to the first send (building the batch and handing it to the pipeline, which never
-        // blocks on the network), then continues on Redis's answer: no thread-pool hop per chunk.
-        if (!_claimed && !await ClaimAsync().ConfigureAwait(false))
+        if (!_pumping)
         {
+            _pumping = true;
+
+            // The pump's spans (claim, terminal batch, re-sends, failures) belong to the trace of the call that started it.
+            _parentContext = Activity.Current?.Context ?? default;
+            Pump();
+        }
+    }
+
+    /// <summary>Completes when the pump stops: the queue is empty or the writer failed (under the lock).</summary>
+    private Task PumpTaskLocked()
+        => !_pumping ? Task.CompletedTask : (_idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    private void StopPumpingLocked()
+    {
+        _pumping = false;
+        _idle?.TrySetResult();
+        _idle = null;
+    }
+
+    /// <summary>
+    /// Sends the next batch, or stops the pump when nothing is queued. Runs synchronously (building the batch and
+    /// handing it to the pipeline, which never blocks on the network); Redis's answer continues it in
+    /// <see cref="OnAnswered"/>, inline: no thread-pool hop, task or state machine per chunk.
+    /// </summary>
+    private void Pump()
+    {
+        if (!_claimed)
+        {
+            _ = ClaimThenPumpAsync();
             return;
         }
 
-        while (true)
+        List<AgentStreamEntry> entries;
+        lock (_gate)
         {
-            List<AgentStreamEntry> entries;
-            lock (_gate)
+            if (_queue.Count == 0)
             {
-                if (_queue.Count == 0)
-                {
-                    _pumping = false;
-                    return;
-                }
-
-                if (_queue.Count <= _maxBatchSize)
-                {
-                    entries = _queue;
-                    _queue = [];
-                }
-                else
-                {
-                    entries = _queue.GetRange(0, _maxBatchSize);
-                    _queue.RemoveRange(0, _maxBatchSize);
-                }
-            }
-
-            if (_next + entries.Count - _base >= EntryIds.Stride)
-            {
-                var fault = WriteErrors.TooManyEntries(_runId, _attempt);
-                Fault(fault, entries.Count, fault);
+                StopPumpingLocked();
                 return;
             }
 
-            if (!await WriteAsync(Build(entries)).ConfigureAwait(false))
+            if (_queue.Count <= _maxBatchSize)
             {
-                return;
+                // The lists swap: the one just written is the next queue, so a chunk costs no list of its own.
+                entries = _queue;
+                _queue = _spare ?? [];
+                _spare = null;
             }
+            else
+            {
+                entries = _queue.GetRange(0, _maxBatchSize);
+                _queue.RemoveRange(0, _maxBatchSize);
+            }
+        }
+
+        if (_next + entries.Count - _base >= EntryIds.Stride)
+        {
+            var fault = WriteErrors.TooManyEntries(_runId, _attempt);
+            Fault(fault, entries.Count, fault);
+            return;
+        }
+
+        var batch = Build(entries);
+        var ambient = Activity.Current;
+        _activity = StartWriteActivity(batch);
+
+        // The span is not ambient here: the pump may be running inside the appender's flush, whose commands have no parent.
+        Activity.Current = ambient;
+        _started = Stopwatch.GetTimestamp();
+        _appender.Append(_append);
+    }
+
+    private async Task ClaimThenPumpAsync()
+    {
+        if (await ClaimAsync().ConfigureAwait(false))
+        {
+            Pump();
+        }
+    }
+
+    /// <summary>Redis answered the batch in flight (called inline by the appender): record it and send the next, or sort out a failure or a refusal.</summary>
+    private void OnAnswered()
+    {
+        var activity = _activity;
+        _activity = null;
+        if (_append.Failure is null && _append.Outcome == AppendOutcome.Stored)
+        {
+            Written(_batch, activity, _started);
+            Pump();
+            return;
+        }
+
+        _ = ResolveThenPumpAsync(_batch, activity, _started, _append.Failure, _append.Outcome);
+    }
+
+    private async Task ResolveThenPumpAsync(PendingBatch batch, Activity? activity, long started, Exception? error, AppendOutcome outcome)
+    {
+        if (await ResolveAsync(batch, activity, started, error, outcome).ConfigureAwait(false))
+        {
+            Written(batch, activity, started);
+            Pump();
         }
     }
 
@@ -342,19 +403,32 @@ public sealed class RedisAgentStreamWriter
         return true;
     }
 
-    /// <summary>Writes one batch: re-sent on transient failures, a refusal told apart (a re-send of stored entries, or a newer claim), an expiry reported.</summary>
-    private async Task<bool> WriteAsync(PendingBatch batch)
+    /// <summary>
+    /// A span for the terminal batch, re-sends and failures, not for every batch: a run has hundreds. The others are
+    /// summed up on the terminal batch's span (batches, entries, bytes, re-sends) and counted in the metrics; their
+    /// Redis commands are pipelined with many runs' and belong to no run's trace (see StreamAppender).
+    /// </summary>
+    private Activity? StartWriteActivity(PendingBatch batch)
+        => batch.IsTerminal ? StartAppendActivity(batch.Index, batch.Count, retry: false, startTime: default) : null;
+
+    /// <summary>
+    /// A batch whose first send failed or was not stored as a whole: re-sent on transient failures, a refusal told apart
+    /// (a re-send of stored entries, or a newer claim), an expiry reported.
+    /// </summary>
+    /// <returns>Whether the batch is stored; otherwise the writer is faulted.</returns>
+    private async Task<bool> ResolveAsync(PendingBatch batch, Activity? activity, long started, Exception? error, AppendOutcome outcome)
     {
-        // A span for the terminal batch, re-sends and failures, not for every batch: a run has hundreds. The others
-        // are summed up on the terminal batch's span (batches, entries, bytes, re-sends) and counted in the metrics;
-        // their Redis commands are pipelined with many runs' and belong to no run's trace (see StreamAppender).
-        var activity = batch.IsTerminal ? StartAppendActivity(batch.Index, batch.Count, retry: false, startTime: default) : null;
-        var started = Stopwatch.GetTimestamp();
-        var (ok, outcome) = await SendAsync(
-            _ => _appender.AppendAsync(batch.Append),
-            batch.Count,
-            activity,
-            batch).ConfigureAwait(false);
+        var ok = true;
+        if (error is not null)
+        {
+            (ok, outcome) = await SendAsync(
+                _ => _appender.AppendAsync(batch.Append),
+                batch.Count,
+                activity,
+                batch,
+                error).ConfigureAwait(false);
+        }
+
         if (ok && outcome != AppendOutcome.Stored)
         {
             var refusal = outcome == AppendOutcome.Missing ? await MissingAsync().ConfigureAwait(false) : await RefusedAsync(batch).ConfigureAwait(false);
@@ -375,11 +449,12 @@ public sealed class RedisAgentStreamWriter
             }
         }
 
-        if (!ok)
-        {
-            return false;
-        }
+        return ok;
+    }
 
+    /// <summary>Records a batch Redis stored: the write's duration, the entries written, and the terminal batch's span.</summary>
+    private void Written(PendingBatch batch, Activity? activity, long started)
+    {
         StreamingDiagnostics.WriteDurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         Stored(batch);
         if (activity is not null)
@@ -393,45 +468,56 @@ public sealed class RedisAgentStreamWriter
             activity.Dispose();
         }
 
-        return true;
+        // The batch is done with its entries: their list is the next queue.
+        batch.Entries.Clear();
+        _spare = batch.Entries;
     }
 
     /// <summary>
     /// Sends until Redis answers, faulting the writer on a failure that is not transient or on an outage longer than
     /// the retry window. Every send of a batch is the same (the entry ids are fixed), so a re-send is idempotent.
     /// </summary>
-    private async Task<(bool Ok, T Value)> SendAsync<T>(Func<bool, Task<T>> send, int count, Activity? activity, PendingBatch? batch = null)
+    /// <param name="send">Sends once; its argument says whether this is a re-send.</param>
+    /// <param name="count">The entries sent (for the log and the fault).</param>
+    /// <param name="activity">The span the failures are recorded on, if the caller has one.</param>
+    /// <param name="batch">The batch sent, if it is one.</param>
+    /// <param name="firstError">How a first send made by the caller failed: handled as if <paramref name="send"/> had failed so.</param>
+    private async Task<(bool Ok, T Value)> SendAsync<T>(Func<bool, Task<T>> send, int count, Activity? activity, PendingBatch? batch = null, Exception? firstError = null)
     {
         long since = 0;
         var backoff = TimeSpan.Zero;
         var retry = false;
         while (true)
         {
-            Exception error;
-            var write = send(retry);
-            try
+            var error = firstError;
+            firstError = null;
+            if (error is null)
             {
-                var value = retry ? await write.WaitAsync(Remaining(since), _time).ConfigureAwait(false) : await write.ConfigureAwait(false);
-                if (retry)
+                var write = send(retry);
+                try
                 {
-                    var outage = _time.GetElapsedTime(since);
-                    StreamingDiagnostics.WriteOutagesCounter.Add(1);
-                    StreamingLog.WriteRecovered(_logger, _runId, outage);
-                }
+                    var value = retry ? await write.WaitAsync(Remaining(since), _time).ConfigureAwait(false) : await write.ConfigureAwait(false);
+                    if (retry)
+                    {
+                        var outage = _time.GetElapsedTime(since);
+                        StreamingDiagnostics.WriteOutagesCounter.Add(1);
+                        StreamingLog.WriteRecovered(_logger, _runId, outage);
+                    }
 
-                return (true, value);
-            }
-            catch (TimeoutException ex) when (retry && !write.IsCompleted)
-            {
-                // The window closed while this send was still queued; it may yet apply, in order (its ids are fixed),
-                // unless a newer claim has fenced it out.
-                Forget(write);
-                Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, ex), count, ex);
-                return (false, default!);
-            }
-            catch (Exception ex)
-            {
-                error = ex;
+                    return (true, value);
+                }
+                catch (TimeoutException ex) when (retry && !write.IsCompleted)
+                {
+                    // The window closed while this send was still queued; it may yet apply, in order (its ids are fixed),
+                    // unless a newer claim has fenced it out.
+                    Forget(write);
+                    Fault(WriteErrors.Outage(_runId, _attempt, _time.GetElapsedTime(since), _retryTimeout, ex), count, ex);
+                    return (false, default!);
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                }
             }
 
             var failed = activity ?? (retry || batch is not null ? StartAppendActivity(batch?.Index ?? 1, count, retry, startTime: default) : null);
@@ -541,7 +627,7 @@ public sealed class RedisAgentStreamWriter
         {
             _fault = fault;
             _queue.Clear();
-            _pumping = false;
+            StopPumpingLocked();
         }
     }
 
@@ -570,14 +656,15 @@ public sealed class RedisAgentStreamWriter
             _written = true;
         }
 
-        var append = new AppendBatch(_keys[0], _keys[1], _notify, _encoder.Attempt, _previousId, first, _encoder.Encode(entries, first), refresh ? _refresh : null);
-        _previousId = append.LastId;
-        return new PendingBatch(entries, append, ++_batchIndex, _entriesEncoded, _bytesEncoded);
+        _append.Arm(_previousId, first, entries, _encoder.TakeTraceParent(), refresh ? _refresh : null);
+        _previousId = _append.LastId;
+        _batch.Set(entries, ++_batchIndex, _entriesEncoded, _bytesEncoded);
+        return _batch;
     }
 
     private Activity? StartAppendActivity(long index, int count, bool retry, DateTimeOffset startTime, string operation = "XADD")
     {
-        var activity = StreamingDiagnostics.ActivitySource.StartActivity(StreamingDiagnostics.AppendActivityName, ActivityKind.Client, parentContext: default, startTime: startTime);
+        var activity = StreamingDiagnostics.ActivitySource.StartActivity(StreamingDiagnostics.AppendActivityName, ActivityKind.Client, parentContext: _parentContext, startTime: startTime);
         if (activity is not null)
         {
             activity.SetTag("db.system.name", "redis");
@@ -621,26 +708,37 @@ public sealed class RedisAgentStreamWriter
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(30);
 
-    /// <summary>A batch as sent, kept so a re-send is the same commands (same entry ids).</summary>
-    private sealed class PendingBatch(List<AgentStreamEntry> entries, AppendBatch append, long index, long entriesThrough, long bytesThrough)
+    /// <summary>
+    /// The batch in flight, kept so a re-send is the same commands (same entry ids); one per writer, set again for each
+    /// batch (one is in flight at a time).
+    /// </summary>
+    private sealed class PendingBatch(AppendBatch append)
     {
-        public List<AgentStreamEntry> Entries { get; } = entries;
+        public List<AgentStreamEntry> Entries { get; private set; } = [];
 
         public AppendBatch Append { get; } = append;
 
         /// <summary>The writer's 1-based batch index (1 is the claim).</summary>
-        public long Index { get; } = index;
+        public long Index { get; private set; }
 
         /// <summary>The entries of the writer's batches up to and including this one.</summary>
-        public long EntriesThrough { get; } = entriesThrough;
+        public long EntriesThrough { get; private set; }
 
         /// <summary>The UTF-8 payload bytes of the writer's batches up to and including this one.</summary>
-        public long BytesThrough { get; } = bytesThrough;
+        public long BytesThrough { get; private set; }
 
         public long LastSequence => Append.LastSequence;
 
         public bool IsTerminal => Entries.Count > 0 && Entries[^1].IsTerminal;
 
         public int Count => Entries.Count;
+
+        public void Set(List<AgentStreamEntry> entries, long index, long entriesThrough, long bytesThrough)
+        {
+            Entries = entries;
+            Index = index;
+            EntriesThrough = entriesThrough;
+            BytesThrough = bytesThrough;
+        }
     }
 }

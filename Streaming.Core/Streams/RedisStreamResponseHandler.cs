@@ -117,7 +117,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         {
             return cluster
                 ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time)
-                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, message => (Volatile.Read(ref _tail) as AnnouncedStreamTail)?.HandOver(message));
+                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, (flush, now) => (Volatile.Read(ref _tail) as AnnouncedStreamTail)?.HandOver(flush, now));
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
 using AgentStreaming.Streaming.Streams.Writing;
 using StackExchange.Redis;
@@ -41,9 +40,10 @@ internal sealed class StreamAppender
     private readonly object _gate = new();
     private readonly TimeProvider _time;
     private readonly string _origin;
-    private readonly Action<byte[]>? _handOver;
+    private readonly Action<List<AppendBatch>, long>? _handOver;
     private List<AppendBatch> _queue = [];
     private int _inFlight;
+    private AnnouncementWriter? _announcement;
 
     /// <summary>Creates the appender.</summary>
     /// <param name="database">The database the writers write to.</param>
@@ -51,8 +51,8 @@ internal sealed class StreamAppender
     /// <param name="maxEntriesPerCall">How many entries one flush carries at most (a larger batch goes alone).</param>
     /// <param name="time">The clock that stamps the entries' <c>timestamp</c>.</param>
     /// <param name="origin">Names this pump in its announcements, so the process's own tail skips their echo.</param>
-    /// <param name="handOver">Hands an announcement to the process's own tail in memory (single server), if it has one.</param>
-    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<byte[]>? handOver = null)
+    /// <param name="handOver">Hands a flush's batches and their timestamp to the process's own tail in memory (single server), if it has one, once Redis answered them and before they are announced.</param>
+    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<List<AppendBatch>, long>? handOver = null)
     {
         _origin = origin;
         _handOver = handOver;
@@ -63,11 +63,21 @@ internal sealed class StreamAppender
         _time = time;
     }
 
-    /// <summary>Appends one run's batch.</summary>
+    /// <summary>Appends one run's batch; the batch's callback is called once Redis answered it (see <see cref="AppendBatch.Outcome"/> and <see cref="AppendBatch.Failure"/>).</summary>
+    public void Append(AppendBatch batch) => Enqueue(batch, waiter: null);
+
+    /// <summary>Appends one run's batch and waits for Redis's answer.</summary>
     /// <returns>What Redis did with it; faults with the Redis failure when it could not be sent or answered.</returns>
     public Task<AppendOutcome> AppendAsync(AppendBatch batch)
     {
-        batch.Reset();
+        var waiter = new TaskCompletionSource<AppendOutcome>();
+        Enqueue(batch, waiter);
+        return waiter.Task;
+    }
+
+    private void Enqueue(AppendBatch batch, TaskCompletionSource<AppendOutcome>? waiter)
+    {
+        batch.Reset(waiter);
         List<AppendBatch>? flush = null;
         lock (_gate)
         {
@@ -83,8 +93,6 @@ internal sealed class StreamAppender
         {
             _ = SendLoopAsync(flush);
         }
-
-        return batch.Task;
     }
 
     private async Task SendLoopAsync(List<AppendBatch> flush)
@@ -171,20 +179,29 @@ internal sealed class StreamAppender
             return;
         }
 
-        StringBuilder? message = null;
+        AnnouncementWriter? message = null;
         foreach (var batch in flush)
         {
             if (batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused)
             {
-                message ??= new StringBuilder(256).Append(CultureInfo.InvariantCulture, $"v1 {now} {_origin}");
+                if (message is null)
+                {
+                    // One buffer per flush in flight, reused: the message is written as UTF-8 once, then copied out.
+                    message = Interlocked.Exchange(ref _announcement, null) ?? new AnnouncementWriter();
+                    message.Append("v1 ").Append(now).Append(' ').Append(_origin);
+                }
+
                 batch.AppendAnnouncement(message);
             }
         }
 
         if (message is not null)
         {
-            var bytes = Encoding.UTF8.GetBytes(message.ToString());
-            _handOver?.Invoke(bytes);
+            // The process's own readers get the entries as they are (no encoding, no parsing, no copy of the text).
+            _handOver?.Invoke(flush, now);
+            var bytes = message.ToArray();
+            message.Clear();
+            Volatile.Write(ref _announcement, message);
             _database.Publish(_changesChannel, bytes, CommandFlags.FireAndForget);
         }
     }
@@ -199,18 +216,17 @@ internal sealed class StreamAppender
 
         foreach (var entry in batch.Entries)
         {
-            for (var i = 0; i < entry.Length; i++)
+            // The other fields are short: sequence, timestamp, type, attempt, done, traceparent.
+            if (Large(entry.Text) || Large(Writing.StreamEntryEncoder.ErrorOf(entry)) || Large(Writing.StreamEntryEncoder.DataOf(entry)))
             {
-                if (i is not (AppendBatch.SequenceField or AppendBatch.TimestampField) && (string?)entry[i].Value is { } value
-                    && value.Length > MaxAnnouncedValue / 4 && Encoding.UTF8.GetByteCount(value) > MaxAnnouncedValue)
-                {
-                    return false;
-                }
+                return false;
             }
         }
 
         return true;
     }
+
+    private static bool Large(string? value) => value is not null && value.Length > MaxAnnouncedValue / 4 && Encoding.UTF8.GetByteCount(value) > MaxAnnouncedValue;
 }
 
 /// <summary>What Redis did with a batch.</summary>
@@ -228,24 +244,26 @@ internal enum AppendOutcome
 
 /// <summary>
 /// One run's batch as the writer built it: one <c>XADD key NOMKSTREAM &lt;sequence&gt;-0 text … sequence … timestamp …
-/// type … attempt … [field value]…</c> per entry, and the TTL refresh when it is due. Re-sent unchanged but for the
-/// timestamp.
+/// type … attempt … [field value]…</c> per entry (<see cref="Writing.StreamEntryEncoder"/>), and the TTL refresh when it
+/// is due. Re-sent unchanged but for the timestamp.
 /// </summary>
-internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, string previousId, long firstSequence, NameValueEntry[][] entries, AppendBatch.Refresh? refresh)
+/// <remarks>
+/// A writer has one batch in flight at a time, so it keeps one of these and arms it again for each batch
+/// (<see cref="Arm"/>) once Redis stored the previous one: a batch costs no object of its own. The writer does not touch
+/// the entries until the batch is stored or the writer has failed.
+/// </remarks>
+/// <param name="stream">The stream key.</param>
+/// <param name="meta">The metadata key.</param>
+/// <param name="notify">The run's channel on Redis Cluster, else <see langword="null"/>.</param>
+/// <param name="attempt">The attempt, as the entries carry it.</param>
+/// <param name="answered">Called (inline, by the pump that sent it) once Redis answered the batch, unless <see cref="StreamAppender.AppendAsync"/> waits for it.</param>
+internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? notify, string attempt, Action? answered = null)
 {
-    /// <summary>Where the fields are in an entry (see <see cref="Writing.StreamEntryEncoder"/>); extra pairs follow from <see cref="ExtraFields"/>.</summary>
-    internal const int TextField = 0;
-
-    internal const int SequenceField = 1;
-
-    internal const int TimestampField = 2;
-
-    internal const int TypeField = 3;
-
-    internal const int ExtraFields = 5;
-
-    private TaskCompletionSource<AppendOutcome> _completion = new();
+    private List<AgentStreamEntry> _entries = [];
+    private string? _traceParent;
+    private string[] _ids = [];
     private Task<RedisValue>[] _replies = [];
+    private TaskCompletionSource<AppendOutcome>? _waiter;
     private Exception? _failure;
 
     public RedisKey Stream => stream;
@@ -257,44 +275,68 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     public string Attempt => attempt;
 
     /// <summary>The id of the entry the batch follows ("" at the stream's start).</summary>
-    public string PreviousId => previousId;
+    public string PreviousId { get; private set; } = string.Empty;
 
-    public long FirstSequence => firstSequence;
+    public long FirstSequence { get; private set; }
 
-    /// <summary>Each entry's fields, in order.</summary>
-    public NameValueEntry[][] Entries => entries;
+    /// <summary>The entries, in order.</summary>
+    public List<AgentStreamEntry> Entries => _entries;
 
-    public Refresh? TtlRefresh => refresh;
+    public Refresh? TtlRefresh { get; private set; }
 
-    public int Count => entries.Length;
+    public int Count => _entries.Count;
 
     public long LastSequence => FirstSequence + Count - 1;
 
-    public string LastId => Writing.EntryIds.Of(LastSequence);
+    public string LastId => Count > 0 ? _ids[Count - 1] : Writing.EntryIds.Of(LastSequence);
+
+    /// <summary>The entry id of the batch's entry <paramref name="index"/> (made once per batch, sent and announced as is).</summary>
+    public string IdAt(int index) => _ids[index];
 
     public AppendOutcome Outcome { get; private set; }
 
-    public Task<AppendOutcome> Task => _completion.Task;
+    /// <summary>How the last send failed (Redis did not answer it, or not as expected), if it did.</summary>
+    public Exception? Failure => _failure;
 
-    internal void Reset()
+    /// <summary>Arms the batch with the writer's next entries.</summary>
+    /// <param name="previousId">The id of the entry they follow ("" at the stream's start).</param>
+    /// <param name="firstSequence">The first entry's sequence.</param>
+    /// <param name="entries">The entries, in order.</param>
+    /// <param name="traceParent">The <c>traceparent</c> the first entry carries, if any.</param>
+    /// <param name="refresh">The TTL refresh the batch carries, if one is due.</param>
+    internal void Arm(string previousId, long firstSequence, List<AgentStreamEntry> entries, string? traceParent, Refresh? refresh)
     {
-        if (_completion.Task.IsCompleted)
+        PreviousId = previousId;
+        FirstSequence = firstSequence;
+        _entries = entries;
+        _traceParent = traceParent;
+        TtlRefresh = refresh;
+        if (_ids.Length < entries.Count)
         {
-            _completion = new TaskCompletionSource<AppendOutcome>();
+            _ids = new string[Math.Max(entries.Count, 2 * _ids.Length)];
+            _replies = new Task<RedisValue>[_ids.Length];
         }
 
+        for (var i = 0; i < entries.Count; i++)
+        {
+            _ids[i] = Writing.EntryIds.Of(firstSequence + i);
+        }
+    }
+
+    /// <summary>Prepares a send: <paramref name="waiter"/> is completed with the outcome, else the batch's callback is called.</summary>
+    internal void Reset(TaskCompletionSource<AppendOutcome>? waiter)
+    {
+        _waiter = waiter;
         _failure = null;
     }
 
     /// <summary>Queues the batch's commands on the flush's pipeline.</summary>
     internal void Send(IBatch pipeline, long now)
     {
-        _replies = new Task<RedisValue>[entries.Length];
-        for (var i = 0; i < entries.Length; i++)
+        for (var i = 0; i < Count; i++)
         {
-            var fields = entries[i];
-            fields[TimestampField] = new NameValueEntry(StreamFields.Timestamp, now);
-            _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = Writing.EntryIds.Of(FirstSequence + i), CreateStream = false });
+            var fields = Writing.StreamEntryEncoder.Fields(_entries[i], FirstSequence + i, now, attempt, i == 0 ? _traceParent : null);
+            _replies[i] = pipeline.StreamAddAsync(stream, fields, new StreamAddOptions { MessageId = _ids[i], CreateStream = false });
         }
 
         if (TtlRefresh is { } refresh)
@@ -311,11 +353,11 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     {
         var refused = false;
         var missing = false;
-        foreach (var reply in _replies)
+        for (var i = 0; i < Count; i++)
         {
             try
             {
-                var id = await reply.ConfigureAwait(false);
+                var id = await _replies[i].ConfigureAwait(false);
                 missing |= id.IsNull;
             }
             catch (RedisServerException ex) when (EntryIds.IsNotGreater(ex))
@@ -326,6 +368,10 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
             {
                 _failure ??= ex;
             }
+            finally
+            {
+                _replies[i] = null!;
+            }
         }
 
         Outcome = missing ? AppendOutcome.Missing : refused ? AppendOutcome.Refused : AppendOutcome.Stored;
@@ -334,18 +380,25 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
     internal void Complete()
     {
         // Completed inline: the continuation is the writer's own pump, which queues its next batch for the next flush.
-        if (_failure is not null)
+        if (Interlocked.Exchange(ref _waiter, null) is { } waiter)
         {
-            _completion.TrySetException(_failure);
+            if (_failure is not null)
+            {
+                waiter.TrySetException(_failure);
+            }
+            else
+            {
+                waiter.TrySetResult(Outcome);
+            }
+
+            return;
         }
-        else
-        {
-            _completion.TrySetResult(Outcome);
-        }
+
+        answered?.Invoke();
     }
 
     /// <summary>This batch's part of the changes announcement (format: <see cref="Announcement"/>).</summary>
-    internal void AppendAnnouncement(StringBuilder message)
+    internal void AppendAnnouncement(AnnouncementWriter message)
     {
         message.Append('\n').Append((string)Stream!).Append(' ');
         if (Outcome != AppendOutcome.Stored || !StreamAppender.Detailed(this))
@@ -355,19 +408,30 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
         }
 
         message.Append(PreviousId).Append(' ').Append(Count).Append(' ').Append(Attempt);
-        for (var i = 0; i < entries.Length; i++)
+        for (var i = 0; i < Count; i++)
         {
-            var fields = entries[i];
-            var text = (string)fields[TextField].Value!;
-            var extras = fields.Length - ExtraFields;
-            message.Append('\n').Append(Writing.EntryIds.Of(FirstSequence + i)).Append(' ').Append(FirstSequence + i).Append(' ').Append((string)fields[TypeField].Value!)
-                .Append(' ').Append(extras).Append(' ').Append(Encoding.UTF8.GetByteCount(text)).Append('\n').Append(text);
-            for (var x = ExtraFields; x < fields.Length; x++)
+            var entry = _entries[i];
+            var extras = new Writing.StreamEntryEncoder.ExtraPairList();
+            Writing.StreamEntryEncoder.ExtraPairs(entry, i == 0 ? _traceParent : null, ref extras);
+            message.Append('\n').Append(_ids[i]).Append(' ').Append(FirstSequence + i).Append(' ').Append(entry.Kind.ToWireName())
+                .Append(' ').Append(extras.Count).Append(' ').AppendValue(entry.Text ?? string.Empty);
+            for (var x = 0; x < extras.Count; x++)
             {
-                var value = (string)fields[x].Value!;
-                message.Append('\n').Append((string)fields[x].Name!).Append(' ').Append(Encoding.UTF8.GetByteCount(value)).Append('\n').Append(value);
+                var (name, value) = extras[x];
+                message.Append('\n').Append(name).Append(' ').AppendValue(value);
             }
         }
+    }
+
+    /// <summary>The batch's entry <paramref name="index"/> as a reader sees it (what its announcement would carry), for the process's own tail.</summary>
+    /// <param name="index">The entry.</param>
+    /// <param name="attempt">The batch's attempt, as a number.</param>
+    /// <param name="timestamp">When the flush was sent (the entries' <c>timestamp</c>).</param>
+    internal StreamChunk ChunkAt(int index, int attempt, DateTimeOffset timestamp)
+    {
+        var entry = _entries[index];
+        return new StreamChunk(_ids[index], entry.Kind, entry.Text ?? string.Empty, FirstSequence + index, attempt, timestamp,
+            Writing.StreamEntryEncoder.ErrorOf(entry), Writing.StreamEntryEncoder.DataOf(entry));
     }
 
     /// <summary>The TTL refresh a batch carries: <c>PEXPIRE</c> of both keys, the metadata's longer, and the written mark.</summary>

@@ -313,16 +313,21 @@ internal sealed class RedisAgentStreamReader(
     }
 
     /// <summary>
-    /// Waits for a reader's next entry with an idle deadline, re-arming one timer per reader instead of allocating a
-    /// task and a timer per wait (readers wait once per entry, thousands of times a second in all); the wait's own
-    /// state is pooled (each wait is awaited once, by the reader).
+    /// Waits for a reader's next entry with an idle deadline, with one timer per reader that is not re-armed per wait
+    /// (readers wait once per entry, thousands of times a second in all): each wait moves the deadline forward, and the
+    /// timer, when it fires before the deadline, sets itself for the rest; only a wait that reaches its deadline is
+    /// cancelled. The wait's own state is pooled (each wait is awaited once, by the reader).
     /// </summary>
     private sealed class IdleWait : IDisposable
     {
         private readonly TimeProvider _time;
         private readonly CancellationToken _cancellationToken;
+        private readonly object _gate = new();
         private CancellationTokenSource? _deadline;
         private CancellationTokenRegistration _link;
+        private ITimer? _timer;
+        private long _due;
+        private long _armedFor = long.MaxValue;
 
         public IdleWait(TimeProvider time, CancellationToken cancellationToken)
         {
@@ -334,18 +339,32 @@ internal sealed class RedisAgentStreamReader(
         [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
         public async ValueTask<bool> WaitToReadAsync(System.Threading.Channels.ChannelReader<StreamChunk> reader, TimeSpan timeout)
         {
-            if (_deadline is null || _deadline.IsCancellationRequested)
+            CancellationToken token;
+            lock (_gate)
             {
-                _link.Dispose();
-                _deadline?.Dispose();
-                _deadline = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
-                _link = _cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _deadline);
+                if (_deadline is null || _deadline.IsCancellationRequested)
+                {
+                    _link.Dispose();
+                    _deadline?.Dispose();
+                    _deadline = new CancellationTokenSource();
+                    _link = _cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _deadline);
+                }
+
+                token = _deadline.Token;
+                var now = _time.GetTimestamp();
+                _due = now + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+                if (_due < _armedFor)
+                {
+                    // The timer is not set, or set for later than this wait's deadline.
+                    _armedFor = _due;
+                    _timer ??= _time.CreateTimer(static state => ((IdleWait)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                    _timer.Change(timeout, Timeout.InfiniteTimeSpan);
+                }
             }
 
-            _deadline.CancelAfter(timeout);
             try
             {
-                return await reader.WaitToReadAsync(_deadline.Token).ConfigureAwait(false);
+                return await reader.WaitToReadAsync(token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!_cancellationToken.IsCancellationRequested)
             {
@@ -353,10 +372,42 @@ internal sealed class RedisAgentStreamReader(
             }
         }
 
+        private void OnTimer()
+        {
+            CancellationTokenSource? idle;
+            lock (_gate)
+            {
+                var now = _time.GetTimestamp();
+                if (now < _due)
+                {
+                    // A later wait moved the deadline: wait for the rest.
+                    _armedFor = _due;
+                    _timer?.Change(_time.GetElapsedTime(now, _due), Timeout.InfiniteTimeSpan);
+                    return;
+                }
+
+                _armedFor = long.MaxValue;
+                idle = _deadline;
+            }
+
+            try
+            {
+                idle?.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The reader ended meanwhile.
+            }
+        }
+
         public void Dispose()
         {
-            _link.Dispose();
-            _deadline?.Dispose();
+            lock (_gate)
+            {
+                _timer?.Dispose();
+                _link.Dispose();
+                _deadline?.Dispose();
+            }
         }
     }
 

@@ -42,14 +42,55 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
     }
 
     /// <summary>
-    /// An announcement of this process's write pump, handed over in memory once Redis stored its entries: the readers
-    /// here get them without waiting for Redis to publish it back (Redis still publishes it for other processes, and
-    /// this tail skips that echo).
+    /// A flush of this process's write pump, handed over in memory once Redis answered it: the readers here get its
+    /// entries as they are, without waiting for Redis to publish the announcement back, and without encoding or parsing
+    /// them (Redis still publishes it for other processes, and this tail skips that echo). Every entry travels, however
+    /// large; a batch Redis refused in part is read from Redis instead.
     /// </summary>
-    internal void HandOver(byte[] message)
+    /// <param name="flush">The batches, as the pump sent them.</param>
+    /// <param name="now">The entries' timestamp (Unix milliseconds).</param>
+    internal void HandOver(List<AppendBatch> flush, long now)
     {
         Interlocked.Increment(ref _handedOver);
-        OnAnnounced(message, local: true);
+        var timestamp = DateTimeOffset.FromUnixTimeMilliseconds(now);
+        var read = false;
+        lock (Gate)
+        {
+            if (Keys.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var batch in flush)
+            {
+                if (batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused) || !Keys.TryGetValue((string)batch.Stream!, out var state))
+                {
+                    continue;
+                }
+
+                var from = StreamCursor.Start;
+                if (batch.Outcome != AppendOutcome.Stored || (batch.PreviousId.Length > 0 && !StreamCursor.TryParse(batch.PreviousId, out from)))
+                {
+                    MarkLocked(state);
+                    read = true;
+                    continue;
+                }
+
+                var chunks = Announced(batch.Count);
+                var attempt = int.Parse(batch.Attempt, System.Globalization.CultureInfo.InvariantCulture);
+                for (var e = 0; e < chunks.Length; e++)
+                {
+                    chunks[e] = batch.ChunkAt(e, attempt, timestamp);
+                }
+
+                OfferLocked(state, from, chunks, ref read);
+            }
+        }
+
+        if (read)
+        {
+            StartReading();
+        }
     }
 
     /// <summary>Announcements handed over in memory by this process's write pump.</summary>
@@ -100,7 +141,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
         try
         {
             var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
-            await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message, local: false)).ConfigureAwait(false);
+            await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
         {
@@ -123,7 +164,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
     /// received everything up to the id each batch follows; a key with a reader further back, a paused reader or a batch
     /// announced without its entries is read from Redis instead.
     /// </summary>
-    private void OnAnnounced(RedisValue message, bool local)
+    private void OnAnnounced(RedisValue message)
     {
         var bytes = (byte[]?)message;
         if (bytes is null || bytes.Length == 0)
@@ -133,7 +174,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
 
         var announcement = new Announcement(bytes);
         var understood = announcement.TryReadHeader(out var origin);
-        if (understood && !local && origin.SequenceEqual(_origin))
+        if (understood && origin.SequenceEqual(_origin))
         {
             // This process's own announcement, handed over in memory already (counted even when its readers are done).
             Interlocked.Increment(ref _echoesSkipped);
@@ -200,13 +241,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
                 continue;
             }
 
-            // Entries are handed to the readers' channels by value, so one buffer serves every announcement (under the lock).
-            if (_announced.Length < count)
-            {
-                _announced = new StreamChunk[Math.Max(count, 2 * _announced.Length)];
-            }
-
-            var chunks = _announced.AsSpan(0, count);
+            var chunks = Announced(count);
             for (var e = 0; e < count; e++)
             {
                 if (!announcement.TryReadEntry(attempt, out chunks[e]))
@@ -216,33 +251,56 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
                 }
             }
 
-            foreach (var subscription in state.Subscriptions)
-            {
-                if (!subscription.IsComplete && subscription.Buffered >= Options.ReaderBufferLimit)
-                {
-                    subscription.Paused = true;
-                }
-            }
-
-            TailSubscription.Offer(state.Subscriptions, from, chunks, LoseEntry);
-            var newestId = count > 0 ? chunks[^1].EntryId : null;
-            chunks.Clear();
-            if (newestId is not null && StreamCursor.TryParse(newestId, out var newest))
-            {
-                foreach (var subscription in state.Subscriptions)
-                {
-                    if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered < newest)
-                    {
-                        // Further back than the batch: read it from its own position.
-                        MarkLocked(state);
-                        read = true;
-                        break;
-                    }
-                }
-            }
+            OfferLocked(state, from, chunks, ref read);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Entries are handed to the readers' channels by value, so one buffer serves every announcement (under the lock).
+    /// </summary>
+    private Span<StreamChunk> Announced(int count)
+    {
+        if (_announced.Length < count)
+        {
+            _announced = new StreamChunk[Math.Max(count, 2 * _announced.Length)];
+        }
+
+        return _announced.AsSpan(0, count);
+    }
+
+    /// <summary>
+    /// Offers a batch's entries, which follow <paramref name="from"/> without a gap, to the readers of
+    /// <paramref name="state"/> that had received everything up to there; a reader further back has the key read from
+    /// Redis instead (under the lock). Clears <paramref name="chunks"/>.
+    /// </summary>
+    private void OfferLocked(KeyState state, StreamCursor from, Span<StreamChunk> chunks, ref bool read)
+    {
+        foreach (var subscription in state.Subscriptions)
+        {
+            if (!subscription.IsComplete && subscription.Buffered >= Options.ReaderBufferLimit)
+            {
+                subscription.Paused = true;
+            }
+        }
+
+        TailSubscription.Offer(state.Subscriptions, from, chunks, LoseEntry);
+        var newestId = chunks.Length > 0 ? chunks[^1].EntryId : null;
+        chunks.Clear();
+        if (newestId is not null && StreamCursor.TryParse(newestId, out var newest))
+        {
+            foreach (var subscription in state.Subscriptions)
+            {
+                if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered < newest)
+                {
+                    // Further back than the batch: read it from its own position.
+                    MarkLocked(state);
+                    read = true;
+                    break;
+                }
+            }
+        }
     }
 
     /// <summary>Reads every key (after a (re)subscription, and on the sweep).</summary>
