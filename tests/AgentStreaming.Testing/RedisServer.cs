@@ -165,10 +165,9 @@ public sealed class RedisServer : IAsyncDisposable
     /// <returns>A task that completes when the process is gone.</returns>
     public async Task KillAsync()
     {
-        if (_process is { HasExited: false } process)
+        if (_process is { } process)
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync().ConfigureAwait(false);
+            await process.KillTreeAsync($"redis-server on port {Port}").ConfigureAwait(false);
         }
     }
 
@@ -187,20 +186,16 @@ public sealed class RedisServer : IAsyncDisposable
         try
         {
             using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
-            await client.GetStream().WriteAsync("SHUTDOWN\r\n"u8.ToArray()).ConfigureAwait(false);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await client.ConnectAsync("127.0.0.1", Port, deadline.Token).ConfigureAwait(false);
+            await client.GetStream().WriteAsync("SHUTDOWN\r\n"u8.ToArray(), deadline.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or IOException)
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
         {
             // Already going away: waiting for the exit below is all that is left.
         }
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
+        if (!await process.ExitedWithinAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false))
         {
             await KillAsync().ConfigureAwait(false);
         }
@@ -280,13 +275,19 @@ public sealed class RedisServer : IAsyncDisposable
     {
         try
         {
+            // One probe of a poll: a server that accepts but does not answer (loading, paused, stopped) is a no.
             using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await client.ConnectAsync("127.0.0.1", port, deadline.Token).ConfigureAwait(false);
             var stream = client.GetStream();
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n")).ConfigureAwait(false);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"), deadline.Token).ConfigureAwait(false);
             var buffer = new byte[4096];
-            var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
+            var read = await stream.ReadAsync(buffer, deadline.Token).ConfigureAwait(false);
             return Encoding.ASCII.GetString(buffer, 0, read).Contains(expected, StringComparison.Ordinal);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
         catch (SocketException)
         {

@@ -103,7 +103,7 @@ public sealed class WorkerCluster : IAsyncDisposable
         builder.UseOrleansClient(client => client.UseDurableAgentsRedis(RedisConnectionString, ClusterId));
         builder.Services.AddDurableAgentsClient();
         _client = builder.Build();
-        await _client.StartAsync();
+        await _client.StartWithinAsync($"The test's Orleans client of cluster {ClusterId}");
     }
 
     /// <summary>The Worker a grain's <c>HostedBy</c> (<c>host/pid</c>) names.</summary>
@@ -121,14 +121,7 @@ public sealed class WorkerCluster : IAsyncDisposable
     {
         if (_client is not null)
         {
-            try
-            {
-                await _client.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
+            await _client.StopWithinAsync($"The test's Orleans client of cluster {ClusterId}", TimeSpan.FromSeconds(5));
             _client.Dispose();
         }
 

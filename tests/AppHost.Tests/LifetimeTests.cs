@@ -82,13 +82,7 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         {
             foreach (var pid in started.Where(ProcessTable.IsAlive))
             {
-                try
-                {
-                    Process.GetProcessById(pid).Kill();
-                }
-                catch (ArgumentException)
-                {
-                }
+                ProcessTable.Kill(pid);
             }
 
             Directory.Delete(data, recursive: true);
@@ -101,9 +95,11 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         var data = Directory.CreateTempSubdirectory("agent-streaming-lock-").FullName;
         try
         {
-            await using var first = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"]);
+            using var deadline = new CancellationTokenSource(AspireSystem.StartTimeout);
+            await using var first = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"], deadline.Token);
             var error = await Assert.ThrowsAnyAsync<Exception>(() =>
-                DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"]));
+                DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"], deadline.Token));
+            Assert.False(deadline.IsCancellationRequested, $"Creating the second AppHost neither failed nor succeeded within {AspireSystem.StartTimeout}.");
             var message = Flatten(error);
             Assert.Contains("Another AppHost", message, StringComparison.Ordinal);
             Assert.Contains(data, message, StringComparison.Ordinal);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace AgentStreaming.AppHost.Tests;
@@ -42,13 +43,17 @@ internal static class ProcessTable
     public static IReadOnlySet<int> AppProcesses(string dataDirectory, IReadOnlySet<int> before)
     {
         var snapshot = Snapshot();
-        var roots = snapshot
+        return Descendants(snapshot, snapshot
             .Where(p => !before.Contains(p.Pid))
             .Where(p => p.CommandLine.Contains("/tools/dcp ", StringComparison.Ordinal) || p.CommandLine.Contains(dataDirectory, StringComparison.Ordinal))
-            .Select(p => p.Pid)
-            .ToHashSet();
+            .Select(p => p.Pid));
+    }
+
+    /// <summary>The <paramref name="roots"/> and every process under them.</summary>
+    private static HashSet<int> Descendants(IReadOnlyList<(int Pid, int Parent, string CommandLine)> snapshot, IEnumerable<int> roots)
+    {
         var result = new HashSet<int>(roots);
-        var frontier = new Queue<int>(roots);
+        var frontier = new Queue<int>(result);
         while (frontier.Count > 0)
         {
             var parent = frontier.Dequeue();
@@ -64,7 +69,34 @@ internal static class ProcessTable
         return result;
     }
 
+    /// <summary>
+    /// The processes of an app this test process started: DCP under this process and whatever runs with the app's
+    /// data folder, with everything under them (never another test run's app).
+    /// </summary>
+    public static IReadOnlySet<int> OwnAppProcesses(string dataDirectory)
+    {
+        var snapshot = Snapshot();
+        var ours = Descendants(snapshot, [Environment.ProcessId]);
+        return Descendants(snapshot, snapshot
+            .Where(p => (ours.Contains(p.Pid) && p.CommandLine.Contains("/tools/dcp ", StringComparison.Ordinal)) || p.CommandLine.Contains(dataDirectory, StringComparison.Ordinal))
+            .Select(p => p.Pid));
+    }
+
     public static IReadOnlySet<int> Pids() => Snapshot().Select(p => p.Pid).ToHashSet();
+
+    /// <summary>Kills a process (SIGKILL) if it is still there.</summary>
+    public static void Kill(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            process.Kill();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            // Gone already.
+        }
+    }
 
     public static bool IsAlive(int pid) => Snapshot().Any(p => p.Pid == pid);
 
