@@ -59,6 +59,11 @@ internal sealed class AspireSystem : IAsyncDisposable
             await app.ResourceNotifications.WaitForResourceHealthyAsync("worker", cts.Token);
             return new AspireSystem(app, data);
         }
+        catch (OperationCanceledException ex) when (cts.IsCancellationRequested)
+        {
+            await StopAsync(app, data);
+            throw new TimeoutException($"The Aspire app did not start with a healthy worker within {StartTimeout}.", ex);
+        }
         catch
         {
             await StopAsync(app, data);
@@ -84,9 +89,16 @@ internal sealed class AspireSystem : IAsyncDisposable
     public async Task<int?> WaitForExitAsync(string resource, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        var exited = await App.ResourceNotifications.WaitForResourceAsync(
-            resource, e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", cts.Token);
-        return exited.Snapshot.ExitCode;
+        try
+        {
+            var exited = await App.ResourceNotifications.WaitForResourceAsync(
+                resource, e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", cts.Token);
+            return exited.Snapshot.ExitCode;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{resource} did not exit within {timeout}. Its console:\n{await ConsoleAsync(resource, timeout: TimeSpan.FromSeconds(2))}");
+        }
     }
 
     /// <summary>What a resource has written to its console so far.</summary>
