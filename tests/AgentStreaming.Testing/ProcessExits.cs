@@ -94,6 +94,21 @@ public static class ProcessExits
         }
     }
 
+    /// <summary>Kills the process <paramref name="pid"/> (SIGKILL) if it is still there, e.g. one a tool left behind.</summary>
+    /// <param name="pid">The process id.</param>
+    public static void Kill(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            process.Kill();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            // Gone already.
+        }
+    }
+
     /// <summary>
     /// Runs a program to its end with its output captured and its standard input closed (a prompt reads end-of-file
     /// instead of waiting); killed with everything it started when it takes longer than <paramref name="timeout"/>.

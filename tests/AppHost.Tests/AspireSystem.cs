@@ -150,7 +150,7 @@ internal sealed class AspireSystem : IAsyncDisposable
             var described = ProcessTable.Describe(left);
             foreach (var pid in left)
             {
-                ProcessTable.Kill(pid);
+                ProcessExits.Kill(pid);
             }
 
             throw new TimeoutException($"The Aspire app did not stop within {StopTimeout}; killed what it had started:\n{described}");

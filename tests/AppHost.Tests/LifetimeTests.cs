@@ -82,7 +82,7 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         {
             foreach (var pid in started.Where(ProcessTable.IsAlive))
             {
-                ProcessTable.Kill(pid);
+                ProcessExits.Kill(pid);
             }
 
             Directory.Delete(data, recursive: true);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace AgentStreaming.AppHost.Tests;
@@ -83,20 +82,6 @@ internal static class ProcessTable
     }
 
     public static IReadOnlySet<int> Pids() => Snapshot().Select(p => p.Pid).ToHashSet();
-
-    /// <summary>Kills a process (SIGKILL) if it is still there.</summary>
-    public static void Kill(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            process.Kill();
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
-        {
-            // Gone already.
-        }
-    }
 
     public static bool IsAlive(int pid) => Snapshot().Any(p => p.Pid == pid);
 
