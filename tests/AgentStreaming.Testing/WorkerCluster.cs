@@ -119,15 +119,20 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <returns>A task that completes when they are gone.</returns>
     public async ValueTask DisposeAsync()
     {
-        if (_client is not null)
+        try
         {
-            await _client.StopWithinAsync($"The test's Orleans client of cluster {ClusterId}", TimeSpan.FromSeconds(5));
-            _client.Dispose();
+            if (_client is not null)
+            {
+                await _client.StopWithinAsync($"The test's Orleans client of cluster {ClusterId}", TimeSpan.FromSeconds(5));
+                _client.Dispose();
+            }
         }
-
-        foreach (var worker in _workers)
+        finally
         {
-            await worker.DisposeAsync();
+            foreach (var worker in _workers)
+            {
+                await worker.DisposeAsync();
+            }
         }
     }
 }

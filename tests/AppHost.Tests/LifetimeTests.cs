@@ -19,6 +19,15 @@ public sealed class LifetimeTests(ITestOutputHelper output)
             Assert.Contains(started, pid => ProcessTable.Snapshot().Any(p => p.Pid == pid && p.CommandLine.Contains("redis-server", StringComparison.Ordinal)));
             Assert.True(started.Count(pid => ProcessTable.Snapshot().Any(p => p.Pid == pid && p.CommandLine.Contains("AgentStreaming.Worker", StringComparison.Ordinal))) >= 2,
                 "Expected two Worker processes:\n" + ProcessTable.Describe(started));
+
+            // What a dispose that hangs would kill (AspireSystem): this app's DCP, its redis-server and both Workers.
+            var own = ProcessTable.OwnAppProcesses(system.DataDirectory);
+            var commandLines = ProcessTable.Snapshot().Where(p => own.Contains(p.Pid)).Select(p => p.CommandLine).ToList();
+            Assert.True(
+                commandLines.Any(c => c.Contains("/tools/dcp ", StringComparison.Ordinal))
+                    && commandLines.Any(c => c.Contains("redis-server", StringComparison.Ordinal))
+                    && commandLines.Count(c => c.Contains("AgentStreaming.Worker", StringComparison.Ordinal)) >= 2,
+                "The app's own processes should hold DCP, redis-server and two Workers:\n" + ProcessTable.Describe(own));
         }
         finally
         {

@@ -69,15 +69,17 @@ internal static class ProcessTable
     }
 
     /// <summary>
-    /// The processes of an app this test process started: DCP under this process and whatever runs with the app's
-    /// data folder, with everything under them (never another test run's app).
+    /// The processes of an app this test process started, with everything under them (never another test run's app):
+    /// DCP (it detaches from this process, and watches it: <c>dcp start-apiserver --monitor &lt;this pid&gt;</c>) and
+    /// whatever runs with the app's data folder.
     /// </summary>
     public static IReadOnlySet<int> OwnAppProcesses(string dataDirectory)
     {
         var snapshot = Snapshot();
-        var ours = Descendants(snapshot, [Environment.ProcessId]);
+        var monitorsUs = string.Create(CultureInfo.InvariantCulture, $"--monitor {Environment.ProcessId} ");
         return Descendants(snapshot, snapshot
-            .Where(p => (ours.Contains(p.Pid) && p.CommandLine.Contains("/tools/dcp ", StringComparison.Ordinal)) || p.CommandLine.Contains(dataDirectory, StringComparison.Ordinal))
+            .Where(p => (p.CommandLine.Contains("/tools/dcp ", StringComparison.Ordinal) && (p.CommandLine + " ").Contains(monitorsUs, StringComparison.Ordinal))
+                || p.CommandLine.Contains(dataDirectory, StringComparison.Ordinal))
             .Select(p => p.Pid));
     }
 

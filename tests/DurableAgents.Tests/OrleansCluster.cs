@@ -96,15 +96,20 @@ internal sealed class OrleansCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_client is not null)
+        try
         {
-            await _client.StopWithinAsync("The test's Orleans client");
-            _client.Dispose();
+            if (_client is not null)
+            {
+                await _client.StopWithinAsync("The test's Orleans client");
+                _client.Dispose();
+            }
         }
-
-        foreach (var silo in _silos.ToArray())
+        finally
         {
-            await StopSiloAsync(silo);
+            foreach (var silo in _silos.ToArray())
+            {
+                await StopSiloAsync(silo);
+            }
         }
     }
 }
