@@ -10,15 +10,22 @@ public static class RunStreams
     /// <param name="runId">The run.</param>
     /// <param name="timeout">How long the whole read may take.</param>
     /// <returns>Every entry, in order.</returns>
-    /// <exception cref="OperationCanceledException">The run did not end within <paramref name="timeout"/>.</exception>
+    /// <exception cref="TimeoutException">The run did not end within <paramref name="timeout"/> (the message says how far it got).</exception>
     public static async Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(client);
         using var cts = new CancellationTokenSource(timeout);
         var chunks = new List<DurableRunChunk>();
-        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token).ConfigureAwait(false))
+        try
         {
-            chunks.Add(chunk);
+            await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token).ConfigureAwait(false))
+            {
+                chunks.Add(chunk);
+            }
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Run {runId} did not end within {timeout}: {chunks.Count} entries read, the last {(chunks.Count > 0 ? chunks[^1].Kind.ToString() : "none")}.");
         }
 
         return chunks;
