@@ -524,7 +524,9 @@ internal sealed class Soak
                 var at = errorId.Length > 0 ? output.IndexOf(errorId, StringComparison.Ordinal) : -1;
                 if (at >= 0)
                 {
-                    Log("the Worker's log: " + output[at..Math.Min(output.Length, at + 3000)]);
+                    // The entry's header line, the message with the id, and the exception that follows it.
+                    var start = output.LastIndexOf('\n', Math.Max(0, output.LastIndexOf('\n', at) - 1)) + 1;
+                    Log("the Worker's log: " + output[start..Math.Min(output.Length, at + 3000)]);
                 }
             }
         }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using StackExchange.Redis;
 
 namespace AgentStreaming.Testing;
@@ -146,40 +145,13 @@ public sealed class RedisCluster : IAsyncDisposable
 
     private async Task CreateAsync(string cli, int replicasPerPrimary)
     {
-        var info = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var replicas = replicasPerPrimary.ToString(CultureInfo.InvariantCulture);
         string[] tls = _tls is null ? [] : ["--tls", "--cacert", _tls.CaCertificate];
-        foreach (var arg in (string[])[.. tls, "--cluster", "create", .. Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}")), "--cluster-replicas", replicas, "--cluster-yes"])
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var create = Process.Start(info) ?? throw new InvalidOperationException("redis-cli did not start.");
-        var output = new StringBuilder();
-        create.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        create.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        create.BeginOutputReadLine();
-        create.BeginErrorReadLine();
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
-        {
-            try
-            {
-                await create.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                create.Kill(entireProcessTree: true);
-                throw;
-            }
-        }
-
-        create.WaitForExit();
+        string[] arguments = [.. tls, "--cluster", "create", .. Nodes.Select(n => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{n.Port}")), "--cluster-replicas", replicas, "--cluster-yes"];
+        var create = await ProcessExits.RunAsync(cli, arguments, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         if (create.ExitCode != 0)
         {
-            lock (output)
-            {
-                throw new InvalidOperationException($"redis-cli --cluster create exited with {create.ExitCode}:\n{output}");
-            }
+            throw new InvalidOperationException($"redis-cli --cluster create exited with {create.ExitCode}:\n{create.Stdout}\n{create.Stderr}");
         }
     }
 

@@ -183,10 +183,9 @@ public sealed class RedisServer : IAsyncDisposable
     /// <returns>A task that completes when the process is gone.</returns>
     public async Task KillAsync()
     {
-        if (_process is { HasExited: false } process)
+        if (_process is { } process)
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync().ConfigureAwait(false);
+            await process.KillTreeAsync($"redis-server on port {Port}").ConfigureAwait(false);
         }
     }
 
@@ -205,20 +204,16 @@ public sealed class RedisServer : IAsyncDisposable
         try
         {
             using var client = new TcpClient();
-            await using var stream = await OpenAsync(client).ConfigureAwait(false);
-            await stream.WriteAsync("SHUTDOWN\r\n"u8.ToArray()).ConfigureAwait(false);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await using var stream = await OpenAsync(client, deadline.Token).ConfigureAwait(false);
+            await stream.WriteAsync("SHUTDOWN\r\n"u8.ToArray(), deadline.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or IOException or System.Security.Authentication.AuthenticationException)
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
         {
             // Already going away: waiting for the exit below is all that is left.
         }
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
+        if (!await process.ExitedWithinAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false))
         {
             await KillAsync().ConfigureAwait(false);
         }
@@ -303,12 +298,18 @@ public sealed class RedisServer : IAsyncDisposable
     {
         try
         {
+            // One probe of a poll: a server that accepts but does not answer (loading, paused, stopped) is a no.
             using var client = new TcpClient();
-            await using var stream = await OpenAsync(client).ConfigureAwait(false);
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n")).ConfigureAwait(false);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await using var stream = await OpenAsync(client, deadline.Token).ConfigureAwait(false);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"), deadline.Token).ConfigureAwait(false);
             var buffer = new byte[4096];
-            var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
+            var read = await stream.ReadAsync(buffer, deadline.Token).ConfigureAwait(false);
             return Encoding.ASCII.GetString(buffer, 0, read).Contains(expected, StringComparison.Ordinal);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
         catch (SocketException)
         {
@@ -325,9 +326,9 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     /// <summary>Connects <paramref name="client"/> to <see cref="Port"/>; on a TLS-only node, over TLS trusting only the test CA.</summary>
-    private async Task<Stream> OpenAsync(TcpClient client)
+    private async Task<Stream> OpenAsync(TcpClient client, CancellationToken cancellationToken)
     {
-        await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
+        await client.ConnectAsync("127.0.0.1", Port, cancellationToken).ConfigureAwait(false);
         if (_tlsOnly is null)
         {
             return client.GetStream();
@@ -337,7 +338,7 @@ public sealed class RedisServer : IAsyncDisposable
         using var ca = X509Certificate2.CreateFromPem(File.ReadAllText(_tlsOnly.CaCertificate));
         var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
         policy.CustomTrustStore.Add(ca);
-        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost", CertificateChainPolicy = policy }).ConfigureAwait(false);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost", CertificateChainPolicy = policy }, cancellationToken).ConfigureAwait(false);
         return tls;
     }
 

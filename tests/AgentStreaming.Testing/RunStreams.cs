@@ -10,15 +10,22 @@ public static class RunStreams
     /// <param name="runId">The run.</param>
     /// <param name="timeout">How long the whole read may take.</param>
     /// <returns>Every entry, in order.</returns>
-    /// <exception cref="OperationCanceledException">The run did not end within <paramref name="timeout"/>.</exception>
+    /// <exception cref="TimeoutException">The run did not end within <paramref name="timeout"/> (the message says how far it got).</exception>
     public static async Task<List<DurableRunChunk>> ReadAllAsync(DurableAgentClient client, string runId, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(client);
         using var cts = new CancellationTokenSource(timeout);
         var chunks = new List<DurableRunChunk>();
-        await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token).ConfigureAwait(false))
+        try
         {
-            chunks.Add(chunk);
+            await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token).ConfigureAwait(false))
+            {
+                chunks.Add(chunk);
+            }
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Run {runId} did not end within {timeout}: {chunks.Count} entries read, the last {(chunks.Count > 0 ? chunks[^1].Kind.ToString() : "none")}.");
         }
 
         return chunks;
@@ -27,16 +34,27 @@ public static class RunStreams
     /// <summary>Reads a run's stream until its first text entry: the run is executing.</summary>
     /// <param name="client">The client.</param>
     /// <param name="runId">The run.</param>
+    /// <param name="timeout">How long to wait for it (default 60 s).</param>
     /// <returns>A task that completes at the first text entry, or when the stream ends without one.</returns>
-    public static async Task FirstTextAsync(DurableAgentClient client, string runId)
+    /// <exception cref="TimeoutException">No text entry and no end within <paramref name="timeout"/>.</exception>
+    public static async Task FirstTextAsync(DurableAgentClient client, string runId, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(client);
-        await foreach (var chunk in client.StreamAsync(runId).ConfigureAwait(false))
+        var limit = timeout ?? TimeSpan.FromSeconds(60);
+        using var cts = new CancellationTokenSource(limit);
+        try
         {
-            if (chunk.Kind == DurableRunChunkKind.Text)
+            await foreach (var chunk in client.StreamAsync(runId, cancellationToken: cts.Token).ConfigureAwait(false))
             {
-                break;
+                if (chunk.Kind == DurableRunChunkKind.Text)
+                {
+                    break;
+                }
             }
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Run {runId} wrote no text entry within {limit}.");
         }
     }
 }

@@ -112,11 +112,16 @@ public sealed class ServiceProcess : IAsyncDisposable
             _waiters.Add((regex, found));
         }
 
-        var exited = _process.WaitForExitAsync();
+        var exited = _process.WhenExited();
         var winner = await Task.WhenAny(found.Task, exited, Task.Delay(timeout)).ConfigureAwait(false);
         if (winner == found.Task)
         {
             return await found.Task.ConfigureAwait(false);
+        }
+
+        if (winner == exited)
+        {
+            await _process.ExitedWithinAsync(TimeSpan.Zero).ConfigureAwait(false); // its last lines
         }
 
         lock (_gate)
@@ -131,17 +136,10 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new TimeoutException($"{Name} {why} (waiting for /{pattern}/). Output:\n{Output}");
     }
 
-    /// <summary>Kills it with SIGKILL (no chance to clean up) and waits until it is gone.</summary>
+    /// <summary>Kills it and what it started with SIGKILL (no chance to clean up) and waits until it is gone.</summary>
     /// <returns>A task that completes when it has exited.</returns>
-    public async Task KillAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-
-        await _process.WaitForExitAsync().ConfigureAwait(false);
-    }
+    /// <exception cref="TimeoutException">It was still there 15 s after the kill.</exception>
+    public Task KillAsync() => _process.KillTreeAsync(Name);
 
     /// <summary>Sends SIGTERM (a graceful stop).</summary>
     public void Terminate()
@@ -149,7 +147,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         if (!_process.HasExited)
         {
             using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            kill?.WaitForExit();
+            kill?.WaitForExit(TimeSpan.FromSeconds(10));
         }
     }
 
@@ -158,18 +156,11 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <returns>The exit code.</returns>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
+        if (!await _process.ExitedWithinAsync(timeout).ConfigureAwait(false))
         {
             throw new TimeoutException($"{Name} did not exit within {timeout}. Output:\n{Output}");
         }
 
-        // Let the output pumps drain.
-        _process.WaitForExit();
         return _process.ExitCode;
     }
 

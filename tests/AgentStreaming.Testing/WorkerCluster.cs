@@ -133,7 +133,7 @@ public sealed class WorkerCluster : IAsyncDisposable
         builder.UseOrleansClient(client => client.UseDurableAgentsRedis(RedisConnectionString, ClusterId));
         builder.Services.AddDurableAgentsClient();
         _client = builder.Build();
-        await _client.StartAsync();
+        await _client.StartWithinAsync($"The test's Orleans client of cluster {ClusterId}");
     }
 
     /// <summary>The Worker a grain's <c>HostedBy</c> (<c>host/pid</c>) names.</summary>
@@ -149,22 +149,20 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <returns>A task that completes when they are gone.</returns>
     public async ValueTask DisposeAsync()
     {
-        if (_client is not null)
+        try
         {
-            try
+            if (_client is not null)
             {
-                await _client.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+                await _client.StopWithinAsync($"The test's Orleans client of cluster {ClusterId}", TimeSpan.FromSeconds(5));
+                _client.Dispose();
             }
-            catch (OperationCanceledException)
-            {
-            }
-
-            _client.Dispose();
         }
-
-        foreach (var worker in _workers)
+        finally
         {
-            await worker.DisposeAsync();
+            foreach (var worker in _workers)
+            {
+                await worker.DisposeAsync();
+            }
         }
     }
 }

@@ -151,13 +151,17 @@ public sealed partial class AspireAppTests(SharedSystem shared, ITestOutputHelpe
         // Stop, wait until the process has exited, start: the dashboard's one-step Restart now and then started the new
         // redis-server before the old one had let go of the port ("failed to start"; Start again recovers).
         var commands = System.App.Services.GetRequiredService<ResourceCommandService>();
-        var stopped = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.StopCommand);
-        Assert.True(stopped.Success, stopped.Message);
+        using (var stopping = new CancellationTokenSource(AspireSystem.StartTimeout))
+        {
+            var stopped = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.StopCommand, stopping.Token);
+            Assert.True(stopped.Success, stopped.Message);
+        }
+
         await System.WaitForExitAsync("redis", AspireSystem.StartTimeout);
-        var restarted = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.StartCommand);
-        Assert.True(restarted.Success, restarted.Message);
         using (var cts = new CancellationTokenSource(AspireSystem.StartTimeout))
         {
+            var restarted = await commands.ExecuteCommandAsync("redis", KnownResourceCommands.StartCommand, cts.Token);
+            Assert.True(restarted.Success, restarted.Message);
             try
             {
                 await System.App.ResourceNotifications.WaitForResourceHealthyAsync("redis", cts.Token);

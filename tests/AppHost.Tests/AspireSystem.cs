@@ -15,6 +15,9 @@ internal sealed class AspireSystem : IAsyncDisposable
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
 
+    /// <summary>How long disposing the app (stopping DCP, Redis, the Workers) may take.</summary>
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(90);
+
     /// <summary>The development signing key the tests give the AppHost, so they can sign in as its demo user.</summary>
     private static readonly byte[] SigningKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
 
@@ -56,15 +59,23 @@ internal sealed class AspireSystem : IAsyncDisposable
             await app.ResourceNotifications.WaitForResourceHealthyAsync("worker", cts.Token);
             return new AspireSystem(app, data);
         }
+        catch (OperationCanceledException ex) when (cts.IsCancellationRequested)
+        {
+            await StopAsync(app, data);
+            throw new TimeoutException($"The Aspire app did not start with a healthy worker within {StartTimeout}.", ex);
+        }
         catch
         {
-            await app.DisposeAsync();
-            TryDelete(data);
+            await StopAsync(app, data);
             throw;
         }
     }
 
-    public Task<string> RedisAsync() => App.GetConnectionStringAsync("redis").AsTask().ContinueWith(t => t.Result ?? throw new InvalidOperationException("No redis connection string."), TaskScheduler.Default);
+    public async Task<string> RedisAsync()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await App.GetConnectionStringAsync("redis", deadline.Token) ?? throw new InvalidOperationException("No redis connection string.");
+    }
 
     /// <summary>An HTTP client of the Worker, signed in as the demo user.</summary>
     public HttpClient Worker()
@@ -78,9 +89,16 @@ internal sealed class AspireSystem : IAsyncDisposable
     public async Task<int?> WaitForExitAsync(string resource, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        var exited = await App.ResourceNotifications.WaitForResourceAsync(
-            resource, e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", cts.Token);
-        return exited.Snapshot.ExitCode;
+        try
+        {
+            var exited = await App.ResourceNotifications.WaitForResourceAsync(
+                resource, e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", cts.Token);
+            return exited.Snapshot.ExitCode;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{resource} did not exit within {timeout}. Its console:\n{await ConsoleAsync(resource, timeout: TimeSpan.FromSeconds(2))}");
+        }
     }
 
     /// <summary>What a resource has written to its console so far.</summary>
@@ -114,10 +132,33 @@ internal sealed class AspireSystem : IAsyncDisposable
         return text.ToString();
     }
 
-    public async ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync() => await StopAsync(App, DataDirectory);
+
+    /// <summary>
+    /// Disposes the app (DCP stops its resources) within <see cref="StopTimeout"/>; past it, kills what the app started
+    /// and fails naming those processes. Deletes the data folder either way.
+    /// </summary>
+    private static async Task StopAsync(DistributedApplication app, string dataDirectory)
     {
-        await App.DisposeAsync();
-        TryDelete(DataDirectory);
+        try
+        {
+            await app.DisposeAsync().AsTask().WaitAsync(StopTimeout);
+        }
+        catch (TimeoutException)
+        {
+            var left = ProcessTable.OwnAppProcesses(dataDirectory);
+            var described = ProcessTable.Describe(left);
+            foreach (var pid in left)
+            {
+                ProcessExits.Kill(pid);
+            }
+
+            throw new TimeoutException($"The Aspire app did not stop within {StopTimeout}; killed what it had started:\n{described}");
+        }
+        finally
+        {
+            TryDelete(dataDirectory);
+        }
     }
 
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> describe)

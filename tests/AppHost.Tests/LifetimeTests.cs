@@ -19,6 +19,15 @@ public sealed class LifetimeTests(ITestOutputHelper output)
             Assert.Contains(started, pid => ProcessTable.Snapshot().Any(p => p.Pid == pid && p.CommandLine.Contains("redis-server", StringComparison.Ordinal)));
             Assert.True(started.Count(pid => ProcessTable.Snapshot().Any(p => p.Pid == pid && p.CommandLine.Contains("AgentStreaming.Worker", StringComparison.Ordinal))) >= 2,
                 "Expected two Worker processes:\n" + ProcessTable.Describe(started));
+
+            // What a dispose that hangs would kill (AspireSystem): this app's DCP, its redis-server and both Workers.
+            var own = ProcessTable.OwnAppProcesses(system.DataDirectory);
+            var commandLines = ProcessTable.Snapshot().Where(p => own.Contains(p.Pid)).Select(p => p.CommandLine).ToList();
+            Assert.True(
+                commandLines.Any(c => c.Contains("/tools/dcp ", StringComparison.Ordinal))
+                    && commandLines.Any(c => c.Contains("redis-server", StringComparison.Ordinal))
+                    && commandLines.Count(c => c.Contains("AgentStreaming.Worker", StringComparison.Ordinal)) >= 2,
+                "The app's own processes should hold DCP, redis-server and two Workers:\n" + ProcessTable.Describe(own));
         }
         finally
         {
@@ -82,13 +91,7 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         {
             foreach (var pid in started.Where(ProcessTable.IsAlive))
             {
-                try
-                {
-                    Process.GetProcessById(pid).Kill();
-                }
-                catch (ArgumentException)
-                {
-                }
+                ProcessExits.Kill(pid);
             }
 
             Directory.Delete(data, recursive: true);
@@ -101,9 +104,11 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         var data = Directory.CreateTempSubdirectory("agent-streaming-lock-").FullName;
         try
         {
-            await using var first = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"]);
+            using var deadline = new CancellationTokenSource(AspireSystem.StartTimeout);
+            await using var first = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"], deadline.Token);
             var error = await Assert.ThrowsAnyAsync<Exception>(() =>
-                DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"]));
+                DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--Redis:DataDirectory={data}", "--Client:Enabled=false"], deadline.Token));
+            Assert.False(deadline.IsCancellationRequested, $"Creating the second AppHost neither failed nor succeeded within {AspireSystem.StartTimeout}.");
             var message = Flatten(error);
             Assert.Contains("Another AppHost", message, StringComparison.Ordinal);
             Assert.Contains(data, message, StringComparison.Ordinal);

@@ -42,13 +42,17 @@ internal static class ProcessTable
     public static IReadOnlySet<int> AppProcesses(string dataDirectory, IReadOnlySet<int> before)
     {
         var snapshot = Snapshot();
-        var roots = snapshot
+        return Descendants(snapshot, snapshot
             .Where(p => !before.Contains(p.Pid))
             .Where(p => p.CommandLine.Contains("/tools/dcp ", StringComparison.Ordinal) || p.CommandLine.Contains(dataDirectory, StringComparison.Ordinal))
-            .Select(p => p.Pid)
-            .ToHashSet();
+            .Select(p => p.Pid));
+    }
+
+    /// <summary>The <paramref name="roots"/> and every process under them.</summary>
+    private static HashSet<int> Descendants(IReadOnlyList<(int Pid, int Parent, string CommandLine)> snapshot, IEnumerable<int> roots)
+    {
         var result = new HashSet<int>(roots);
-        var frontier = new Queue<int>(roots);
+        var frontier = new Queue<int>(result);
         while (frontier.Count > 0)
         {
             var parent = frontier.Dequeue();
@@ -62,6 +66,21 @@ internal static class ProcessTable
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// The processes of an app this test process started, with everything under them (never another test run's app):
+    /// DCP (it detaches from this process, and watches it: <c>dcp start-apiserver --monitor &lt;this pid&gt;</c>) and
+    /// whatever runs with the app's data folder.
+    /// </summary>
+    public static IReadOnlySet<int> OwnAppProcesses(string dataDirectory)
+    {
+        var snapshot = Snapshot();
+        var monitorsUs = string.Create(CultureInfo.InvariantCulture, $"--monitor {Environment.ProcessId} ");
+        return Descendants(snapshot, snapshot
+            .Where(p => (p.CommandLine.Contains("/tools/dcp ", StringComparison.Ordinal) && (p.CommandLine + " ").Contains(monitorsUs, StringComparison.Ordinal))
+                || p.CommandLine.Contains(dataDirectory, StringComparison.Ordinal))
+            .Select(p => p.Pid));
     }
 
     public static IReadOnlySet<int> Pids() => Snapshot().Select(p => p.Pid).ToHashSet();

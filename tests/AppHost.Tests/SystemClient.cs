@@ -1,4 +1,5 @@
 using AgentStreaming.DurableAgents.Client;
+using AgentStreaming.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,21 +23,13 @@ internal sealed class SystemClient : IAsyncDisposable
         builder.UseOrleansClient(client => client.UseDurableAgentsRedis(redis));
         builder.Services.AddDurableAgentsClient();
         var host = builder.Build();
-        await host.StartAsync();
+        await host.StartWithinAsync("The test's Orleans client of the app's Workers");
         return new SystemClient(host);
     }
 
     public async ValueTask DisposeAsync()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await _host.StopAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
+        await _host.StopWithinAsync("The test's Orleans client of the app's Workers", TimeSpan.FromSeconds(5));
         _host.Dispose();
     }
 }

@@ -27,8 +27,9 @@ public sealed class WorkerCrashTests(ITestOutputHelper output)
 
         // The dashboard's "Kill a replica mid-run" on one replica's row: it kills whichever replica runs the newest run.
         var hostedBy = (await agent.GetConversationAsync(session)).HostedBy!;
-        var replica = (await system.App.ResourceNotifications.WaitForResourceAsync("worker", e => e.Snapshot.State?.Text == "Running")).ResourceId;
-        var killed = await system.App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(replica, "kill-replica");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var replica = (await system.App.ResourceNotifications.WaitForResourceAsync("worker", e => e.Snapshot.State?.Text == "Running", deadline.Token)).ResourceId;
+        var killed = await system.App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(replica, "kill-replica", deadline.Token);
         output.WriteLine($"run {run.RunId} hosted by {hostedBy}; {killed.Message}");
         Assert.True(killed.Success, killed.Message);
         Assert.Contains(hostedBy[(hostedBy.LastIndexOf('/') + 1)..], killed.Message, StringComparison.Ordinal);

@@ -132,18 +132,12 @@ internal sealed partial class ClientProcess : IAsyncDisposable
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
+        if (!await _process.ExitedWithinAsync(timeout))
         {
             throw new TimeoutException($"The client did not exit within {timeout}.\n{Describe()}");
         }
 
-        await _pump;
-        _process.WaitForExit();
+        await DrainStdoutAsync();
         return _process.ExitCode;
     }
 
@@ -153,21 +147,15 @@ internal sealed partial class ClientProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
         try
         {
-            await _pump;
+            await _process.KillTreeAsync("The client");
+            await DrainStdoutAsync();
         }
-        catch (IOException)
+        finally
         {
+            _process.Dispose();
         }
-
-        _process.Dispose();
     }
 
     private static string ClientDll => RepoPaths.ProjectOutput("Client", "AgentStreaming.Client.dll");
@@ -200,7 +188,7 @@ internal sealed partial class ClientProcess : IAsyncDisposable
             _waiters.Add((condition, done));
         }
 
-        var exited = _process.WaitForExitAsync();
+        var exited = _process.WhenExited();
         var winner = await Task.WhenAny(done.Task, exited, Task.Delay(timeout));
         if (winner == done.Task)
         {
@@ -209,7 +197,7 @@ internal sealed partial class ClientProcess : IAsyncDisposable
 
         if (winner == exited)
         {
-            await _pump;
+            await DrainStdoutAsync();
         }
 
         lock (_gate)
@@ -222,6 +210,19 @@ internal sealed partial class ClientProcess : IAsyncDisposable
 
         var why = winner == exited ? $"exited with code {_process.ExitCode}" : $"did not show it within {timeout}";
         throw new TimeoutException($"The client {why} (waiting for {what}).\n{Describe()}");
+    }
+
+    /// <summary>Lets the stdout pump read what an exited client wrote (a few seconds at most: a process it left behind may hold the pipe).</summary>
+    private async Task DrainStdoutAsync()
+    {
+        try
+        {
+            await _pump.WaitAsync(ProcessExits.OutputDrain);
+        }
+        catch (Exception ex) when (ex is TimeoutException or IOException)
+        {
+            // Read as far as it got.
+        }
     }
 
     private async Task PumpStdoutAsync()

@@ -64,7 +64,7 @@ internal sealed class OrleansCluster : IAsyncDisposable
         }).AddAgent("TestAgent", _ => new ChatClientAgent(Model, "You answer.", "TestAgent"));
         ConfigureServices?.Invoke(builder.Services);
         var host = builder.Build();
-        await host.StartAsync();
+        await host.StartWithinAsync("A silo of the test's Orleans cluster");
         _silos.Add(host);
         return host;
     }
@@ -83,28 +83,33 @@ internal sealed class OrleansCluster : IAsyncDisposable
         builder.UseOrleansClient(client => client.UseDurableAgentsRedis(Redis.ConnectionString, ClusterId));
         builder.Services.AddDurableAgentsClient();
         var host = builder.Build();
-        await host.StartAsync();
+        await host.StartWithinAsync("An Orleans client of the test's cluster");
         return host;
     }
 
     public async Task StopSiloAsync(IHost silo)
     {
-        await silo.StopAsync();
+        await silo.StopWithinAsync("A silo of the test's Orleans cluster");
         silo.Dispose();
         _silos.Remove(silo);
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_client is not null)
+        try
         {
-            await _client.StopAsync();
-            _client.Dispose();
+            if (_client is not null)
+            {
+                await _client.StopWithinAsync("The test's Orleans client");
+                _client.Dispose();
+            }
         }
-
-        foreach (var silo in _silos.ToArray())
+        finally
         {
-            await StopSiloAsync(silo);
+            foreach (var silo in _silos.ToArray())
+            {
+                await StopSiloAsync(silo);
+            }
         }
     }
 }
@@ -116,7 +121,7 @@ internal sealed class OtherClient(IHost host) : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await host.StopAsync();
+        await host.StopWithinAsync("A second Orleans client");
         host.Dispose();
     }
 }

@@ -23,10 +23,12 @@ public sealed class OpenAIResponsesCrashTests(AppendOnlyRedisServerFixture redis
         // A live reader on the surviving Worker; the kill comes once it has seen the first attempt's text.
         using var http = new HttpClient { BaseAddress = survivor, Timeout = TimeSpan.FromMinutes(3) };
         var sawText = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reading = ReadEventsAsync(http, "resp_" + run.RunId, sawText);
-        await sawText.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(150));
+        var reading = ReadEventsAsync(http, "resp_" + run.RunId, sawText, deadline.Token);
+        await Task.WhenAny(sawText.Task, reading).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(sawText.Task.IsCompleted, "The stream ended before its first text delta.");
         await host.KillAsync();
-        var events = await reading.WaitAsync(TimeSpan.FromSeconds(150));
+        var events = await reading;
 
         var numbers = events.Select(e => e.GetProperty("sequence_number").GetInt32()).ToList();
         Assert.Equal(numbers.Order(), numbers);
@@ -52,16 +54,16 @@ public sealed class OpenAIResponsesCrashTests(AppendOnlyRedisServerFixture redis
     }
 
     /// <summary>Reads the stream to its end with a minimal SSE parser (event + data lines; comments skipped).</summary>
-    private static async Task<List<JsonElement>> ReadEventsAsync(HttpClient http, string responseId, TaskCompletionSource sawText)
+    private static async Task<List<JsonElement>> ReadEventsAsync(HttpClient http, string responseId, TaskCompletionSource sawText, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/responses/{responseId}?stream=true");
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         response.EnsureSuccessStatusCode();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(), Encoding.UTF8);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken), Encoding.UTF8);
         var events = new List<JsonElement>();
         var data = new StringBuilder();
-        while (await reader.ReadLineAsync() is { } line)
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
         {
             if (line.StartsWith("data: ", StringComparison.Ordinal))
             {

@@ -50,9 +50,10 @@ public abstract class CheckedDeliveryTests(IRedisBackend redis)
         await redis.Database.StreamAddAsync(key, [new("text", ""), new("sequence", 5), new("timestamp", 1), new("type", "done"), new("attempt", 1), new("done", "true")]);
 
         var seen = new List<StreamChunk>();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var ex = await Assert.ThrowsAsync<AgentStreamGapException>(async () =>
         {
-            await foreach (var chunk in handler.ReadStreamAsync(runId))
+            await foreach (var chunk in handler.ReadStreamAsync(runId, cancellationToken: deadline.Token))
             {
                 seen.Add(chunk);
             }

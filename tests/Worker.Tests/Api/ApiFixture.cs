@@ -103,7 +103,12 @@ public sealed class ApiFixture : RedisServerFixture
 
     private async Task<Uri> OnDemandWorkerAsync(string name, Dictionary<string, string?> settings)
     {
-        await _keyedGate.WaitAsync();
+        // Another test may be starting one: that ends within WorkerProcess's start timeout.
+        if (!await _keyedGate.WaitAsync(TimeSpan.FromMinutes(3)))
+        {
+            throw new TimeoutException($"Another test's start of an on-demand Worker did not end within 3 minutes (wanted: {name}).");
+        }
+
         try
         {
             if (!_onDemand.TryGetValue(name, out var address))

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json;
+using AgentStreaming.Testing;
 
 namespace AgentStreaming.Worker.Api.Tests;
 
@@ -42,18 +42,8 @@ public sealed class CurlTests(ApiFixture fixture)
 
     private static async Task<string> CurlAsync(params string[] arguments)
     {
-        var info = new ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.Environment["LC_ALL"] = "C.UTF-8";
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var curl = Process.Start(info)!;
-        var output = curl.StandardOutput.ReadToEndAsync();
-        var error = curl.StandardError.ReadToEndAsync();
-        await curl.WaitForExitAsync(TestRuns.Deadline());
-        Assert.True(curl.ExitCode == 0, $"curl exited with {curl.ExitCode}: {await error}");
-        return await output;
+        var curl = await ProcessExits.RunAsync("curl", arguments, TimeSpan.FromSeconds(60), environment: new Dictionary<string, string> { ["LC_ALL"] = "C.UTF-8" });
+        Assert.True(curl.ExitCode == 0, $"curl exited with {curl.ExitCode}: {curl.Stderr}");
+        return curl.Stdout;
     }
 }

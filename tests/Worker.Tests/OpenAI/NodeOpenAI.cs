@@ -1,6 +1,4 @@
-using System.ComponentModel;
-using System.Diagnostics;
-using System.Text;
+using AgentStreaming.Testing;
 using System.Text.Json;
 
 namespace AgentStreaming.Worker.OpenAI.Tests;
@@ -14,7 +12,9 @@ internal static class NodeOpenAI
 {
     public const string Version = "7.60.0";
     private static readonly SemaphoreSlim Gate = new(1, 1);
+    private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(3);
     private static string? _installed;
+    private static string? _installFailure;
 
     private static string Folder => Path.Combine(Path.GetTempPath(), "agentstreaming-openai-node-" + Version);
 
@@ -26,7 +26,7 @@ internal static class NodeOpenAI
         await File.WriteAllTextAsync(file, script);
         try
         {
-            var (exitCode, stdout, stderr) = await ExecAsync(Node, [file], folder, environment, timeout);
+            var (exitCode, stdout, stderr) = await ProcessExits.RunAsync(Node, [file], timeout, folder, environment);
             Assert.True(exitCode == 0, $"The Node script failed (exit {exitCode}):\n{stderr}\n{stdout}");
             var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault()
                 ?? throw new InvalidOperationException("The Node script printed nothing. stderr:\n" + stderr);
@@ -42,12 +42,23 @@ internal static class NodeOpenAI
 
     private static async Task<string> InstallAsync()
     {
-        await Gate.WaitAsync();
+        // Another test may be installing: it ends within InstallTimeout (npm is killed then).
+        if (!await Gate.WaitAsync(InstallTimeout + TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException($"Another test's npm install of openai@{Version} into {Folder} did not end within {InstallTimeout}.");
+        }
+
         try
         {
             if (_installed is not null)
             {
                 return _installed;
+            }
+
+            // One failed install (no registry: npm waits out its timeout) fails the later tests at once, not once each.
+            if (_installFailure is not null)
+            {
+                throw new InvalidOperationException("An earlier test could not install the openai npm package: " + _installFailure);
             }
 
             var folder = Folder;
@@ -63,10 +74,21 @@ internal static class NodeOpenAI
 
                 Directory.CreateDirectory(staging);
                 await File.WriteAllTextAsync(Path.Combine(staging, "package.json"), "{\"name\":\"agentstreaming-openai-node-tests\",\"private\":true,\"type\":\"module\"}");
-                var (exitCode, stdout, stderr) = await ExecAsync("npm", ["install", "--no-audit", "--no-fund", "--prefix", staging, "openai@" + Version], staging, new Dictionary<string, string>(), TimeSpan.FromMinutes(3));
-                if (exitCode != 0)
+                ProcessResult npm;
+                try
                 {
-                    throw new InvalidOperationException($"npm could not install openai@{Version} (is the npm registry reachable?). Exit {exitCode}:\n{stderr}\n{stdout}");
+                    npm = await ProcessExits.RunAsync("npm", ["install", "--no-audit", "--no-fund", "--prefix", staging, "openai@" + Version], InstallTimeout, staging);
+                }
+                catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+                {
+                    _installFailure = ex.Message;
+                    throw;
+                }
+
+                if (npm.ExitCode != 0)
+                {
+                    _installFailure = $"npm could not install openai@{Version} (is the npm registry reachable?). Exit {npm.ExitCode}:\n{npm.Stderr}\n{npm.Stdout}";
+                    throw new InvalidOperationException(_installFailure);
                 }
 
                 if (Directory.Exists(folder))
@@ -83,69 +105,6 @@ internal static class NodeOpenAI
         finally
         {
             Gate.Release();
-        }
-    }
-
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(string program, string[] arguments, string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo(program)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-
-        Process process;
-        try
-        {
-            process = Process.Start(start) ?? throw new InvalidOperationException($"'{program}' did not start.");
-        }
-        catch (Win32Exception ex)
-        {
-            throw new InvalidOperationException($"'{program}' is not installed (Debian: apt-get install nodejs npm): {ex.Message}", ex);
-        }
-
-        using (process)
-        {
-            process.StandardInput.Close();
-            var stdout = new StringBuilder();
-            var stderr = new StringBuilder();
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.Append(e.Data).Append('\n'); } } };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.Append(e.Data).Append('\n'); } } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            using var deadline = new CancellationTokenSource(timeout);
-            try
-            {
-                await process.WaitForExitAsync(deadline.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
-                throw new TimeoutException($"'{program} {string.Join(' ', arguments)}' did not finish within {timeout.TotalSeconds:0} s.\n{stderr}\n{stdout}");
-            }
-
-            // Let the output handlers drain.
-            process.WaitForExit();
-            lock (stdout)
-            {
-                lock (stderr)
-                {
-                    return (process.ExitCode, stdout.ToString(), stderr.ToString());
-                }
-            }
         }
     }
 }

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using AgentStreaming.Testing;
 using AgentStreaming.Worker.Api.Tests;
 
 namespace AgentStreaming.Worker.Security.Tests;
@@ -133,32 +133,25 @@ public sealed class TokenTests(ApiFixture fixture)
         }
     }
 
+    /// <summary>
+    /// The tool's environment: no first-run work of the SDK on a fresh machine (the HTTPS development certificate, the
+    /// telemetry notice) and no MSBuild node or server that outlives the tool holding its output open.
+    /// </summary>
+    private static readonly Dictionary<string, string> ToolEnvironment = new()
+    {
+        ["DOTNET_NOLOGO"] = "1",
+        ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+        ["DOTNET_GENERATE_ASPNET_CERTIFICATE"] = "false",
+        ["MSBUILDDISABLENODEREUSE"] = "1",
+        ["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0",
+    };
+
     /// <summary>Runs <c>dotnet user-jwts</c> with <paramref name="arguments"/> and returns its standard output.</summary>
     private static async Task<string> RunToolAsync(string directory, params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add("user-jwts");
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var error = process.StandardError.ReadToEndAsync(timeout.Token);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        Assert.True(process.ExitCode == 0, $"dotnet user-jwts {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}");
-        return await output;
+        var result = await ProcessExits.RunAsync("dotnet", ["user-jwts", .. arguments], TimeSpan.FromMinutes(2), directory, ToolEnvironment);
+        Assert.True(result.ExitCode == 0, $"dotnet user-jwts {string.Join(' ', arguments)} exited with {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
+        return result.Stdout;
     }
 
     /// <summary>Configuration JSON as environment variables (<c>A__B__0__C</c>), the way the Worker reads them.</summary>
