@@ -39,6 +39,9 @@ internal sealed class Soak
     private int _shownAnswers;
     private int _shownFailures;
 
+    /// <summary>Each attempt numbers its entries in a range of its own this long (the writer's claim).</summary>
+    private const long AttemptRange = 1_000_000;
+
     private Soak(SoakSettings settings, string redis)
     {
         _settings = settings;
@@ -424,15 +427,15 @@ internal sealed class Soak
         // Entry ids are "<sequence>-0"; each attempt numbers its entries from the start of its own range (a reset opens
         // the next attempt's range), and a reset trims the earlier attempt's entries from the stream. So the reader must
         // have got every entry still in the stream, in order, each once, and before those a gapless run of sequence
-        // numbers from the first entry, broken only where a reset opened a new attempt (the abandoned attempt's tail,
+        // numbers from the first entry, broken only where a new attempt's range begins (the abandoned attempt's tail,
         // trimmed, may be skipped: the reset tells the reader to drop it anyway).
         var read = run.Events.Select(e => e.Id!).ToList();
         var from = entries.Length > 0 ? read.IndexOf(ids[0]) : -1;
         run.ReaderGap = entries.Length == 0
             || from < 0
             || !read.Skip(from).SequenceEqual(ids)
-            || !(SequenceOf(read[0]) == 1 || run.Events[0].Name == "reset")
-            || run.Events.Zip(run.Events.Skip(1)).Any(pair => pair.Second.Name == "reset"
+            || !OpensAnAttempt(run.Events[0])
+            || run.Events.Zip(run.Events.Skip(1)).Any(pair => OpensAnAttempt(pair.Second)
                 ? CompareIds(pair.First.Id!, pair.Second.Id!) >= 0
                 : SequenceOf(pair.Second.Id!) != SequenceOf(pair.First.Id!) + 1);
         if (run.ReaderGap && Interlocked.Increment(ref _shown) <= 2)
@@ -477,6 +480,12 @@ internal sealed class Soak
             }
         }
     }
+
+    /// <summary>
+    /// The first entry of an attempt's range: its <c>reset</c> (the range's first number), or, where the attempt before
+    /// wrote nothing and so needs no reset, its first entry (the range's second number; attempt 1 starts at 1).
+    /// </summary>
+    private static bool OpensAnAttempt(SseEvent e) => e.Name == "reset" || SequenceOf(e.Id!) % AttemptRange == 1;
 
     private static long SequenceOf(string id) => long.Parse(id[..id.IndexOf('-')], CultureInfo.InvariantCulture);
 
