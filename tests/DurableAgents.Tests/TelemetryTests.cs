@@ -188,8 +188,8 @@ public sealed class TelemetryTests(AppendOnlyRedisServerFixture redis)
         const string AgentName = "DemoSizedAgent";
         var spans = new List<Activity>();
         var attemptEnded = new TaskCompletionSource<Activity>(TaskCreationOptions.RunContinuationsAsynchronously);
-        // Paced like the offline demo model, so the pump sends about one call per chunk.
-        var model = new ToolCallingChatClient([.. Enumerable.Range(0, 400).Select(i => $"word{i} ")], pace: TimeSpan.FromMilliseconds(1));
+        // Paced (5 ms a word, the offline demo model 25 ms) so the pump sends many calls, not a few large batches.
+        var model = new ToolCallingChatClient([.. Enumerable.Range(0, 400).Select(i => $"word{i} ")], pace: TimeSpan.FromMilliseconds(5));
         var cluster = await OrleansCluster.StartAsync(
             redis.Server,
             new ScriptedChatClient(),
