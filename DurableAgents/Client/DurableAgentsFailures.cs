@@ -62,9 +62,13 @@ public static class DurableAgentsFailures
     {
         if (exception is Orleans.Serialization.UnavailableExceptionFallbackException { ExceptionType: { } type } fallback)
         {
-            return type == typeof(RedisConnectionException).FullName
-                || type == typeof(RedisTimeoutException).FullName
-                || (type == typeof(RedisServerException).FullName && RedisFailurePolicy.IsTransientErrorReply(fallback.Message));
+            return IsTransientByName(type, fallback.Message)
+                || (type == typeof(Orleans.Persistence.Redis.RedisStorageException).FullName && IsWrappedTransient(fallback.Message));
+        }
+
+        if (exception is Orleans.Persistence.Redis.RedisStorageException storage && IsWrappedTransient(storage.Message))
+        {
+            return true;
         }
 
         // A Redis failure inside a grain call that Orleans could not even copy back to the caller (seen while a Redis
@@ -75,6 +79,29 @@ public static class DurableAgentsFailures
         }
 
         return RedisFailurePolicy.IsTransient(exception);
+    }
+
+    private static bool IsTransientByName(string type, string message)
+        => type == typeof(RedisConnectionException).FullName
+            || type == typeof(RedisTimeoutException).FullName
+            || (type == typeof(RedisServerException).FullName && RedisFailurePolicy.IsTransientErrorReply(message));
+
+    /// <summary>
+    /// Orleans's Redis grain storage throws its own exception for a failed read, write or clear, with the Redis failure
+    /// only in the text ("… storage key k. StackExchange.Redis.RedisServerException: CLUSTERDOWN The cluster is down").
+    /// </summary>
+    internal static bool IsWrappedTransient(string message)
+    {
+        const string Namespace = "StackExchange.Redis.";
+        var at = message.IndexOf(" " + Namespace, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return false;
+        }
+
+        var wrapped = message[(at + 1)..];
+        var colon = wrapped.IndexOf(": ", StringComparison.Ordinal);
+        return colon > 0 && IsTransientByName(wrapped[..colon], wrapped[(colon + 2)..]);
     }
 
     /// <summary>Runs a Redis call of this library, turning a transient Redis failure into <see cref="DurableAgentsUnavailableException"/>.</summary>

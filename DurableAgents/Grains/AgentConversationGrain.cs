@@ -200,17 +200,35 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         _queue.Enqueue(run);
         State.LastActivity = now;
         // The conversation belongs to whoever started it; later runs (whoever sends them) inherit that owner.
-        if (State.Owner is null && _queue.Runs.Count == 1 && !_history.Runs.Any())
+        var owned = State.Owner is null && _queue.Runs.Count == 1 && !_history.Runs.Any();
+        if (owned)
         {
             State.Owner = request.Owner;
         }
+
         // One round trip: the state write, the recovery claim and the index entries go out together. A claim without
         // a stored run is harmless (recovery finds nothing unfinished and drops it); the answer waits for all three.
-        await Task.WhenAll(
-            _state.WriteStateAsync(),
-            _lease.ClaimAsync(),
-            _index.TouchAsync(Key, now, State.Owner),
-            _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId) { Owner = State.Owner }, _options.ConversationTtl, run.TraceParent));
+        try
+        {
+            await Task.WhenAll(
+                _state.WriteStateAsync(),
+                _lease.ClaimAsync(),
+                _index.TouchAsync(Key, now, State.Owner),
+                _runs.RecordAsync(runId, new RunLocation(_agentName, _conversationId) { Owner = State.Owner }, _options.ConversationTtl, run.TraceParent));
+        }
+        catch when (_currentRunId != runId && _queue.Find(runId) is { Status: RunStatus.Queued })
+        {
+            // Not accepted: the caller hears so ("unavailable" when Redis failed over or is down, so it tries again).
+            // The run leaves memory too, or the next state write would store, and the loop run, a run whose caller
+            // never got its id. Had the write reached Redis after all, the next write replaces it.
+            _queue.Remove(runId);
+            if (owned)
+            {
+                State.Owner = null;
+            }
+
+            throw;
+        }
         DurableAgentsDiagnostics.RunsAcceptedCounter.Add(1, new KeyValuePair<string, object?>(DurableAgentsDiagnostics.Tags.AgentName, _agentName));
         DurableAgentsLog.RunAccepted(_logger, _agentName, _conversationId, runId);
         DurableAgentsLog.RunMessage(_logger, runId, request.Message);
@@ -354,14 +372,29 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         await Task.Yield();
         try
         {
-            while (!_handingOver && _queue.Next() is { } run)
+            while (true)
             {
-                await ExecuteAsync(run);
-            }
+                while (!_handingOver && _queue.Next() is { } run)
+                {
+                    await ExecuteAsync(run);
+                }
 
-            if (!_handingOver)
-            {
+                if (_handingOver)
+                {
+                    break;
+                }
+
                 await _lease.ReleaseAsync();
+                // A run accepted while the claim was being dropped found this loop still going and started none: it is
+                // this loop's to run, and its claim (sent before or after the drop) is made again. From the last check
+                // to the end of this method nothing is awaited, so a later acceptance finds the loop ended.
+                if (_handingOver || _queue.Next() is null)
+                {
+                    break;
+                }
+
+                _lease.Hold();
+                await _lease.ClaimAsync();
             }
         }
         catch (Exception ex)

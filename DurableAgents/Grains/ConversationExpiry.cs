@@ -43,6 +43,12 @@ internal sealed class ConversationExpiry
             var period = _ttl < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : _ttl;
             await _grain.RegisterOrUpdateReminder(ReminderName, period, period);
         }
+        catch (Exception ex) when (Client.DurableAgentsFailures.IsUnavailable(ex))
+        {
+            // Redis failing over or unreachable: the run is accepted all the same (expiry also happens through the
+            // storage entries' TTL), and the conversation's next run registers the reminder again.
+            return;
+        }
         catch (Exception ex) when (ex is InvalidOperationException or OrleansException or ArgumentException)
         {
             // No reminder service configured: expiry still happens through the storage entries' TTL.

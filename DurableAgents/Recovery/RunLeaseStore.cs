@@ -15,7 +15,7 @@ namespace AgentStreaming.DurableAgents.Recovery;
 /// primaries instead of loading one node; every command and the claim script touch one key. The set of earlier versions
 /// (<c>…:run-leases</c>, one key) is still scanned and cleaned, so claims written before an upgrade are recovered.
 /// </remarks>
-internal sealed class RunLeaseStore
+internal class RunLeaseStore
 {
     private const string ClaimScript = """
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -61,7 +61,7 @@ internal sealed class RunLeaseStore
     /// <summary>Drops the claim: the conversation has no unfinished run (<c>ZREM</c> on its shard and on the set of earlier versions).</summary>
     /// <param name="conversationKey">The conversation.</param>
     /// <returns>A task that completes when Redis has it.</returns>
-    public Task RemoveAsync(string conversationKey)
+    public virtual Task RemoveAsync(string conversationKey)
     {
         var database = _multiplexer.GetDatabase();
         return Task.WhenAll(

@@ -11,7 +11,7 @@ using StackExchange.Redis;
 namespace AgentStreaming.Chaos.Soak;
 
 /// <summary>What the soak runs.</summary>
-internal sealed record SoakSettings(TimeSpan Duration, bool Cluster, int Workers, int Conversations, double TokensPerSecond);
+internal sealed record SoakSettings(TimeSpan Duration, bool Cluster, int Workers, int Conversations, double TokensPerSecond, string? LogDirectory = null);
 
 /// <summary>
 /// Worker processes on one Redis (a server with AOF, or a 3+3 Redis Cluster), a steady load of runs across
@@ -32,6 +32,8 @@ internal sealed class Soak
     private readonly ConcurrentDictionary<string, int> _statuses = new();
     private readonly ConcurrentBag<double> _redisRecoveries = [];
     private readonly Lock _workersGate = new();
+    private readonly ConcurrentQueue<(string Name, string Output)> _pastOutputs = new();
+    private int _workerStarts;
     private int _workerKills;
     private int _freezes;
     private int _redisFaults;
@@ -114,6 +116,8 @@ internal sealed class Soak
                 await CheckAsync(run, connection);
             }
 
+            ShowWorkerLogsOfFailedRuns();
+
             return new SoakReport(_settings, started.Elapsed, [.. _runs], new Dictionary<string, int>(_statuses), _workerKills, _freezes, _redisFaults, [.. _redisRecoveries]);
         }
         finally
@@ -128,6 +132,49 @@ internal sealed class Soak
                     }
 
                     await worker.DisposeAsync();
+                    Keep(worker);
+                }
+            }
+
+            if (_settings.LogDirectory is { } directory)
+            {
+                Directory.CreateDirectory(directory);
+                foreach (var (name, output) in _pastOutputs)
+                {
+                    await File.WriteAllTextAsync(Path.Combine(directory, name + ".log"), output);
+                }
+
+                Log($"the Workers' logs: {directory}");
+            }
+        }
+    }
+
+    /// <summary>Keeps a stopped Worker's output: the end check quotes it, and <c>--logs</c> writes it out.</summary>
+    private void Keep(WorkerProcess worker)
+        => _pastOutputs.Enqueue(($"{worker.Process.Name}-{Interlocked.Increment(ref _workerStarts):000}", worker.Process.Output));
+
+    /// <summary>For the first few runs that failed a check, every Worker log line that names the run.</summary>
+    private void ShowWorkerLogsOfFailedRuns()
+    {
+        var outputs = _pastOutputs.ToList();
+        lock (_workersGate)
+        {
+            outputs.AddRange(_workers.OfType<WorkerProcess>().Select(w => (w.Process.Name + "-live", w.Process.Output)));
+        }
+
+        foreach (var run in _runs.Where(r => !r.Ended || r.Terminals != 1 || r.ReaderGap || r.Turns != 1 || !r.AnswerMatches).Take(4))
+        {
+            Log($"Worker log lines of {run.RunId} (status {run.Status}, attempts {run.Attempts}, turns {run.Turns}):");
+            foreach (var (name, output) in outputs)
+            {
+                var lines = output.Split('\n');
+                for (var i = 0; i < lines.Length; i++)
+                {
+                    if (lines[i].Contains(run.RunId, StringComparison.Ordinal))
+                    {
+                        // The header line before a message names its level, category and time.
+                        Console.WriteLine($"  {name}: {(i > 0 ? lines[i - 1].Trim() + " | " : string.Empty)}{lines[i].Trim()}");
+                    }
                 }
             }
         }
@@ -173,6 +220,7 @@ internal sealed class Soak
 
         await victim.Process.KillAsync();
         await victim.DisposeAsync();
+        Keep(victim);
         Interlocked.Increment(ref _workerKills);
         Log($"kill -9 worker {slot}");
         var replacement = await StartWorkerAsync(slot);
