@@ -32,6 +32,13 @@ var worker = builder.AddProject<Projects.Worker>("worker")
     .WithDemoRunCommand(demoToken)
     .WithKillReplicaCommand(operatorToken);
 
+if (AppHostSettings.RedisCluster(builder) is not null && builder.Configuration.GetConnectionString("redis") is not { Length: > 0 })
+{
+    // The local cluster has a replica per primary: a write counts once its replica has it, so killing a primary loses
+    // nothing a reader was given (AgentStreaming:Redis:ReplicaAcks).
+    worker.WithEnvironment("AgentStreaming__Redis__ReplicaAcks", "1");
+}
+
 if (AppHostSettings.DemoClientEnabled(builder))
 {
     // The Client waits for Redis, then its Orleans client waits for a Worker's gateway: the two start side by side.

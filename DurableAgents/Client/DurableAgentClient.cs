@@ -277,7 +277,7 @@ public sealed class DurableAgentClient
 
     /// <summary>
     /// Calls a grain, retrying while no worker can take the call (connection refused, silo gone, gateway list
-    /// stale) until the retry deadline; then fails with a message saying what to do.
+    /// stale, placement cancelled inside Orleans) until the retry deadline; then fails with a message saying what to do.
     /// </summary>
     internal async Task<T> CallAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken = default)
     {
@@ -293,8 +293,10 @@ public sealed class DurableAgentClient
             {
                 throw DurableAgentsFailures.Unavailable(ex);
             }
-            catch (Exception ex) when (DurableAgentsFailures.IsWorkerUnreachable(ex))
+            catch (Exception ex) when (DurableAgentsFailures.IsWorkerUnreachable(ex) || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
+                // A cancellation the caller did not ask for comes from inside Orleans: the grain's placement gave up
+                // when the directory partition that holds its address left with a silo (killed or frozen).
                 if (Stopwatch.GetElapsedTime(started) >= _retryTimeout)
                 {
                     throw new DurableAgentsUnavailableException(

@@ -39,7 +39,8 @@ public static class DurableAgentsServiceCollectionExtensions
             provider.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(provider => new ConversationHistoryStore(
             provider.GetRequiredService<IConnectionMultiplexer>(),
-            provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+            provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+            provider.GetService<AgentStreaming.Streaming.Resilience.RedisReplicaAcks>()));
         services.TryAddSingleton(provider => new ConversationIndex(
             provider.GetRequiredService<IConnectionMultiplexer>(),
             provider.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));

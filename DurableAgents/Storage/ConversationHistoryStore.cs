@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using AgentStreaming.Streaming.Resilience;
 using StackExchange.Redis;
 
 namespace AgentStreaming.DurableAgents.Storage;
@@ -11,7 +12,8 @@ namespace AgentStreaming.DurableAgents.Storage;
 /// so the grain's own state keeps just the runs in flight.
 /// </summary>
 /// <remarks>
-/// A turn is appended with <c>RPUSH</c> and the key's expiry refreshed with <c>PEXPIRE</c> in one transaction; a
+/// A turn is appended with <c>RPUSH</c> and the key's expiry refreshed with <c>PEXPIRE</c> in one transaction (then a
+/// <c>WAIT</c> for the replicas when <c>AgentStreaming:Redis:ReplicaAcks</c> asks for it); a
 /// conversation is loaded with one <c>LRANGE 0 -1</c> when its grain activates. A turn sent twice (a retry after a lost
 /// reply) is stored twice; <see cref="LoadAsync"/> keeps the last turn of each run. One key per conversation, so it
 /// runs unchanged on Redis Cluster.
@@ -25,16 +27,19 @@ internal sealed class ConversationHistoryStore
     };
 
     private readonly IConnectionMultiplexer _multiplexer;
+    private readonly RedisReplicaAcks? _replicas;
     private readonly string _prefix;
 
     /// <summary>Creates the store.</summary>
     /// <param name="multiplexer">The shared Redis connection.</param>
     /// <param name="serviceId">The Orleans service id (histories of different services do not mix).</param>
-    public ConversationHistoryStore(IConnectionMultiplexer multiplexer, string serviceId)
+    /// <param name="replicas">When it is enabled, a turn counts as recorded only once the replicas have it.</param>
+    public ConversationHistoryStore(IConnectionMultiplexer multiplexer, string serviceId, RedisReplicaAcks? replicas = null)
     {
         ArgumentNullException.ThrowIfNull(multiplexer);
         ArgumentException.ThrowIfNullOrEmpty(serviceId);
         _multiplexer = multiplexer;
+        _replicas = replicas;
         _prefix = $"durable-agents:{serviceId}:history:";
     }
 
@@ -67,6 +72,11 @@ internal sealed class ConversationHistoryStore
         _ = transaction.ListRightPushAsync(key, values);
         _ = transaction.KeyExpireAsync(key, ttl);
         await transaction.ExecuteAsync().ConfigureAwait(false);
+        if (_replicas is { Enabled: true } replicas)
+        {
+            // A turn sent again after a failed wait is stored twice at worst, and LoadAsync keeps one.
+            await replicas.WaitAsync(key).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Loads a conversation's turns, oldest first, keeping the last turn stored for each run (<c>LRANGE 0 -1</c>).</summary>

@@ -22,6 +22,12 @@ public static class StreamingDiagnostics
     public const string WriteOutages = "agent_streaming.stream.write.outages";
 
     /// <summary>
+    /// Counter of waits for replicas (<c>AgentStreaming:Redis:ReplicaAcks</c>) that timed out before enough replicas
+    /// acknowledged the writes, unit <c>{wait}</c>: those writes counted as done without the replicas' word.
+    /// </summary>
+    public const string UnreplicatedWrites = "agent_streaming.stream.write.unreplicated";
+
+    /// <summary>
     /// The span of a batch append that is traced: the attempt's claim (batch 1, with the <c>reset</c> entry after a
     /// crash), its terminal batch (which carries the attempt's totals: <see cref="Tags.Batches"/>,
     /// <see cref="Tags.Entries"/>, <see cref="Tags.Bytes"/>, <see cref="Tags.Resends"/>), a re-send and a failed batch.
@@ -103,6 +109,9 @@ public static class StreamingDiagnostics
 
     internal static readonly Counter<long> WriteRetriesCounter =
         Meter.CreateCounter<long>(WriteRetries, "{batch}", "Batches re-sent to a run stream after a transient Redis failure.");
+
+    internal static readonly Counter<long> UnreplicatedWritesCounter =
+        Meter.CreateCounter<long>(UnreplicatedWrites, "{wait}", "Waits for replicas (AgentStreaming:Redis:ReplicaAcks) that timed out before enough replicas acknowledged the writes.");
 
     internal static readonly Counter<long> WriteOutagesCounter =
         Meter.CreateCounter<long>(WriteOutages, "{outage}", "Redis outages a stream writer rode out by re-sending its batches.");

@@ -61,6 +61,7 @@ public static class AgentStreamingServiceCollectionExtensions
             provider.GetService<ILogger<RedisStreamResponseHandler>>(),
             provider.GetService<TimeProvider>()));
         services.TryAddSingleton<IAgentStreamReader>(provider => provider.GetRequiredService<RedisStreamResponseHandler>());
+        services.TryAddSingleton(provider => provider.GetRequiredService<RedisStreamResponseHandler>().ReplicaAcks);
         services.TryAddSingleton<RedisStreamResponseCallback>();
         services.TryAddSingleton<IAgentResponseCallback>(provider => provider.GetRequiredService<RedisStreamResponseCallback>());
         return builder;

@@ -73,6 +73,23 @@ public sealed class RedisAgentStreamingOptions
     public TimeSpan WriteRetryTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// Replicas that must have a write before it counts as done (<c>WAIT</c>): 0 (the default) counts a write done when
+    /// the primary has it, as Redis does; 1 or more makes the write pump, a writer's claim and the conversation history
+    /// wait until that many replicas acknowledged them, so a primary killed (and replaced by its replica) loses nothing a
+    /// writer or reader was told is stored. A write the replicas did not acknowledge in time is re-sent after a failover
+    /// (entry ids make re-sends idempotent). For a Redis Cluster with replicas, or a primary with replicas under Sentinel.
+    /// 0 to 16.
+    /// </summary>
+    public int ReplicaAcks { get; set; }
+
+    /// <summary>
+    /// How long a write waits for <see cref="ReplicaAcks"/> replicas before it counts as done anyway (counted in
+    /// <c>agent_streaming.stream.write.unreplicated</c>); the writes to that primary then skip the wait for 10 s, so a
+    /// replica that is down costs one such delay per 10 s. Positive. Default 500 ms.
+    /// </summary>
+    public TimeSpan ReplicaAckTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
     /// The longest a shared blocking read waits in Redis before it is re-issued (<see cref="LiveReadMode.BlockingRead"/>),
     /// and how often the announced tail reads every live stream as a sweep (<see cref="LiveReadMode.Announced"/>, and on
     /// Redis Cluster). Positive. Default 5 s.

@@ -53,6 +53,8 @@ internal sealed class RedisAgentStreamingOptionsValidator : IValidateOptions<Red
         Within(options.ReadBatchSize, 1, 10_000, nameof(options.ReadBatchSize), failures);
         Within(options.MaxPendingEntries, 1, int.MaxValue, nameof(options.MaxPendingEntries), failures);
         Within(options.ReaderBufferLimit, 1, int.MaxValue, nameof(options.ReaderBufferLimit), failures);
+        Within(options.ReplicaAcks, 0, 16, nameof(options.ReplicaAcks), failures);
+        Positive(options.ReplicaAckTimeout, nameof(options.ReplicaAckTimeout), failures);
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

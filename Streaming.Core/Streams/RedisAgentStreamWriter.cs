@@ -38,6 +38,7 @@ namespace AgentStreaming.Streaming.Streams;
 public sealed class RedisAgentStreamWriter
 {
     private readonly StreamAppender _appender;
+    private readonly RedisReplicaAcks? _replicas;
     private readonly IDatabase _database;
     private readonly RedisKey[] _keys;
     private readonly RedisValue[] _claimArguments;
@@ -92,9 +93,11 @@ public sealed class RedisAgentStreamWriter
         int maxPending,
         TimeSpan retryTimeout,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        RedisReplicaAcks? replicas = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(attempt, 1);
+        _replicas = replicas;
         _appender = appender;
         _database = database;
         _runId = runId;
@@ -386,7 +389,7 @@ public sealed class RedisAgentStreamWriter
         // The claim's span belongs to the run's trace; its Redis command does not (as the pump's, see StreamAppender).
         Activity.Current = null;
         var (ok, reply) = await SendAsync(
-            _ => _database.ScriptEvaluateAsync(RedisStreamScripts.Claim, _keys, _claimArguments),
+            ClaimOnceAsync,
             0,
             activity).ConfigureAwait(false);
         if (!ok)
@@ -401,6 +404,22 @@ public sealed class RedisAgentStreamWriter
         _refreshedAt = _time.GetTimestamp();
         _claimed = true;
         return true;
+    }
+
+    /// <summary>
+    /// One send of the claim; with replica acknowledgements on, it counts only once the replicas have it (a claim lost
+    /// in a failover would lose the <c>reset</c> and the fence), and a failed wait sends it again (the same writer's
+    /// claim answers the same).
+    /// </summary>
+    private async Task<RedisResult> ClaimOnceAsync(bool resend)
+    {
+        var reply = await _database.ScriptEvaluateAsync(RedisStreamScripts.Claim, _keys, _claimArguments).ConfigureAwait(false);
+        if (_replicas is { Enabled: true } replicas)
+        {
+            await replicas.WaitAsync(_keys[0]).ConfigureAwait(false);
+        }
+
+        return reply;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using AgentStreaming.Streaming.Diagnostics;
 using AgentStreaming.Streaming.Options;
+using AgentStreaming.Streaming.Resilience;
 using AgentStreaming.Streaming.Streams.Reading;
 using AgentStreaming.Streaming.Streams.Tails;
 using Microsoft.Extensions.Logging;
@@ -54,7 +55,11 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         _time = timeProvider ?? TimeProvider.System;
         Keys = new StreamKeys(_options.KeyPrefix);
         _reader = new RedisAgentStreamReader(_multiplexer, Keys, _options, () => Tail, _logger, _time);
+        ReplicaAcks = new RedisReplicaAcks(_multiplexer, _options.ReplicaAcks, _options.ReplicaAckTimeout, _time);
     }
+
+    /// <summary>How this handler's writes wait for replicas (<see cref="RedisAgentStreamingOptions.ReplicaAcks"/>); other writers of the same data use it too.</summary>
+    public RedisReplicaAcks ReplicaAcks { get; }
 
     /// <summary>The key names this handler uses.</summary>
     internal StreamKeys Keys { get; }
@@ -98,7 +103,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         var cluster = IsCluster;
         return new RedisAgentStreamWriter(
             Appender(cluster), _multiplexer.GetDatabase(), Keys, runId, attempt, traceParent, _options.StreamTtl, _options.ExpiredStreamMemory,
-            cluster ? null : Keys.Changes, cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger);
+            cluster ? null : Keys.Changes, cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger, ReplicaAcks);
     }
 
     /// <summary>
@@ -116,8 +121,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         lock (_tailGate)
         {
             return cluster
-                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time)
-                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, (flush, now) => (Volatile.Read(ref _tail) as AnnouncedStreamTail)?.HandOver(flush, now));
+                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time, replicas: ReplicaAcks)
+                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, (flush, now) => (Volatile.Read(ref _tail) as AnnouncedStreamTail)?.HandOver(flush, now), ReplicaAcks);
         }
     }
 

@@ -41,6 +41,7 @@ internal sealed class StreamAppender
     private readonly TimeProvider _time;
     private readonly string _origin;
     private readonly Action<List<AppendBatch>, long>? _handOver;
+    private readonly Resilience.RedisReplicaAcks? _replicas;
     private List<AppendBatch> _queue = [];
     private int _inFlight;
     private AnnouncementWriter? _announcement;
@@ -52,8 +53,10 @@ internal sealed class StreamAppender
     /// <param name="time">The clock that stamps the entries' <c>timestamp</c>.</param>
     /// <param name="origin">Names this pump in its announcements, so the process's own tail skips their echo.</param>
     /// <param name="handOver">Hands a flush's batches and their timestamp to the process's own tail in memory (single server), if it has one, once Redis answered them and before they are announced.</param>
-    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<List<AppendBatch>, long>? handOver = null)
+    /// <param name="replicas">When it is enabled, a flush counts only once the replicas of every primary it wrote to acknowledged it (one <c>WAIT</c> per primary); a batch whose wait failed fails, and its writer sends it again.</param>
+    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<List<AppendBatch>, long>? handOver = null, Resilience.RedisReplicaAcks? replicas = null)
     {
+        _replicas = replicas is { Enabled: true } ? replicas : null;
         _origin = origin;
         _handOver = handOver;
         _database = database;
@@ -153,10 +156,65 @@ internal sealed class StreamAppender
             await batch.SettleAsync().ConfigureAwait(false);
         }
 
+        if (_replicas is { } replicas)
+        {
+            await ConfirmAsync(replicas, flush).ConfigureAwait(false);
+        }
+
         Announce(flush, now);
         foreach (var batch in flush)
         {
             batch.Complete();
+        }
+    }
+
+    /// <summary>
+    /// Waits until the replicas have the flush: one <c>WAIT</c> per primary it wrote to (on the connection that carried
+    /// its writes there). A batch whose primary could not answer fails: its entries may be lost with that primary, so its
+    /// writer sends them again (to the replica that took over, or to the same primary, which refuses what it holds).
+    /// </summary>
+    private static async Task ConfirmAsync(Resilience.RedisReplicaAcks replicas, List<AppendBatch> flush)
+    {
+        var waits = new Dictionary<System.Net.EndPoint, Task>();
+        var byBatch = new Task?[flush.Count];
+        for (var i = 0; i < flush.Count; i++)
+        {
+            var batch = flush[i];
+            if (batch.Failure is not null || batch.Outcome == AppendOutcome.Missing)
+            {
+                continue;
+            }
+
+            try
+            {
+                var primary = replicas.PrimaryOf(batch.Stream);
+                if (!waits.TryGetValue(primary.EndPoint, out var wait))
+                {
+                    wait = replicas.WaitAsync(primary);
+                    waits.Add(primary.EndPoint, wait);
+                }
+
+                byBatch[i] = wait;
+            }
+            catch (Exception ex)
+            {
+                batch.Fail(ex);
+            }
+        }
+
+        for (var i = 0; i < flush.Count; i++)
+        {
+            if (byBatch[i] is { } wait)
+            {
+                try
+                {
+                    await wait.ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    flush[i].Fail(ex);
+                }
+            }
         }
     }
 
@@ -170,7 +228,7 @@ internal sealed class StreamAppender
         {
             foreach (var batch in flush)
             {
-                if (batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused && batch.Notify is { } notify)
+                if (batch.Failure is null && batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused && batch.Notify is { } notify)
                 {
                     _database.Publish(notify, batch.LastId, CommandFlags.FireAndForget);
                 }
@@ -182,7 +240,7 @@ internal sealed class StreamAppender
         AnnouncementWriter? message = null;
         foreach (var batch in flush)
         {
-            if (batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused)
+            if (batch.Failure is null && batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused)
             {
                 if (message is null)
                 {
@@ -376,6 +434,9 @@ internal sealed class AppendBatch(RedisKey stream, RedisKey meta, RedisChannel? 
 
         Outcome = missing ? AppendOutcome.Missing : refused ? AppendOutcome.Refused : AppendOutcome.Stored;
     }
+
+    /// <summary>Marks the batch failed after Redis answered it (its replicas could not confirm it).</summary>
+    internal void Fail(Exception failure) => _failure ??= failure;
 
     internal void Complete()
     {

@@ -186,6 +186,8 @@ internal sealed class Soak
         ["AgentApi__RequestsPerWindow"] = "0",
         // The end check reads every run's stream: none may expire before it (the default TTL is 10 minutes).
         ["REDIS_STREAM_TTL_MINUTES"] = ((int)_settings.Duration.TotalMinutes + 60).ToString(CultureInfo.InvariantCulture),
+        // The cluster has a replica per primary: writes wait for it, so a primary's kill -9 loses nothing acknowledged.
+        ["AgentStreaming__Redis__ReplicaAcks"] = _settings.Cluster ? "1" : "0",
     }, TimeSpan.FromMinutes(3));
 
     private static async Task EveryAsync(TimeSpan interval, Func<Task> fault, CancellationToken stop)

@@ -49,14 +49,15 @@ public sealed class WorkerCluster : IAsyncDisposable
     /// <summary>
     /// Starts <paramref name="workers"/> Worker processes and the test's Orleans client on a Redis Cluster; on a TLS
     /// cluster they are configured as a deployment would be: its connection string (<c>ssl=true,sslHost=…</c>) and the
-    /// CA to trust as <c>Redis:CaCertificate</c>.
+    /// CA to trust as <c>Redis:CaCertificate</c>. On a cluster with replicas their writes wait for a replica
+    /// (<c>AgentStreaming:Redis:ReplicaAcks</c> = 1), as the AppHost's cluster mode sets it.
     /// </summary>
     /// <param name="redis">The cluster.</param>
     /// <param name="workers">How many Worker processes.</param>
     /// <param name="tokensPerSecond">The offline model's pace.</param>
     /// <returns>The started cluster.</returns>
     public static Task<WorkerCluster> StartAsync(RedisCluster redis, int workers = 2, double tokensPerSecond = 40)
-        => StartAsync(new WorkerCluster(redis.ConnectionString, tokensPerSecond, redis.TlsCaCertificateFile), workers);
+        => StartAsync(new WorkerCluster(redis.ConnectionString, tokensPerSecond, redis.TlsCaCertificateFile) { ReplicaAcks = redis.Nodes.Count > redis.Ports.Count ? 1 : 0 }, workers);
 
     private static async Task<WorkerCluster> StartAsync(WorkerCluster cluster, int workers)
     {
@@ -82,6 +83,9 @@ public sealed class WorkerCluster : IAsyncDisposable
 
     /// <summary>The PEM file of the CA the Workers and the client trust for Redis over TLS (<c>Redis:CaCertificate</c>), if any.</summary>
     public string? RedisCaCertificate { get; }
+
+    /// <summary>Replicas a Worker's writes wait for (<c>AgentStreaming:Redis:ReplicaAcks</c>); 0 leaves it unset.</summary>
+    public int ReplicaAcks { get; init; }
 
     /// <summary>The offline model's pace in every Worker.</summary>
     public double TokensPerSecond { get; }
@@ -109,6 +113,11 @@ public sealed class WorkerCluster : IAsyncDisposable
         if (RedisCaCertificate is not null)
         {
             environment[AgentStreaming.Streaming.Options.RedisConnectionString.CaCertificateKey.Replace(":", "__", StringComparison.Ordinal)] = RedisCaCertificate;
+        }
+
+        if (ReplicaAcks > 0)
+        {
+            environment["AgentStreaming__Redis__ReplicaAcks"] = ReplicaAcks.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())

@@ -63,7 +63,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
 
             foreach (var batch in flush)
             {
-                if (batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused) || !Keys.TryGetValue((string)batch.Stream!, out var state))
+                if (batch.Failure is not null || batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused) || !Keys.TryGetValue((string)batch.Stream!, out var state))
                 {
                     continue;
                 }
