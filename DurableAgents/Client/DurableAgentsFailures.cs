@@ -19,7 +19,7 @@ public static class DurableAgentsFailures
     /// <summary>
     /// Whether <paramref name="exception"/>, or one it wraps, says that Redis or the workers cannot be reached right
     /// now: a <see cref="DurableAgentsUnavailableException"/>, a transient Redis failure (connection lost, timeout,
-    /// <c>LOADING</c>, <c>BUSY</c>, <c>TRYAGAIN</c>, <c>CLUSTERDOWN</c>, <c>MASTERDOWN</c>, <c>READONLY</c>), or a worker
+    /// <c>LOADING</c>, <c>BUSY</c>, <c>TRYAGAIN</c>, <c>CLUSTERDOWN</c>, <c>MASTERDOWN</c>, <c>READONLY</c>, <c>EXECABORT</c>), or a worker
     /// that cannot take the call. Also when the failure crossed a grain call as Orleans's stand-in for an exception
     /// type it cannot copy.
     /// </summary>

@@ -13,7 +13,10 @@ namespace AgentStreaming.Streaming.Resilience;
 /// </remarks>
 public static class RedisFailurePolicy
 {
-    private static readonly string[] TransientCodes = ["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY"];
+    // EXECABORT: a MULTI whose queued command the server refused (during a failover: CLUSTERDOWN, TRYAGAIN, a moved
+    // slot) is discarded whole, so sending it again is safe; this library's transactions hold no command Redis would
+    // refuse for its syntax.
+    private static readonly string[] TransientCodes = ["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "EXECABORT"];
 
     /// <summary>The first pause after a transient failure: 50 ms.</summary>
     public static TimeSpan FirstRetryDelay { get; } = TimeSpan.FromMilliseconds(50);
@@ -35,8 +38,9 @@ public static class RedisFailurePolicy
     /// <returns>
     /// <see langword="true"/> for <see cref="RedisConnectionException"/>, <see cref="RedisTimeoutException"/>, a
     /// <see cref="TimeoutException"/> raised by StackExchange.Redis, and a Redis error reply whose code is <c>LOADING</c>,
-    /// <c>BUSY</c>, <c>TRYAGAIN</c>, <c>CLUSTERDOWN</c>, <c>MASTERDOWN</c> or <c>READONLY</c> (a replica promoted or
-    /// demoted during a failover); <see langword="false"/> for anything else, including refusals of this library's
+    /// <c>BUSY</c>, <c>TRYAGAIN</c>, <c>CLUSTERDOWN</c>, <c>MASTERDOWN</c>, <c>READONLY</c> (a replica promoted or
+    /// demoted during a failover) or <c>EXECABORT</c> (a transaction discarded whole because the server refused one of
+    /// its commands, as it does during a failover); <see langword="false"/> for anything else, including refusals of this library's
     /// scripts and <see cref="ObjectDisposedException"/>.
     /// </returns>
     public static bool IsTransient(Exception exception)
@@ -163,7 +167,7 @@ public static class RedisFailurePolicy
 
     /// <summary>
     /// Whether a Redis error reply is transient: it starts with <c>LOADING</c>, <c>BUSY</c>, <c>TRYAGAIN</c>,
-    /// <c>CLUSTERDOWN</c>, <c>MASTERDOWN</c> or <c>READONLY</c>, as a whole word (<c>BUSY</c>, not <c>BUSYKEY</c>). For
+    /// <c>CLUSTERDOWN</c>, <c>MASTERDOWN</c>, <c>READONLY</c> or <c>EXECABORT</c>, as a whole word (<c>BUSY</c>, not <c>BUSYKEY</c>). For
     /// callers that hold only the reply's text, such as a failure that crossed a process boundary as a message.
     /// </summary>
     /// <param name="message">The error reply.</param>

@@ -103,6 +103,7 @@ public sealed class RedisFailurePolicyTests
     [InlineData("CLUSTERDOWN The cluster is down", true)]
     [InlineData("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", true)]
     [InlineData("READONLY You can't write against a read only replica.", true)]
+    [InlineData("EXECABORT Transaction discarded because of previous errors.", true)]
     [InlineData("LOADING", true)]
     [InlineData("BUSYKEY Target key name already exists.", false)]
     [InlineData("ERR unknown command 'FOO'", false)]
