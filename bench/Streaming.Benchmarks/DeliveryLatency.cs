@@ -7,7 +7,7 @@ namespace AgentStreaming.Benchmarks;
 internal sealed record LatencyResult(int Streams, TimeSpan Duration, LatencySummary Latency, double DeliveredPerStreamPerSecond, CpuUse Cpu, LatencySummary WriteLeg, LatencySummary ReadLeg, string Pool)
 {
     public string Legs => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"append → stored in Redis p50/p99 {WriteLeg.Percentile(50):0.0}/{WriteLeg.Percentile(99):0.0} ms, stored → reader p50/p99 {ReadLeg.Percentile(50):0.0}/{ReadLeg.Percentile(99):0.0} ms (±1 ms: entry-id clock)");
+        $"append → sent to Redis p50/p99 {WriteLeg.Percentile(50):0.0}/{WriteLeg.Percentile(99):0.0} ms, sent → reader p50/p99 {ReadLeg.Percentile(50):0.0}/{ReadLeg.Percentile(99):0.0} ms (±1 ms: ms clock)");
 }
 
 /// <summary>Samples of one reader.</summary>
@@ -19,11 +19,14 @@ internal sealed class ReaderSamples(int capacity)
 
     public List<double> ReadLeg { get; } = new(capacity);
 
-    public void Add(string text, string entryId)
+    /// <summary>Records a delivery received now.</summary>
+    /// <param name="text">The chunk's text (from <see cref="Clock.StampedText"/>).</param>
+    /// <param name="sentUnixMs">When the entry went to Redis, in Unix ms: our entries' <c>timestamp</c> (the pump's flush), the reference's entry id (Redis's clock).</param>
+    public void Add(string text, double sentUnixMs)
     {
         var now = Stopwatch.GetTimestamp();
         Latency.Add(Clock.LatencyOf(text, now));
-        var (write, read) = Clock.Legs(text, entryId, now);
+        var (write, read) = Clock.Legs(text, sentUnixMs, now);
         WriteLeg.Add(write);
         ReadLeg.Add(read);
     }
@@ -72,7 +75,8 @@ internal static class DeliveryLatency
             {
                 if (chunk.Kind == StreamEntryKind.Text && chunk.Sequence >= 0)
                 {
-                    list.Add(chunk.Text, chunk.EntryId);
+                    // Entry ids carry the sequence, not a time: the entry's timestamp is when its flush went out.
+                    list.Add(chunk.Text, chunk.Timestamp.ToUnixTimeMilliseconds());
                 }
             }
         })).ToArray();
@@ -128,7 +132,7 @@ internal static class DeliveryLatency
             {
                 if (!chunk.Done && chunk.Error is null)
                 {
-                    list.Add(chunk.Text, chunk.EntryId);
+                    list.Add(chunk.Text, Clock.EntryIdMs(chunk.EntryId));
                 }
             }
         })).ToArray();
@@ -194,7 +198,7 @@ internal static class DeliveryLatency
                         return;
                     }
 
-                    samples[0].Add(text, last);
+                    samples[0].Add(text, Clock.EntryIdMs(last));
                 }
             }
         });

@@ -64,7 +64,7 @@ internal static class Report
         Line(string.Empty);
         Line("### Where the time goes (delivery)");
         Line(string.Empty);
-        Line("Legs split at the moment Redis stored the entry (the ms part of its id, so ±1 ms); Redis time per command from `INFO commandstats`; client queueing from a thread-pool probe.");
+        Line("Legs split at the moment the entry went to Redis (ours: the entries' `timestamp`, set when the pump's flush is sent; the reference: the ms part of the id Redis assigned; ±1 ms); Redis time per command from `INFO commandstats`; client queueing from a thread-pool probe.");
         Line(string.Empty);
         Line("| run | legs | client thread pool | Redis, busiest commands |");
         Line("| --- | --- | --- | --- |");

@@ -165,14 +165,14 @@ internal static class Clock
     public static double UnixMs(long timestamp) => s_originUnixMs + Ms(s_originTimestamp, timestamp);
 
     /// <summary>
-    /// Splits a delivery (text from <see cref="StampedText"/>, received now) at the moment Redis stored the entry
-    /// (the ms part of its id, so ±1 ms): the write leg (append → stored) and the read leg (stored → reader has it).
+    /// Splits a delivery (text from <see cref="StampedText"/>, received now) at the moment the entry went to Redis
+    /// (<paramref name="sentUnixMs"/>, a ms clock, so ±1 ms): the write leg (append → sent) and the read leg (sent →
+    /// reader has it, Redis's round trip included).
     /// </summary>
-    public static (double Write, double Read) Legs(string text, string entryId, long received)
+    public static (double Write, double Read) Legs(string text, double sentUnixMs, long received)
     {
         var written = long.Parse(text.AsSpan(0, 19), NumberStyles.None, CultureInfo.InvariantCulture);
-        var storedMs = double.Parse(entryId.AsSpan(0, entryId.IndexOf('-', StringComparison.Ordinal)), NumberStyles.None, CultureInfo.InvariantCulture);
-        return (storedMs - UnixMs(written), UnixMs(received) - storedMs);
+        return (sentUnixMs - UnixMs(written), UnixMs(received) - sentUnixMs);
     }
 
     /// <summary>A 20-byte chunk text for throughput runs.</summary>
