@@ -220,7 +220,8 @@ internal sealed class AgentConversationGrain : Grain, IAgentConversationGrain, I
         {
             // Not accepted: the caller hears so ("unavailable" when Redis failed over or is down, so it tries again).
             // The run leaves memory too, or the next state write would store, and the loop run, a run whose caller
-            // never got its id. Had the write reached Redis after all, the next write replaces it.
+            // never got its id. Had the write reached Redis after all (a lost reply), the next write finds the stored
+            // state changed, and the next activation reads it, run included, and runs it.
             _queue.Remove(runId);
             if (owned)
             {
