@@ -40,6 +40,12 @@ internal static partial class DurableAgentsLog
     [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Conversation {ConversationKey}: Redis no longer holds the state this activation wrote (restarted without its data?); the activation is dropped and the next call reads what Redis holds.")]
     public static partial void StateLostUnderneath(ILogger logger, string conversationKey, Exception exception);
 
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Warning, Message = "The silo waits for Redis before it starts ({Waited:0} s so far): {Problem}")]
+    public static partial void WaitingForRedis(ILogger logger, double waited, string problem);
+
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Information, Message = "Redis answered after {Waited:0.0} s; the silo starts.")]
+    public static partial void RedisReady(ILogger logger, double waited);
+
     [LoggerMessage(EventId = 2010, Level = LogLevel.Trace, Message = "Run {RunId} message: {Message}")]
     public static partial void RunMessage(ILogger logger, string runId, string message);
 }

@@ -27,7 +27,8 @@ public static class DurableAgentsOrleansExtensions
     /// <summary>
     /// Configures a silo: Redis clustering (membership), Redis grain storage for conversations (System.Text.Json,
     /// expiring with the conversation TTL), Redis reminders, and failure detection tuned so a killed worker is
-    /// declared dead within seconds.
+    /// declared dead within seconds. The silo's start waits (up to 2 minutes) until Redis is ready: a Redis still loading
+    /// its data after a restart, or a cluster failing over, delays the start instead of failing it.
     /// </summary>
     /// <param name="silo">The silo builder.</param>
     /// <param name="connectionString">The Redis connection string (<c>host:port</c> or <c>redis://</c>).</param>
@@ -38,6 +39,9 @@ public static class DurableAgentsOrleansExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         var redis = JoinCluster(silo.Services, silo.Configuration, connectionString, clusterId);
+        // Before the membership table's first read: a Redis still loading its data would fail the silo's start.
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => new AgentStreaming.DurableAgents.Hosting.RedisReadinessGate(
+            redis.Clone(), provider.GetRequiredService<Microsoft.Extensions.Logging.ILogger<AgentStreaming.DurableAgents.Hosting.RedisReadinessGate>>()));
         silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
         silo.AddRedisGrainStorage(DurableAgentNames.StorageProvider, (OptionsBuilder<Orleans.Persistence.RedisStorageOptions> builder) => builder.Configure<IServiceProvider>((o, provider) =>
         {

@@ -34,6 +34,7 @@ internal sealed class Soak
     private readonly Lock _workersGate = new();
     private readonly ConcurrentQueue<(string Name, string Output)> _pastOutputs = new();
     private int _workerStarts;
+    private int _failedStarts;
     private int _workerKills;
     private int _freezes;
     private int _redisFaults;
@@ -118,7 +119,7 @@ internal sealed class Soak
 
             ShowWorkerLogsOfFailedRuns();
 
-            return new SoakReport(_settings, started.Elapsed, [.. _runs], new Dictionary<string, int>(_statuses), _workerKills, _freezes, _redisFaults, [.. _redisRecoveries]);
+            return new SoakReport(_settings, started.Elapsed, [.. _runs], new Dictionary<string, int>(_statuses), _workerKills, _freezes, _redisFaults, [.. _redisRecoveries], _failedStarts);
         }
         finally
         {
@@ -225,10 +226,25 @@ internal sealed class Soak
         Keep(victim);
         Interlocked.Increment(ref _workerKills);
         Log($"kill -9 worker {slot}");
-        var replacement = await StartWorkerAsync(slot);
-        lock (_workersGate)
+        // A Worker that fails to start (it should not: its silo waits for Redis) is reported and tried again, so the
+        // soak goes on and its report says what happened.
+        for (var tries = 1; ; tries++)
         {
-            _workers[slot] = replacement;
+            try
+            {
+                var replacement = await StartWorkerAsync(slot);
+                lock (_workersGate)
+                {
+                    _workers[slot] = replacement;
+                }
+
+                return;
+            }
+            catch (TimeoutException ex) when (tries < 3)
+            {
+                Interlocked.Increment(ref _failedStarts);
+                Log($"worker {slot} did not start (try {tries}): {ex.Message[..Math.Min(ex.Message.Length, 2000)]}");
+            }
         }
     }
 

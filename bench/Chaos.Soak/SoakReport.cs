@@ -12,7 +12,8 @@ internal sealed record SoakReport(
     int WorkerKills,
     int Freezes,
     int RedisFaults,
-    IReadOnlyList<double> RedisRecoveries)
+    IReadOnlyList<double> RedisRecoveries,
+    int FailedWorkerStarts)
 {
     public int Lost => Runs.Count(r => !r.Ended || r.Terminals == 0);
 
@@ -28,7 +29,7 @@ internal sealed record SoakReport(
 
     public int ServerErrors => Statuses.Where(s => s.Key.EndsWith(" 500", StringComparison.Ordinal)).Sum(s => s.Value);
 
-    public bool Passed => Runs.Count > 0 && Lost == 0 && DuplicateTerminals == 0 && ReaderGaps == 0 && DuplicatedTurns == 0
+    public bool Passed => Runs.Count > 0 && FailedWorkerStarts == 0 && Lost == 0 && DuplicateTerminals == 0 && ReaderGaps == 0 && DuplicatedTurns == 0
         && MissingTurns == 0 && AnswerMismatches == 0 && ServerErrors == 0;
 
     public override string ToString()
@@ -37,6 +38,7 @@ internal sealed record SoakReport(
         var redis = Settings.Cluster ? "Redis Cluster (3 primaries + 3 replicas)" : "redis-server (AOF, appendfsync always)";
         text.AppendLine(CultureInfo.InvariantCulture, $"soak: {Elapsed.TotalMinutes:0.0} min, {Settings.Workers} Workers, {redis}, {Settings.Conversations} conversations");
         text.AppendLine(CultureInfo.InvariantCulture, $"faults: {WorkerKills} Worker kill -9 (restarted), {Freezes} Worker SIGSTOP 10 s, {RedisFaults} {(Settings.Cluster ? "primary kill -9 (failover)" : "Redis restarts")}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Worker restarts that failed: {FailedWorkerStarts}");
         if (RedisRecoveries.Count > 0)
         {
             var sorted = RedisRecoveries.Order().ToList();
