@@ -60,6 +60,8 @@ public sealed class RedisHealthCheckTests(ITestOutputHelper output)
         RedisKey key = "health-check-probe";
         await connection.GetDatabase().StringSetAsync(key, "before");
         var owner = connection.GetServer(key, flags: CommandFlags.DemandMaster);
+        // Replication is asynchronous: without this the kill below can come before the replica has the key.
+        Assert.Equal(1L, (long)await owner.ExecuteAsync("WAIT", 1, 10_000));
         var primary = cluster.Node(((System.Net.IPEndPoint)owner.EndPoint).Port);
         var killedAt = Stopwatch.GetTimestamp();
         await primary.KillAsync();
@@ -71,7 +73,7 @@ public sealed class RedisHealthCheckTests(ITestOutputHelper output)
         var failover = Stopwatch.GetElapsedTime(killedAt);
         output.WriteLine($"{topology}: kill -9 of a primary → healthy again: {failover.TotalSeconds:0.0} s ({up.Description})");
 
-        // The replica serves the key now (written before the kill, synced to it).
+        // The replica serves the key now (written before the kill, and acknowledged by the replica).
         Assert.Equal("before", await connection.GetDatabase().StringGetAsync(key));
         Assert.NotEqual(primary.Port, ((System.Net.IPEndPoint)connection.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint).Port);
     }
