@@ -236,8 +236,9 @@ public sealed class TelemetryTests(AppendOnlyRedisServerFixture redis)
         var terminal = trace.Single(s => s.DisplayName == StreamingDiagnostics.AppendActivityName && s.GetTagItem(StreamingDiagnostics.Tags.Batches) is not null);
         var batches = (long)terminal.GetTagItem(StreamingDiagnostics.Tags.Batches)!;
         output?.WriteLine($"the attempt's batches: {batches}, entries: {terminal.GetTagItem(StreamingDiagnostics.Tags.Entries)}, bytes: {terminal.GetTagItem(StreamingDiagnostics.Tags.Bytes)}");
-        // More pump calls than the whole trace has spans: they cannot each have had one.
-        Assert.True(batches > trace.Length, $"Only {batches} batches for {trace.Length} spans: the model was not paced enough for the pump to send many calls.");
+        // However many calls the pump made (fewer, larger ones when the machine is busy), none is a span of the trace.
+        Assert.True(batches >= 10, $"Only {batches} batches: the model was not paced enough for the pump to send many calls.");
+        Assert.DoesNotContain(trace, s => s.Source.Name == RedisSource && s.DisplayName.StartsWith("XADD", StringComparison.Ordinal));
         Assert.True(trace.Length < 60, $"{trace.Length} spans in the run's trace:\n{Tree(trace)}");
         Assert.Contains(trace, s => s.Source.Name == RedisSource);
         Assert.Single(trace, s => s.DisplayName.StartsWith($"invoke_agent {AgentName}", StringComparison.Ordinal));
