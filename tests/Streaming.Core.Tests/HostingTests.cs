@@ -105,6 +105,8 @@ public sealed class HostingTests(RedisFixture redis)
     [InlineData("ReadBatchSize", "10001", "AgentStreaming:Redis:ReadBatchSize must be between 1 and 10000")]
     [InlineData("MaxPendingEntries", "0", "AgentStreaming:Redis:MaxPendingEntries must be at least 1 (was 0)")]
     [InlineData("ReaderBufferLimit", "-1", "AgentStreaming:Redis:ReaderBufferLimit must be at least 1")]
+    [InlineData("ReplicaAcks", "17", "AgentStreaming:Redis:ReplicaAcks must be between 0 and 16 (was 17)")]
+    [InlineData("ReplicaAckTimeout", "00:00:00", "AgentStreaming:Redis:ReplicaAckTimeout must be positive")]
     [InlineData("KeyPrefix", "agent-{stream}:", "AgentStreaming:Redis:KeyPrefix must not contain")]
     [InlineData("TailBlockTimeout", "00:00:00", "AgentStreaming:Redis:TailBlockTimeout must be positive")]
     [InlineData("StreamTtl", "00:00:00.500", "AgentStreaming:Redis:StreamTtl must be at least one second")]
