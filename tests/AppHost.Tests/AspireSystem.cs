@@ -161,19 +161,8 @@ internal sealed class AspireSystem : IAsyncDisposable
         }
     }
 
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> describe)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (deadline.Elapsed > timeout)
-            {
-                throw new TimeoutException($"Not within {timeout}: {describe()}");
-            }
-
-            await Task.Delay(200);
-        }
-    }
+    public static Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> describe)
+        => Poll.UntilAsync(condition, timeout, describe, TimeSpan.FromMilliseconds(200));
 
     private static void TryDelete(string directory)
     {
