@@ -78,9 +78,12 @@ public sealed class ReplicaAcksTests
             ReplicaAckTimeout = TimeSpan.FromSeconds(10),
             WriteRetryTimeout = TimeSpan.FromSeconds(60),
         }));
+        // The test looks on its own connection: a WAIT holds the writer's connection to its primary until it returns,
+        // and a command sent behind it would wait for it.
+        await using var observer = await ConnectionMultiplexer.ConnectAsync(cluster.Configuration());
         var runId = TestStreams.NewRunId();
         var key = new StreamKeys(new RedisAgentStreamingOptions().KeyPrefix).Stream(runId);
-        var database = connection.GetDatabase();
+        var database = observer.GetDatabase();
         var primary = connection.GetServer(key, flags: CommandFlags.DemandMaster);
         var primaryId = primary.ClusterConfiguration!.Nodes.Single(n => n.EndPoint!.Equals(primary.EndPoint)).NodeId;
         var replicaEndPoint = (IPEndPoint)primary.ClusterConfiguration.Nodes.Single(n => n.ParentNodeId == primaryId).EndPoint!;
