@@ -80,7 +80,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 return _tail ??= IsCluster
-                    ? new ClusterStreamTail(_multiplexer, TailConfiguration, static key => "{" + key + "}:notify", _options, _logger, _time)
+                    ? new ClusterStreamTail(_multiplexer, TailConfiguration, static key => "{" + key + "}:notify", _origin, _options, _logger, _time)
                     : _options.LiveRead == LiveReadMode.BlockingRead
                         ? new RedisStreamTail(_multiplexer, TailConfiguration, _options, _logger, _time)
                         : new AnnouncedStreamTail(TailConfiguration, Keys.Changes, _origin, _options, _logger, _time);
@@ -110,6 +110,20 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     /// The process-wide write pump of this handler (one per topology: combined calls announced on
     /// <see cref="StreamKeys.Changes"/> on a single server, a call per batch on Redis Cluster).
     /// </summary>
+    /// <summary>Hands a flush of this process's write pump to its readers in memory (the announced tails).</summary>
+    private void HandOver(List<AppendBatch> flush, long now)
+    {
+        switch (Volatile.Read(ref _tail))
+        {
+            case AnnouncedStreamTail announced:
+                announced.HandOver(flush, now);
+                break;
+            case ClusterStreamTail cluster:
+                cluster.HandOver(flush, now);
+                break;
+        }
+    }
+
     private StreamAppender Appender(bool cluster)
     {
         var appender = cluster ? _clusterAppender : _appender;
@@ -121,8 +135,8 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         lock (_tailGate)
         {
             return cluster
-                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time, replicas: ReplicaAcks)
-                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, (flush, now) => (Volatile.Read(ref _tail) as AnnouncedStreamTail)?.HandOver(flush, now), ReplicaAcks);
+                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time, _origin, HandOver, ReplicaAcks)
+                : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, HandOver, ReplicaAcks);
         }
     }
 

@@ -16,7 +16,7 @@ namespace AgentStreaming.Streaming.Streams;
 /// Once Redis has answered a flush, the entries it stored are announced, so a reader is never handed an entry Redis
 /// refused: on a single server one <c>PUBLISH</c> on the changes channel per flush (small batches carry their
 /// entries, see <see cref="Announcement"/>), on Redis Cluster one <c>SPUBLISH</c> per batch on the run's sharded
-/// channel. At most <see cref="MaxCallsInFlight"/> flushes are in flight; batches that arrive meanwhile wait for the
+/// channel, in the same format. The process's own tail is handed the entries in memory first. At most <see cref="MaxCallsInFlight"/> flushes are in flight; batches that arrive meanwhile wait for the
 /// next, so under load a flush carries many runs and at low load a batch goes out at once.
 /// <para>A flush belongs to no run's trace (it carries the batches of whichever runs were waiting), so it is sent with
 /// no ambient span: Redis tracing then sees commands without a parent, which the services' sampler treats as
@@ -52,7 +52,7 @@ internal sealed class StreamAppender
     /// <param name="maxEntriesPerCall">How many entries one flush carries at most (a larger batch goes alone).</param>
     /// <param name="time">The clock that stamps the entries' <c>timestamp</c>.</param>
     /// <param name="origin">Names this pump in its announcements, so the process's own tail skips their echo.</param>
-    /// <param name="handOver">Hands a flush's batches and their timestamp to the process's own tail in memory (single server), if it has one, once Redis answered them and before they are announced.</param>
+    /// <param name="handOver">Hands a flush's batches and their timestamp to the process's own tail in memory, if it has one, once Redis answered them and before they are announced.</param>
     /// <param name="replicas">When it is enabled, a flush counts only once the replicas of every primary it wrote to acknowledged it (one <c>WAIT</c> per primary); a batch whose wait failed fails, and its writer sends it again.</param>
     public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<List<AppendBatch>, long>? handOver = null, Resilience.RedisReplicaAcks? replicas = null)
     {
@@ -226,12 +226,29 @@ internal sealed class StreamAppender
     {
         if (!_announceChanges)
         {
+            // Redis Cluster: each batch on its run's sharded channel, in the run's slot, in the same format (one run each).
+            AnnouncementWriter? single = null;
             foreach (var batch in flush)
             {
                 if (batch.Failure is null && batch.Outcome is AppendOutcome.Stored or AppendOutcome.Refused && batch.Notify is { } notify)
                 {
-                    _database.Publish(notify, batch.LastId, CommandFlags.FireAndForget);
+                    if (single is null)
+                    {
+                        _handOver?.Invoke(flush, now);
+                        single = Interlocked.Exchange(ref _announcement, null) ?? new AnnouncementWriter();
+                    }
+
+                    single.Append("v1 ").Append(now).Append(' ').Append(_origin);
+                    batch.AppendAnnouncement(single);
+                    var bytes = single.ToArray();
+                    single.Clear();
+                    _database.Publish(notify, bytes, CommandFlags.FireAndForget);
                 }
+            }
+
+            if (single is not null)
+            {
+                Volatile.Write(ref _announcement, single);
             }
 
             return;

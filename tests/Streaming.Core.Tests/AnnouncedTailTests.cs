@@ -5,20 +5,27 @@ using StackExchange.Redis;
 namespace AgentStreaming.Streaming.Tests;
 
 /// <summary>
-/// The single server's announced tail, whose live entries arrive inside the writers' announcements: every byte of every
-/// field survives the trip, whatever it holds, and entries too large to announce are read from Redis.
+/// The announced tails (the single server's and Redis Cluster's), whose live entries arrive inside the writers'
+/// announcements, or in memory from the process's own write pump: every byte of every field survives the trip, whatever
+/// it holds, and entries too large to announce are read from Redis.
 /// </summary>
-public sealed class AnnouncedTailTests(RedisFixture redis)
+public abstract class AnnouncedTailTests(IRedisBackend redis)
 {
-    [Fact]
-    public async Task LiveReader_GetsEveryFieldExactly_WhateverTheTextHolds()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task LiveReader_GetsEveryFieldExactly_WhateverTheTextHolds(bool inAnotherProcess)
     {
+        // In another process, the entries travel in the announcements; in the writer's, they are handed over in memory.
+        await using var other = inAnotherProcess ? await redis.ConnectAsync() : null;
         await using var handler = redis.CreateHandler();
+        await using var readerHandler = other is null ? null : redis.CreateHandler(multiplexer: other);
+        var reader = readerHandler ?? handler;
         var runId = TestStreams.NewRunId();
         var writer = handler.CreateWriter(runId, traceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
         await writer.BeginAsync();
-        var reading = handler.ReadAllAsync(runId);
-        await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
+        var reading = reader.ReadAllAsync(runId);
+        await StreamReaderTests.WaitUntilAsync(() => reader.LiveReaderCount == 1);
 
         string[] texts = ["plain ", "two\nlines ", "\n", " spaces  and\ttabs ", "3 1 text 0 5\n", "€ ünïcödé 🚀 ", "", new string('x', 5000), "after the big one"];
         foreach (var text in texts)
@@ -33,7 +40,7 @@ public sealed class AnnouncedTailTests(RedisFixture redis)
         var chunks = await reading;
 
         // The same entries a catch-up read from Redis returns.
-        var stored = await handler.ReadAllAsync(runId, cursor: null);
+        var stored = await reader.ReadAllAsync(runId, cursor: null);
         Assert.Equal(stored, chunks);
         Assert.Equal(texts, chunks.Where(c => c.Kind == StreamEntryKind.Text).Select(c => c.Text));
         Assert.Equal("{\"name\":\"f\",\n\"args\":\"a b\"}", chunks.Single(c => c.Kind == StreamEntryKind.ToolCall).Data);
@@ -50,7 +57,9 @@ public sealed class AnnouncedTailTests(RedisFixture redis)
         await writer.BeginAsync();
         var reading = handler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
-        var tail = Assert.IsType<AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail>(handler.Tail);
+        var tail = handler.Tail;
+        // Subscribed, so the echoes come back (on Redis Cluster the subscription is the run's own, and ends with it).
+        await StreamReaderTests.WaitUntilAsync(() => IsListening(tail, handler.Keys.Stream(runId)));
 
         for (var i = 0; i < 5; i++)
         {
@@ -63,11 +72,61 @@ public sealed class AnnouncedTailTests(RedisFixture redis)
 
         Assert.Equal("0 1 2 3 4 ", StreamTranscript.Visible(chunks));
         Assert.Equal(await handler.ReadAllAsync(runId), chunks);
-        Assert.True(tail.HandedOver >= 6, $"{tail.HandedOver} announcements handed over in memory.");
+        Assert.True(Counters(tail).HandedOver >= 6, $"{Counters(tail).HandedOver} flushes handed over in memory.");
 
         // Redis still publishes them for other processes; this one's tail recognises its own and skips them.
-        await StreamReaderTests.WaitUntilAsync(() => tail.EchoesSkipped >= 1);
+        await StreamReaderTests.WaitUntilAsync(() => Counters(tail).EchoesSkipped >= 1);
     }
+
+    [Fact]
+    public async Task LiveReader_InAnotherProcess_TakesSmallBatchesFromTheirAnnouncements_WithoutReadingTheKey()
+    {
+        // The sweep is an hour away: a read would come only from a batch announced without its entries.
+        await using var other = await redis.ConnectAsync();
+        await using var handler = redis.CreateHandler();
+        await using var readerHandler = redis.CreateHandler(o => o.TailBlockTimeout = TimeSpan.FromHours(1), multiplexer: other);
+        var runId = TestStreams.NewRunId();
+        var writer = handler.CreateWriter(runId);
+        await writer.BeginAsync();
+        var reading = readerHandler.ReadAllAsync(runId);
+        await StreamReaderTests.WaitUntilAsync(() => readerHandler.LiveReaderCount == 1);
+        await StreamReaderTests.WaitUntilAsync(() => IsListening(readerHandler.Tail, readerHandler.Keys.Stream(runId)));
+        var readsBefore = KeyReads(readerHandler.Tail);
+
+        for (var i = 0; i < 20; i++)
+        {
+            await writer.AppendAsync(AgentStreamEntry.ForText($"{i} "));
+            await writer.FlushAsync();
+        }
+
+        await writer.CompleteAsync(AgentStreamEntry.ForDone());
+        var chunks = await reading;
+
+        Assert.Equal(string.Concat(Enumerable.Range(0, 20).Select(i => $"{i} ")), StreamTranscript.Visible(chunks));
+        // 21 batches, none read from Redis (the reads that joined the tail, two at most, may still have been under way).
+        Assert.InRange(KeyReads(readerHandler.Tail) - readsBefore, 0, 2);
+    }
+
+    private static (long HandedOver, long EchoesSkipped) Counters(AgentStreaming.Streaming.Streams.Tails.IStreamTail tail) => tail switch
+    {
+        AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail announced => (announced.HandedOver, announced.EchoesSkipped),
+        AgentStreaming.Streaming.Streams.Tails.ClusterStreamTail cluster => (cluster.HandedOver, cluster.EchoesSkipped),
+        _ => throw new InvalidOperationException($"Not an announced tail: {tail.GetType().Name}."),
+    };
+
+    private static bool IsListening(AgentStreaming.Streaming.Streams.Tails.IStreamTail tail, string key) => tail switch
+    {
+        AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail announced => announced.IsListening(key),
+        AgentStreaming.Streaming.Streams.Tails.ClusterStreamTail cluster => cluster.IsListening(key),
+        _ => throw new InvalidOperationException($"Not an announced tail: {tail.GetType().Name}."),
+    };
+
+    private static long KeyReads(AgentStreaming.Streaming.Streams.Tails.IStreamTail tail) => tail switch
+    {
+        AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail announced => announced.KeyReads,
+        AgentStreaming.Streaming.Streams.Tails.ClusterStreamTail cluster => cluster.KeyReads,
+        _ => throw new InvalidOperationException($"Not an announced tail: {tail.GetType().Name}."),
+    };
 
     [Fact]
     public async Task LiveReaders_OfManyRuns_GetTheirRunsEntriesOnly_InOrder()
@@ -137,9 +196,15 @@ public sealed class AnnouncedTailTests(RedisFixture redis)
         // An entry that reaches the stream without an announcement (as another writer's would), then a malformed one.
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
         await redis.Database.StreamAddAsync(handler.Keys.Stream(runId), [new("text", "unannounced "), new("sequence", 1), new("timestamp", now), new("type", "text"), new("attempt", 1)]);
-        await redis.Database.PublishAsync(RedisChannel.Literal(handler.Keys.Changes), malformed);
+        await (redis is ClusterFixture
+            ? redis.Database.PublishAsync(RedisChannel.Sharded("{" + handler.Keys.Stream(runId) + "}:notify"), malformed)
+            : redis.Database.PublishAsync(RedisChannel.Literal(handler.Keys.Changes), malformed));
 
         await reading;
         Assert.Equal(["announced ", "unannounced "], chunks.Select(c => c.Text));
     }
 }
+
+public sealed class SingleServerAnnouncedTailTests(RedisFixture redis) : AnnouncedTailTests(redis);
+
+public sealed class ClusterAnnouncedTailTests(ClusterFixture redis) : AnnouncedTailTests(redis);

@@ -25,79 +25,24 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
     internal const int MaxKeysPerRead = 1024;
 
     private readonly RedisChannel _channel;
-    private readonly byte[] _origin;
-    private long _handedOver;
-    private long _echoesSkipped;
     private readonly Queue<KeyState> _dirty = new();
-    private StreamChunk[] _announced = new StreamChunk[16];
+    private long _keyReads;
+    private volatile bool _subscribed;
     private bool _listening;
     private bool _reading;
 
-    /// <summary>Creates the tail; <c>origin</c> is what this process's write pump puts in its announcements (see <see cref="HandOver"/>).</summary>
+    /// <summary>Creates the tail; <c>origin</c> is what this process's write pump puts in its announcements (see <see cref="KeyedStreamTail{TKey}.HandOver"/>).</summary>
     public AnnouncedStreamTail(Func<ConfigurationOptions> configuration, string changesChannel, string origin, RedisAgentStreamingOptions options, ILogger logger, TimeProvider time)
-        : base(configuration, options, logger, time)
+        : base(configuration, origin, options, logger, time)
     {
         _channel = RedisChannel.Literal(changesChannel);
-        _origin = System.Text.Encoding.ASCII.GetBytes(origin);
     }
 
-    /// <summary>
-    /// A flush of this process's write pump, handed over in memory once Redis answered it: the readers here get its
-    /// entries as they are, without waiting for Redis to publish the announcement back, and without encoding or parsing
-    /// them (Redis still publishes it for other processes, and this tail skips that echo). Every entry travels, however
-    /// large; a batch Redis refused in part is read from Redis instead.
-    /// </summary>
-    /// <param name="flush">The batches, as the pump sent them.</param>
-    /// <param name="now">The entries' timestamp (Unix milliseconds).</param>
-    internal void HandOver(List<AppendBatch> flush, long now)
-    {
-        Interlocked.Increment(ref _handedOver);
-        var timestamp = DateTimeOffset.FromUnixTimeMilliseconds(now);
-        var read = false;
-        lock (Gate)
-        {
-            if (Keys.Count == 0)
-            {
-                return;
-            }
+    /// <summary>Keys read with <c>XREAD</c>: announcements that carried their entries, and the process's own hand-overs, need none.</summary>
+    internal long KeyReads => Interlocked.Read(ref _keyReads);
 
-            foreach (var batch in flush)
-            {
-                if (batch.Failure is not null || batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused) || !Keys.TryGetValue((string)batch.Stream!, out var state))
-                {
-                    continue;
-                }
-
-                var from = StreamCursor.Start;
-                if (batch.Outcome != AppendOutcome.Stored || (batch.PreviousId.Length > 0 && !StreamCursor.TryParse(batch.PreviousId, out from)))
-                {
-                    MarkLocked(state);
-                    read = true;
-                    continue;
-                }
-
-                var chunks = Announced(batch.Count);
-                var attempt = int.Parse(batch.Attempt, System.Globalization.CultureInfo.InvariantCulture);
-                for (var e = 0; e < chunks.Length; e++)
-                {
-                    chunks[e] = batch.ChunkAt(e, attempt, timestamp);
-                }
-
-                OfferLocked(state, from, chunks, ref read);
-            }
-        }
-
-        if (read)
-        {
-            StartReading();
-        }
-    }
-
-    /// <summary>Announcements handed over in memory by this process's write pump.</summary>
-    internal long HandedOver => Interlocked.Read(ref _handedOver);
-
-    /// <summary>This process's announcements that came back from Redis and were skipped.</summary>
-    internal long EchoesSkipped => Interlocked.Read(ref _echoesSkipped);
+    /// <inheritdoc />
+    internal override bool IsListening(string key) => _subscribed;
 
     /// <inheritdoc />
     protected override KeyState CreateKey(string key) => new(key);
@@ -141,12 +86,17 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
         try
         {
             var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
-            await connection.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnAnnounced(message)).ConfigureAwait(false);
+            // A queue, so the announcements are handled in the order they arrive (handlers of a plain subscription run
+            // concurrently, and an announcement overtaken by the next sends its key to be read from Redis).
+            var queue = await connection.GetSubscriber().SubscribeAsync(_channel).ConfigureAwait(false);
+            queue.OnMessage(message => OnAnnounced(message.Message, channelKey: null));
+            _subscribed = true;
         }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
         {
             // The sweep reads every key meanwhile and subscribes again.
             StreamingLog.TailConnectionLost(Logger, TimeSpan.Zero, ex);
+            _subscribed = false;
             lock (Gate)
             {
                 _listening = false;
@@ -157,150 +107,6 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
 
         // Entries written before the subscription took effect were announced to no one.
         ReadAll();
-    }
-
-    /// <summary>
-    /// An announcement of one append call (<see cref="Announcement"/>): its entries go straight to the readers that had
-    /// received everything up to the id each batch follows; a key with a reader further back, a paused reader or a batch
-    /// announced without its entries is read from Redis instead.
-    /// </summary>
-    private void OnAnnounced(RedisValue message)
-    {
-        var bytes = (byte[]?)message;
-        if (bytes is null || bytes.Length == 0)
-        {
-            return;
-        }
-
-        var announcement = new Announcement(bytes);
-        var understood = announcement.TryReadHeader(out var origin);
-        if (understood && origin.SequenceEqual(_origin))
-        {
-            // This process's own announcement, handed over in memory already (counted even when its readers are done).
-            Interlocked.Increment(ref _echoesSkipped);
-            return;
-        }
-
-        var read = false;
-        lock (Gate)
-        {
-            if (Keys.Count == 0)
-            {
-                return;
-            }
-
-            if (!understood || !OfferLocked(ref announcement, ref read))
-            {
-                // Not understood (another version's writer): read every key.
-                foreach (var state in Keys.Values)
-                {
-                    MarkLocked(state);
-                }
-
-                read = true;
-            }
-        }
-
-        if (read)
-        {
-            StartReading();
-        }
-    }
-
-    /// <returns><see langword="false"/> when the announcement is malformed.</returns>
-    private bool OfferLocked(ref Announcement announcement, ref bool read)
-    {
-        var lookup = Keys.GetAlternateLookup<ReadOnlySpan<char>>();
-        Span<char> name = stackalloc char[512];
-        while (announcement.TryReadRun(out var key, out var previous, out var count, out var attempt))
-        {
-            KeyState? state = null;
-            if (key.Length <= name.Length)
-            {
-                var length = System.Text.Encoding.ASCII.GetChars(key, name);
-                lookup.TryGetValue(name[..length], out state);
-            }
-
-            var from = StreamCursor.Start;
-            if (state is null || count < 0 || (previous.Length > 0 && !StreamCursor.TryParse(System.Text.Encoding.ASCII.GetString(previous), out from)))
-            {
-                for (var e = 0; e < count; e++)
-                {
-                    if (!announcement.TrySkipEntry())
-                    {
-                        return false;
-                    }
-                }
-
-                if (state is not null)
-                {
-                    MarkLocked(state);
-                    read = true;
-                }
-
-                continue;
-            }
-
-            var chunks = Announced(count);
-            for (var e = 0; e < count; e++)
-            {
-                if (!announcement.TryReadEntry(attempt, out chunks[e]))
-                {
-                    chunks.Clear();
-                    return false;
-                }
-            }
-
-            OfferLocked(state, from, chunks, ref read);
-        }
-
-        return true;
-    }
-
-    /// <summary>
-    /// Entries are handed to the readers' channels by value, so one buffer serves every announcement (under the lock).
-    /// </summary>
-    private Span<StreamChunk> Announced(int count)
-    {
-        if (_announced.Length < count)
-        {
-            _announced = new StreamChunk[Math.Max(count, 2 * _announced.Length)];
-        }
-
-        return _announced.AsSpan(0, count);
-    }
-
-    /// <summary>
-    /// Offers a batch's entries, which follow <paramref name="from"/> without a gap, to the readers of
-    /// <paramref name="state"/> that had received everything up to there; a reader further back has the key read from
-    /// Redis instead (under the lock). Clears <paramref name="chunks"/>.
-    /// </summary>
-    private void OfferLocked(KeyState state, StreamCursor from, Span<StreamChunk> chunks, ref bool read)
-    {
-        foreach (var subscription in state.Subscriptions)
-        {
-            if (!subscription.IsComplete && subscription.Buffered >= Options.ReaderBufferLimit)
-            {
-                subscription.Paused = true;
-            }
-        }
-
-        TailSubscription.Offer(state.Subscriptions, from, chunks, LoseEntry);
-        var newestId = chunks.Length > 0 ? chunks[^1].EntryId : null;
-        chunks.Clear();
-        if (newestId is not null && StreamCursor.TryParse(newestId, out var newest))
-        {
-            foreach (var subscription in state.Subscriptions)
-            {
-                if (!subscription.IsComplete && !subscription.Paused && subscription.Delivered < newest)
-                {
-                    // Further back than the batch: read it from its own position.
-                    MarkLocked(state);
-                    read = true;
-                    break;
-                }
-            }
-        }
     }
 
     /// <summary>Reads every key (after a (re)subscription, and on the sweep).</summary>
@@ -326,7 +132,8 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
         StartReading();
     }
 
-    private void MarkLocked(KeyState state)
+    /// <inheritdoc />
+    protected override void MarkLocked(KeyState state)
     {
         if (!state.Dirty)
         {
@@ -334,6 +141,9 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
             _dirty.Enqueue(state);
         }
     }
+
+    /// <inheritdoc />
+    protected override void ReadMarked() => StartReading();
 
     private void StartReading()
     {
@@ -367,6 +177,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
             try
             {
                 var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
+                Interlocked.Add(ref _keyReads, states.Count);
                 reply = await connection.GetDatabase().ExecuteAsync("XREAD", args).ConfigureAwait(false);
                 outage.Succeeded();
             }

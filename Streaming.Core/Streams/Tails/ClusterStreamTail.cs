@@ -9,30 +9,49 @@ namespace AgentStreaming.Streaming.Streams.Tails;
 /// The shared tail on Redis Cluster. A blocking <c>XREAD</c> may only name keys of one hash slot there, and each one
 /// holds a connection, so a process's readers cannot share one blocked command. Instead writers announce every batch
 /// on the run's sharded channel (<c>SPUBLISH {agent-stream:&lt;runId&gt;}:notify</c>, in the run's slot, so only the
-/// node that owns the run carries it), and this tail, subscribed (<c>SSUBSCRIBE</c>) on one connection of its own per
-/// node, reads each announced key once for all its readers with <c>XRANGE key (from + COUNT n</c>.
+/// node that owns the run carries it), and this tail is subscribed (<c>SSUBSCRIBE</c>) on one connection of its own per
+/// node. An announcement carries its batch's entries when they are few and small (<see cref="Announcement"/>), and
+/// they go straight to the readers; otherwise the tail reads the key once for all its readers with
+/// <c>XRANGE key (from + COUNT n</c>. The writers of this process hand their entries over in memory
+/// (<see cref="KeyedStreamTail{TKey}.HandOver"/>) and their echo is skipped.
 /// </summary>
 /// <remarks>
-/// A key is read from the position of its furthest-behind reader, at most one read per key at a time; an announcement
-/// during a read makes it read again. Announcements lost while the connection was down are made up for when it comes
-/// back, and by a sweep of every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/>.
+/// A key's announcements are handled in the order they arrive (one message queue per key). A key is read from the
+/// position of its furthest-behind reader, at most one read per key at a time; an announcement during a read makes it
+/// read again. Announcements lost while the connection was down are made up for when it comes back, and by a sweep of
+/// every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/>.
 /// </remarks>
 internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyState>
 {
     private readonly IConnectionMultiplexer _shared;
     private readonly Func<string, string> _channelOf;
+    private readonly List<KeyState> _marked = [];
+    private long _keyReads;
 
     public ClusterStreamTail(
         IConnectionMultiplexer shared,
         Func<ConfigurationOptions> configuration,
         Func<string, string> channelOf,
+        string origin,
         RedisAgentStreamingOptions options,
         ILogger logger,
         TimeProvider time)
-        : base(configuration, options, logger, time)
+        : base(configuration, origin, options, logger, time)
     {
         _shared = shared;
         _channelOf = channelOf;
+    }
+
+    /// <summary><c>XRANGE</c>s sent: announcements that carried their entries, and the process's own hand-overs, need none.</summary>
+    internal long KeyReads => Interlocked.Read(ref _keyReads);
+
+    /// <inheritdoc />
+    internal override bool IsListening(string key)
+    {
+        lock (Gate)
+        {
+            return Keys.TryGetValue(key, out var state) && state.Listening;
+        }
     }
 
     /// <inheritdoc />
@@ -69,7 +88,9 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
         try
         {
             var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
-            await connection.GetSubscriber().SubscribeAsync(state.Channel, (_, _) => Read(state.Key)).ConfigureAwait(false);
+            // A queue, so the key's announcements are handled in order (handlers of a plain subscription run concurrently).
+            var queue = await connection.GetSubscriber().SubscribeAsync(state.Channel).ConfigureAwait(false);
+            queue.OnMessage(message => OnAnnounced(message.Message, state));
             lock (Gate)
             {
                 state.Listening = true;
@@ -117,6 +138,39 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
         }
     }
 
+    /// <inheritdoc />
+    protected override void MarkLocked(KeyState state)
+    {
+        if (!state.Marked)
+        {
+            state.Marked = true;
+            _marked.Add(state);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void ReadMarked()
+    {
+        KeyState[] marked;
+        lock (Gate)
+        {
+            marked = [.. _marked];
+            _marked.Clear();
+            foreach (var state in marked)
+            {
+                state.Marked = false;
+            }
+        }
+
+        foreach (var state in marked)
+        {
+            Read(state.Key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void DisposingLocked() => _marked.Clear();
+
     /// <summary>Reads <paramref name="key"/> for its readers now, or once more after the read in flight.</summary>
     private void Read(string key)
     {
@@ -161,6 +215,7 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
             StreamEntry[] entries;
             try
             {
+                Interlocked.Increment(ref _keyReads);
                 entries = await database.StreamRangeAsync(state.Key, "(" + from.Value.ToString(), "+", Options.ReadBatchSize).ConfigureAwait(false);
                 state.Outage.Succeeded();
             }
@@ -215,6 +270,9 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
         public bool Again { get; set; }
 
         public bool Listening { get; set; }
+
+        /// <summary>Whether the key waits in the tail's list of keys to read (under the lock).</summary>
+        public bool Marked { get; set; }
 
         /// <summary>The outage of this key's reads (the key's read loop alone uses it).</summary>
         public TailOutage Outage { get; } = outage;
