@@ -5,20 +5,26 @@ using StackExchange.Redis;
 namespace AgentStreaming.Benchmarks;
 
 /// <summary>CPU seconds used by this process and by redis-server over a measured section.</summary>
-internal readonly record struct CpuUse(double ClientSeconds, double RedisSeconds, double WallSeconds, string Commands)
+/// <param name="RedisPerNode">Redis CPU seconds of each primary (one on a single server).</param>
+internal readonly record struct CpuUse(double ClientSeconds, double RedisSeconds, double WallSeconds, string Commands, double[] RedisPerNode)
 {
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"client {ClientSeconds:0.00} s ({100 * ClientSeconds / WallSeconds:0}% of a core), redis {RedisSeconds:0.00} s ({100 * RedisSeconds / WallSeconds:0}%)");
+        $"client {ClientSeconds:0.00} s ({100 * ClientSeconds / WallSeconds:0}% of a core), redis {RedisSeconds:0.00} s ({100 * RedisSeconds / WallSeconds:0}%)")
+        + (RedisPerNode.Length > 1 ? " = " + string.Join(" + ", RedisPerNode.Select(n => string.Create(CultureInfo.InvariantCulture, $"{n:0.00} s"))) + " per node" : string.Empty);
 }
 
 /// <summary>One row of <c>INFO commandstats</c>.</summary>
 internal readonly record struct CommandStat(string Name, long Calls, double Usec, double PerCall);
 
+/// <remarks>
+/// On Redis Cluster the figures are summed over every primary (<c>INFO</c> asked of each node), so Redis CPU is the
+/// whole cluster's; on a single server there is one node.
+/// </remarks>
 internal sealed class CpuMeter
 {
     private readonly IDatabase _database;
     private TimeSpan _client;
-    private double _redis;
+    private double[] _redis = [];
     private long _started;
 
     private CpuMeter(IDatabase database) => _database = database;
@@ -27,7 +33,7 @@ internal sealed class CpuMeter
     {
         var meter = new CpuMeter(database);
         await ResetCommandStatsAsync(database).ConfigureAwait(false);
-        meter._redis = await RedisCpuSecondsAsync(database).ConfigureAwait(false);
+        meter._redis = await RedisCpuSecondsPerNodeAsync(database).ConfigureAwait(false);
         using var process = Process.GetCurrentProcess();
         meter._client = process.TotalProcessorTime;
         meter._started = Stopwatch.GetTimestamp();
@@ -39,9 +45,10 @@ internal sealed class CpuMeter
         var wall = Stopwatch.GetElapsedTime(_started).TotalSeconds;
         using var process = Process.GetCurrentProcess();
         var client = (process.TotalProcessorTime - _client).TotalSeconds;
-        var redis = await RedisCpuSecondsAsync(_database).ConfigureAwait(false) - _redis;
+        var after = await RedisCpuSecondsPerNodeAsync(_database).ConfigureAwait(false);
+        double[] perNode = after.Length == _redis.Length ? [.. after.Zip(_redis, (a, b) => a - b)] : [after.Sum() - _redis.Sum()];
         var commands = await CommandStatsAsync(_database, wall).ConfigureAwait(false);
-        return new CpuUse(client, redis, wall, commands);
+        return new CpuUse(client, perNode.Sum(), wall, commands, perNode);
     }
 
     public static async Task<string> InfoAsync(IDatabase database, string section)
@@ -60,8 +67,21 @@ internal sealed class CpuMeter
         return null;
     }
 
-    /// <summary>Clears Redis's per-command statistics (CONFIG RESETSTAT).</summary>
-    public static Task ResetCommandStatsAsync(IDatabase database) => database.ExecuteAsync("CONFIG", "RESETSTAT");
+    /// <summary>Clears Redis's per-command statistics (CONFIG RESETSTAT) on every primary.</summary>
+    public static Task ResetCommandStatsAsync(IDatabase database)
+        => Task.WhenAll(Primaries(database).Select(s => s.ExecuteAsync("CONFIG", "RESETSTAT")));
+
+    /// <summary>The primaries the database's multiplexer is connected to (one on a single server).</summary>
+    private static IServer[] Primaries(IDatabase database)
+        => [.. database.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica)];
+
+    /// <summary>One <c>INFO</c> section of every primary.</summary>
+    private static Task<string[]> InfoOfEachAsync(IDatabase database, string section)
+        => Task.WhenAll(Primaries(database).Select(async s => (string?)await s.ExecuteAsync("INFO", section).ConfigureAwait(false) ?? string.Empty));
+
+    /// <summary>CPU seconds each primary has used since it started, in the order of <see cref="IConnectionMultiplexer.GetServers"/>.</summary>
+    public static async Task<double[]> RedisCpuSecondsPerNodeAsync(IDatabase database)
+        => [.. (await InfoOfEachAsync(database, "cpu").ConfigureAwait(false)).Select(CpuSeconds)];
 
     /// <summary>The busiest commands since the last reset: calls and server time per call (INFO commandstats).</summary>
     public static async Task<string> CommandStatsAsync(IDatabase database, double wallSeconds)
@@ -75,9 +95,8 @@ internal sealed class CpuMeter
     /// <remarks>A script's own row (<c>evalsha</c>) includes the commands it calls, which also have rows of their own.</remarks>
     public static async Task<IReadOnlyList<CommandStat>> ReadCommandStatsAsync(IDatabase database)
     {
-        var info = await InfoAsync(database, "commandstats").ConfigureAwait(false);
         var rows = new List<CommandStat>();
-        foreach (var line in info.Split('\n'))
+        foreach (var line in (await InfoOfEachAsync(database, "commandstats").ConfigureAwait(false)).SelectMany(i => i.Split('\n')))
         {
             // cmdstat_xadd:calls=2001,usec=5000,usec_per_call=2.50,...
             if (!line.StartsWith("cmdstat_", StringComparison.Ordinal))
@@ -104,13 +123,17 @@ internal sealed class CpuMeter
             rows.Add(new CommandStat(name, calls, usec, perCall));
         }
 
-        return rows;
+        // Summed over the nodes (one row per command).
+        return [.. rows.GroupBy(r => r.Name).Select(g => new CommandStat(g.Key, g.Sum(r => r.Calls), g.Sum(r => r.Usec),
+            g.Sum(r => r.Calls) == 0 ? 0 : g.Sum(r => r.Usec) / g.Sum(r => r.Calls)))];
     }
 
-    /// <summary>CPU seconds redis-server has used since it started (INFO cpu: used_cpu_sys + used_cpu_user).</summary>
+    /// <summary>CPU seconds redis-server has used since it started (INFO cpu: used_cpu_sys + used_cpu_user), summed over the primaries.</summary>
     public static async Task<double> RedisCpuSecondsAsync(IDatabase database)
+        => (await RedisCpuSecondsPerNodeAsync(database).ConfigureAwait(false)).Sum();
+
+    private static double CpuSeconds(string info)
     {
-        var info = await InfoAsync(database, "cpu").ConfigureAwait(false);
         double Field(string name) => double.Parse(InfoField(info, name) ?? "0", CultureInfo.InvariantCulture);
         return Field("used_cpu_sys") + Field("used_cpu_user");
     }

@@ -31,6 +31,9 @@ const string Usage = """
       --allocations      (capacity) print the types this process allocated most, from the runtime's allocation sampling
       --find-capacity    then bisect (500-run granularity) between the largest step that held and the next that did not
       --pacers N         pacer loops driving the writers (default one per core)
+    cluster options:
+      --rounds N         (--only cluster) N rounds of 1,000 streams on the single server, then on the cluster, in the
+                         same harness, so both p99s are taken at the same load (default 1)
     """;
 
 var quick = false;
@@ -42,6 +45,7 @@ AllocationSampler? allocations = null;
 string side = "both";
 var findCapacity = false;
 var pacers = Environment.ProcessorCount;
+var rounds = 1;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -57,6 +61,7 @@ for (var i = 0; i < args.Length; i++)
         case "--find-capacity": findCapacity = true; break;
         case "--allocations": allocations = new AllocationSampler(); break;
         case "--pacers" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: pacers = n; i++; break;
+        case "--rounds" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: rounds = n; i++; break;
         case "--help" or "-h": Console.WriteLine(Usage); return 0;
         default:
             await Console.Error.WriteLineAsync($"Unknown or incomplete argument '{args[i]}'.\n{Usage}");
@@ -195,8 +200,24 @@ if (only is null or "cluster")
     await DeliveryLatency.OursAsync(clusterContext, 10, settings.ChunksPerSecond, TimeSpan.FromSeconds(1));
     cluster1 = await DeliveryLatency.OursAsync(clusterContext, 1, settings.ChunksPerSecond, settings.LatencyDurationOneStream);
     LogLatency("cluster, 1 stream", cluster1);
-    clusterMany = await DeliveryLatency.OursAsync(clusterContext, settings.ManyLatencyStreams, settings.ChunksPerSecond, settings.OursLatencyDurationMany);
-    LogLatency($"cluster, {settings.ManyLatencyStreams} streams", clusterMany);
+    if (only is null)
+    {
+        clusterMany = await DeliveryLatency.OursAsync(clusterContext, settings.ManyLatencyStreams, settings.ChunksPerSecond, settings.OursLatencyDurationMany);
+        LogLatency($"cluster, {settings.ManyLatencyStreams} streams", clusterMany);
+    }
+
+    // --only cluster: the single server and the cluster alternate in the same harness, so the ratio of their p99s is
+    // taken at the same load (the machine's other work varies from minute to minute).
+    for (var round = 1; only is "cluster" && round <= rounds; round++)
+    {
+        Step($"   round {round}: load average {LoadAverage()}");
+        var single = await DeliveryLatency.OursAsync(context, settings.ManyLatencyStreams, settings.ChunksPerSecond, settings.OursLatencyDurationMany);
+        LogLatency($"single server, {settings.ManyLatencyStreams} streams (load average {LoadAverage()})", single);
+        clusterMany = await DeliveryLatency.OursAsync(clusterContext, settings.ManyLatencyStreams, settings.ChunksPerSecond, settings.OursLatencyDurationMany);
+        LogLatency($"cluster, {settings.ManyLatencyStreams} streams (load average {LoadAverage()})", clusterMany);
+        Step(string.Create(CultureInfo.InvariantCulture,
+            $"   round {round}: cluster p99 ÷ single-server p99 = {clusterMany.Latency.Percentile(99) / single.Latency.Percentile(99):0.00}; Redis CPU µs per delivered chunk: single {1e6 * single.Cpu.RedisSeconds / single.Latency.Count:0.00}, cluster {1e6 * clusterMany.Cpu.RedisSeconds / clusterMany.Latency.Count:0.00} (all primaries)"));
+    }
 }
 
 if (only is not null)
