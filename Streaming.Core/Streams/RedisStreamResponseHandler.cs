@@ -135,7 +135,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         lock (_tailGate)
         {
             return cluster
-                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time, _origin, HandOver, ReplicaAcks)
+                ? _clusterAppender ??= new StreamAppender(_multiplexer.GetDatabase(), changesChannel: null, _options.MaxBatchSize, _time, _origin, HandOver, ReplicaAcks, key => _multiplexer.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint)
                 : _appender ??= new StreamAppender(_multiplexer.GetDatabase(), Keys.Changes, _options.MaxBatchSize, _time, _origin, HandOver, ReplicaAcks);
         }
     }

@@ -8,16 +8,17 @@ namespace AgentStreaming.Streaming.Streams;
 /// <summary>
 /// The process-wide write pump: sends the writers' batches as plain <c>XADD</c>s with the ids the writers assigned
 /// (<see cref="EntryIds"/>), the batches of every run that are waiting at the same moment pipelined together in one
-/// flush (on Redis Cluster, StackExchange.Redis routes each command to its node and pipelines per node). No script
-/// runs on this path: <c>XADD</c> itself refuses a duplicate or a stale claim's entry, and <c>NOMKSTREAM</c> refuses
-/// a write to a stream that expired.
+/// flush (on Redis Cluster, one queue and its own flushes per node, so a node that answers late holds up only its own
+/// runs). No script runs on this path: <c>XADD</c> itself refuses a duplicate or a stale claim's entry, and
+/// <c>NOMKSTREAM</c> refuses a write to a stream that expired.
 /// </summary>
 /// <remarks>
 /// Once Redis has answered a flush, the entries it stored are announced, so a reader is never handed an entry Redis
 /// refused: on a single server one <c>PUBLISH</c> on the changes channel per flush (small batches carry their
 /// entries, see <see cref="Announcement"/>), on Redis Cluster one <c>SPUBLISH</c> per batch on the run's sharded
-/// channel, in the same format. The process's own tail is handed the entries in memory first. At most <see cref="MaxCallsInFlight"/> flushes are in flight; batches that arrive meanwhile wait for the
-/// next, so under load a flush carries many runs and at low load a batch goes out at once.
+/// channel, in the same format. The process's own tail is handed the entries in memory first. At most
+/// <see cref="MaxCallsInFlight"/> flushes are in flight (per node on a cluster); batches that arrive meanwhile wait for
+/// the next, so under load a flush carries many runs and at low load a batch goes out at once.
 /// <para>A flush belongs to no run's trace (it carries the batches of whichever runs were waiting), so it is sent with
 /// no ambient span: Redis tracing then sees commands without a parent, which the services' sampler treats as
 /// background work (<c>AgentStreaming:Telemetry:TraceBackgroundWork</c>). A run's trace shows its claim, terminal
@@ -42,8 +43,9 @@ internal sealed class StreamAppender
     private readonly string _origin;
     private readonly Action<List<AppendBatch>, long>? _handOver;
     private readonly Resilience.RedisReplicaAcks? _replicas;
-    private List<AppendBatch> _queue = [];
-    private int _inFlight;
+    private readonly Func<RedisKey, object>? _nodeOf;
+    private readonly Lane _lane = new();
+    private readonly Dictionary<object, Lane> _lanes = [];
     private AnnouncementWriter? _announcement;
 
     /// <summary>Creates the appender.</summary>
@@ -54,8 +56,13 @@ internal sealed class StreamAppender
     /// <param name="origin">Names this pump in its announcements, so the process's own tail skips their echo.</param>
     /// <param name="handOver">Hands a flush's batches and their timestamp to the process's own tail in memory, if it has one, once Redis answered them and before they are announced.</param>
     /// <param name="replicas">When it is enabled, a flush counts only once the replicas of every primary it wrote to acknowledged it (one <c>WAIT</c> per primary); a batch whose wait failed fails, and its writer sends it again.</param>
-    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<List<AppendBatch>, long>? handOver = null, Resilience.RedisReplicaAcks? replicas = null)
+    /// <param name="nodeOf">
+    /// On Redis Cluster, names the node that serves a key: each node's batches then go in flushes of their own, so a
+    /// node that answers late holds up only its own runs. <see langword="null"/>: one queue (single server).
+    /// </param>
+    public StreamAppender(IDatabase database, string? changesChannel, int maxEntriesPerCall, TimeProvider time, string origin = "", Action<List<AppendBatch>, long>? handOver = null, Resilience.RedisReplicaAcks? replicas = null, Func<RedisKey, object>? nodeOf = null)
     {
+        _nodeOf = nodeOf;
         _replicas = replicas is { Enabled: true } ? replicas : null;
         _origin = origin;
         _handOver = handOver;
@@ -81,24 +88,54 @@ internal sealed class StreamAppender
     private void Enqueue(AppendBatch batch, TaskCompletionSource<AppendOutcome>? waiter)
     {
         batch.Reset(waiter);
+        var node = NodeOf(batch.Stream);
         List<AppendBatch>? flush = null;
+        Lane? lane;
         lock (_gate)
         {
-            _queue.Add(batch);
-            if (_inFlight < MaxCallsInFlight)
+            if (node is null)
             {
-                _inFlight++;
-                flush = TakeLocked();
+                lane = _lane;
+            }
+            else if (!_lanes.TryGetValue(node, out lane))
+            {
+                _lanes[node] = lane = new Lane();
+            }
+
+            lane.Queue.Add(batch);
+            if (lane.InFlight < MaxCallsInFlight)
+            {
+                lane.InFlight++;
+                flush = TakeLocked(lane);
             }
         }
 
         if (flush is not null)
         {
-            _ = SendLoopAsync(flush);
+            _ = SendLoopAsync(lane, flush);
         }
     }
 
-    private async Task SendLoopAsync(List<AppendBatch> flush)
+    /// <summary>The node serving <paramref name="key"/> now, or <see langword="null"/> for the shared queue.</summary>
+    private object? NodeOf(RedisKey key)
+    {
+        if (_nodeOf is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return _nodeOf(key);
+        }
+        catch (Exception ex) when (ex is RedisException or InvalidOperationException or ArgumentException)
+        {
+            // Only the grouping depends on it (StackExchange.Redis routes each command itself): use the shared queue.
+            return null;
+        }
+    }
+
+    private async Task SendLoopAsync(Lane lane, List<AppendBatch> flush)
     {
         // Once for the loop (an async method's change stays inside it), not per flush.
         Activity.Current = null;
@@ -107,37 +144,45 @@ internal sealed class StreamAppender
             await SendAsync(flush).ConfigureAwait(false);
             lock (_gate)
             {
-                if (_queue.Count == 0)
+                if (lane.Queue.Count == 0)
                 {
-                    _inFlight--;
+                    lane.InFlight--;
                     return;
                 }
 
-                flush = TakeLocked();
+                flush = TakeLocked(lane);
             }
         }
     }
 
-    private List<AppendBatch> TakeLocked()
+    private List<AppendBatch> TakeLocked(Lane lane)
     {
+        var queue = lane.Queue;
         var taken = 0;
         var entries = 0;
-        while (taken < _queue.Count && (taken == 0 || entries + _queue[taken].Count <= _maxEntriesPerCall))
+        while (taken < queue.Count && (taken == 0 || entries + queue[taken].Count <= _maxEntriesPerCall))
         {
-            entries += _queue[taken].Count;
+            entries += queue[taken].Count;
             taken++;
         }
 
-        if (taken == _queue.Count)
+        if (taken == queue.Count)
         {
-            var all = _queue;
-            _queue = [];
-            return all;
+            lane.Queue = [];
+            return queue;
         }
 
-        var some = _queue.GetRange(0, taken);
-        _queue.RemoveRange(0, taken);
+        var some = queue.GetRange(0, taken);
+        queue.RemoveRange(0, taken);
         return some;
+    }
+
+    /// <summary>The batches waiting for one node (or for the single server) and its flushes in flight (the appender's lock guards both).</summary>
+    private sealed class Lane
+    {
+        public List<AppendBatch> Queue { get; set; } = [];
+
+        public int InFlight { get; set; }
     }
 
     /// <summary>Sends one flush, announces what Redis stored and completes each batch; never throws.</summary>
