@@ -106,10 +106,6 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
             cluster ? null : Keys.Changes, cluster ? Keys.Notify(runId) : null, _options.MaxBatchSize, _options.MaxPendingEntries, _options.WriteRetryTimeout, _time, _logger, ReplicaAcks);
     }
 
-    /// <summary>
-    /// The process-wide write pump of this handler (one per topology: combined calls announced on
-    /// <see cref="StreamKeys.Changes"/> on a single server, a call per batch on Redis Cluster).
-    /// </summary>
     /// <summary>Hands a flush of this process's write pump to its readers in memory (the announced tails).</summary>
     private void HandOver(List<AppendBatch> flush, long now)
     {
@@ -124,6 +120,10 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
         }
     }
 
+    /// <summary>
+    /// The process-wide write pump of this handler (one per topology: combined calls announced on
+    /// <see cref="StreamKeys.Changes"/> on a single server; a queue per node and an announcement per batch on Redis Cluster).
+    /// </summary>
     private StreamAppender Appender(bool cluster)
     {
         var appender = cluster ? _clusterAppender : _appender;
