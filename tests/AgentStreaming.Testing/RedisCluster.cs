@@ -100,9 +100,12 @@ public sealed class RedisCluster : IAsyncDisposable
         // redis-cli --cluster create makes the first `primaries` addresses primaries and the rest their replicas.
         for (var i = 0; i < primaries * (1 + replicasPerPrimary); i++)
         {
-            var port = FreePort.Next();
-            var dir = Directory.CreateDirectory(Path.Combine(_directory, port.ToString(CultureInfo.InvariantCulture))).FullName;
-            var node = await RedisServer.StartClusterNodeAsync(port, FreePort.Next(), dir, _tls).ConfigureAwait(false);
+            var node = await RedisServer.StartOnFreePortsAsync(() =>
+            {
+                var port = FreePort.Next();
+                var dir = Directory.CreateDirectory(Path.Combine(_directory, port.ToString(CultureInfo.InvariantCulture))).FullName;
+                return RedisServer.StartClusterNodeAsync(port, FreePort.Next(), dir, _tls);
+            }).ConfigureAwait(false);
             lock (_primaries)
             {
                 _nodes.Add(node);

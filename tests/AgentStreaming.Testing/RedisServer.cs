@@ -56,8 +56,35 @@ public sealed class RedisServer : IAsyncDisposable
     public static Task<RedisServer> StartAsync(bool appendOnly = false, int? port = null, string? dataDirectory = null)
     {
         var owns = dataDirectory is null;
-        dataDirectory ??= Directory.CreateTempSubdirectory("agent-streaming-redis-").FullName;
-        return StartAsync(new RedisServer(port ?? FreePort.Next(), dataDirectory, appendOnly, owns, []));
+        if (port is { } fixedPort)
+        {
+            return StartAsync(new RedisServer(fixedPort, dataDirectory ?? Directory.CreateTempSubdirectory("agent-streaming-redis-").FullName, appendOnly, owns, []));
+        }
+
+        return StartOnFreePortsAsync(() => StartAsync(new RedisServer(
+            FreePort.Next(), dataDirectory ?? Directory.CreateTempSubdirectory("agent-streaming-redis-").FullName, appendOnly, owns, [])));
+    }
+
+    /// <summary>
+    /// Starts a server on ports that <paramref name="start"/> picks, picking again when redis-server found one taken
+    /// (a free port can be handed to another socket between <see cref="FreePort.Next"/> and redis-server's bind), up to
+    /// five times.
+    /// </summary>
+    /// <param name="start">Picks the ports and starts the server (a failed server is disposed by it).</param>
+    /// <returns>The running server.</returns>
+    public static async Task<RedisServer> StartOnFreePortsAsync(Func<Task<RedisServer>> start)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await start().ConfigureAwait(false);
+            }
+            catch (InvalidOperationException ex) when (attempt < 5 && ex.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                // Another socket took the port first: new ports.
+            }
+        }
     }
 
     /// <summary>
@@ -65,7 +92,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// <c>127.0.0.1</c> signed by a test CA of its own, <see cref="TlsCaCertificateFile"/>; clients need no certificate).
     /// </summary>
     /// <returns>The running server.</returns>
-    public static Task<RedisServer> StartTlsAsync()
+    public static Task<RedisServer> StartTlsAsync() => StartOnFreePortsAsync(() =>
     {
         var dataDirectory = Directory.CreateTempSubdirectory("agent-streaming-redis-tls-").FullName;
         var files = TestCertificates.Write(dataDirectory);
@@ -73,7 +100,7 @@ public sealed class RedisServer : IAsyncDisposable
         return StartAsync(new RedisServer(FreePort.Next(), dataDirectory, appendOnly: false, ownsDirectory: true,
             ["--tls-port", tlsPort.ToString(CultureInfo.InvariantCulture), .. files.ServerArguments])
         { TlsPort = tlsPort, TlsCaCertificateFile = files.CaCertificate });
-    }
+    });
 
     /// <summary>The TLS port of a server started with <see cref="StartTlsAsync"/>.</summary>
     public int? TlsPort { get; private init; }
