@@ -107,18 +107,7 @@ public sealed class RedisStreamResponseHandler : IAgentStreamReader, IAsyncDispo
     }
 
     /// <summary>Hands a flush of this process's write pump to its readers in memory (the announced tails).</summary>
-    private void HandOver(List<AppendBatch> flush, long now)
-    {
-        switch (Volatile.Read(ref _tail))
-        {
-            case AnnouncedStreamTail announced:
-                announced.HandOver(flush, now);
-                break;
-            case ClusterStreamTail cluster:
-                cluster.HandOver(flush, now);
-                break;
-        }
-    }
+    private void HandOver(List<AppendBatch> flush, long now) => (Volatile.Read(ref _tail) as IAnnouncedTail)?.HandOver(flush, now);
 
     /// <summary>
     /// The process-wide write pump of this handler (one per topology: combined calls announced on

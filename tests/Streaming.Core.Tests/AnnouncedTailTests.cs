@@ -59,7 +59,7 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
         var tail = handler.Tail;
         // Subscribed, so the echoes come back (on Redis Cluster the subscription is the run's own, and ends with it).
-        await StreamReaderTests.WaitUntilAsync(() => IsListening(tail, handler.Keys.Stream(runId)));
+        await StreamReaderTests.WaitUntilAsync(() => Announced(tail).IsListening(handler.Keys.Stream(runId)));
 
         for (var i = 0; i < 5; i++)
         {
@@ -72,10 +72,10 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
 
         Assert.Equal("0 1 2 3 4 ", StreamTranscript.Visible(chunks));
         Assert.Equal(await handler.ReadAllAsync(runId), chunks);
-        Assert.True(Counters(tail).HandedOver >= 6, $"{Counters(tail).HandedOver} flushes handed over in memory.");
+        Assert.True(Announced(tail).HandedOver >= 6, $"{Announced(tail).HandedOver} flushes handed over in memory.");
 
         // Redis still publishes them for other processes; this one's tail recognises its own and skips them.
-        await StreamReaderTests.WaitUntilAsync(() => Counters(tail).EchoesSkipped >= 1);
+        await StreamReaderTests.WaitUntilAsync(() => Announced(tail).EchoesSkipped >= 1);
     }
 
     [Fact]
@@ -90,8 +90,8 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
         await writer.BeginAsync();
         var reading = readerHandler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => readerHandler.LiveReaderCount == 1);
-        await StreamReaderTests.WaitUntilAsync(() => IsListening(readerHandler.Tail, readerHandler.Keys.Stream(runId)));
-        var readsBefore = KeyReads(readerHandler.Tail);
+        await StreamReaderTests.WaitUntilAsync(() => Announced(readerHandler.Tail).IsListening(readerHandler.Keys.Stream(runId)));
+        var readsBefore = Announced(readerHandler.Tail).KeyReads;
 
         for (var i = 0; i < 20; i++)
         {
@@ -104,29 +104,11 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
 
         Assert.Equal(string.Concat(Enumerable.Range(0, 20).Select(i => $"{i} ")), StreamTranscript.Visible(chunks));
         // 21 batches, none read from Redis (the reads that joined the tail, two at most, may still have been under way).
-        Assert.InRange(KeyReads(readerHandler.Tail) - readsBefore, 0, 2);
+        Assert.InRange(Announced(readerHandler.Tail).KeyReads - readsBefore, 0, 2);
     }
 
-    private static (long HandedOver, long EchoesSkipped) Counters(AgentStreaming.Streaming.Streams.Tails.IStreamTail tail) => tail switch
-    {
-        AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail announced => (announced.HandedOver, announced.EchoesSkipped),
-        AgentStreaming.Streaming.Streams.Tails.ClusterStreamTail cluster => (cluster.HandedOver, cluster.EchoesSkipped),
-        _ => throw new InvalidOperationException($"Not an announced tail: {tail.GetType().Name}."),
-    };
-
-    private static bool IsListening(AgentStreaming.Streaming.Streams.Tails.IStreamTail tail, string key) => tail switch
-    {
-        AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail announced => announced.IsListening(key),
-        AgentStreaming.Streaming.Streams.Tails.ClusterStreamTail cluster => cluster.IsListening(key),
-        _ => throw new InvalidOperationException($"Not an announced tail: {tail.GetType().Name}."),
-    };
-
-    private static long KeyReads(AgentStreaming.Streaming.Streams.Tails.IStreamTail tail) => tail switch
-    {
-        AgentStreaming.Streaming.Streams.Tails.AnnouncedStreamTail announced => announced.KeyReads,
-        AgentStreaming.Streaming.Streams.Tails.ClusterStreamTail cluster => cluster.KeyReads,
-        _ => throw new InvalidOperationException($"Not an announced tail: {tail.GetType().Name}."),
-    };
+    private static AgentStreaming.Streaming.Streams.Tails.IAnnouncedTail Announced(AgentStreaming.Streaming.Streams.Tails.IStreamTail tail)
+        => Assert.IsAssignableFrom<AgentStreaming.Streaming.Streams.Tails.IAnnouncedTail>(tail);
 
     [Fact]
     public async Task LiveReaders_OfManyRuns_GetTheirRunsEntriesOnly_InOrder()

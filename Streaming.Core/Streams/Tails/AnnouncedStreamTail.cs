@@ -26,7 +26,6 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
 
     private readonly RedisChannel _channel;
     private readonly Queue<KeyState> _dirty = new();
-    private long _keyReads;
     private volatile bool _subscribed;
     private bool _listening;
     private bool _reading;
@@ -38,11 +37,8 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
         _channel = RedisChannel.Literal(changesChannel);
     }
 
-    /// <summary>Keys read with <c>XREAD</c>: announcements that carried their entries, and the process's own hand-overs, need none.</summary>
-    internal long KeyReads => Interlocked.Read(ref _keyReads);
-
     /// <inheritdoc />
-    internal override bool IsListening(string key) => _subscribed;
+    public override bool IsListening(string key) => _subscribed;
 
     /// <inheritdoc />
     protected override KeyState CreateKey(string key) => new(key);
@@ -177,7 +173,7 @@ internal sealed class AnnouncedStreamTail : KeyedStreamTail<AnnouncedStreamTail.
             try
             {
                 var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
-                Interlocked.Add(ref _keyReads, states.Count);
+                CountKeyReads(states.Count);
                 reply = await connection.GetDatabase().ExecuteAsync("XREAD", args).ConfigureAwait(false);
                 outage.Succeeded();
             }

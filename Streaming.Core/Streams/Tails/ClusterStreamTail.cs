@@ -26,7 +26,6 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
     private readonly IConnectionMultiplexer _shared;
     private readonly Func<string, string> _channelOf;
     private readonly List<KeyState> _marked = [];
-    private long _keyReads;
 
     public ClusterStreamTail(
         IConnectionMultiplexer shared,
@@ -42,11 +41,8 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
         _channelOf = channelOf;
     }
 
-    /// <summary><c>XRANGE</c>s sent: announcements that carried their entries, and the process's own hand-overs, need none.</summary>
-    internal long KeyReads => Interlocked.Read(ref _keyReads);
-
     /// <inheritdoc />
-    internal override bool IsListening(string key)
+    public override bool IsListening(string key)
     {
         lock (Gate)
         {
@@ -215,7 +211,7 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
             StreamEntry[] entries;
             try
             {
-                Interlocked.Increment(ref _keyReads);
+                CountKeyReads(1);
                 entries = await database.StreamRangeAsync(state.Key, "(" + from.Value.ToString(), "+", Options.ReadBatchSize).ConfigureAwait(false);
                 state.Outage.Succeeded();
             }

@@ -16,6 +16,30 @@ internal class TailKey(string key)
 }
 
 /// <summary>
+/// The tails driven by the writers' announcements, whatever they keep per key: the write pump hands them its flushes,
+/// and the tests read their counters.
+/// </summary>
+internal interface IAnnouncedTail : IStreamTail
+{
+    /// <summary>Hands a flush of this process's write pump to the readers here, in memory.</summary>
+    /// <param name="flush">The batches, as the pump sent them.</param>
+    /// <param name="now">The entries' timestamp (Unix milliseconds).</param>
+    void HandOver(List<AppendBatch> flush, long now);
+
+    /// <summary>Flushes handed over in memory by this process's write pump.</summary>
+    long HandedOver { get; }
+
+    /// <summary>This process's announcements that came back from Redis and were skipped.</summary>
+    long EchoesSkipped { get; }
+
+    /// <summary>Keys read from Redis: announcements that carried their entries, and the process's own hand-overs, need none.</summary>
+    long KeyReads { get; }
+
+    /// <summary>Whether announcements about <paramref name="key"/> reach this tail now (its subscription took effect).</summary>
+    bool IsListening(string key);
+}
+
+/// <summary>
 /// The skeleton of the tails driven by the writers' announcements (<see cref="AnnouncedStreamTail"/> on a single
 /// server, <see cref="ClusterStreamTail"/> on Redis Cluster): the readers of each live key, the tail's own connection
 /// (<see cref="TailConnection"/>), the sweep that reads every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/>,
@@ -24,7 +48,7 @@ internal class TailKey(string key)
 /// read. A tail adds how it listens for announcements and how it reads keys.
 /// </summary>
 /// <typeparam name="TKey">What the tail keeps per live key.</typeparam>
-internal abstract class KeyedStreamTail<TKey> : IStreamTail
+internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
     where TKey : TailKey
 {
     private readonly byte[] _origin;
@@ -32,6 +56,7 @@ internal abstract class KeyedStreamTail<TKey> : IStreamTail
     private int _count;
     private long _handedOver;
     private long _echoesSkipped;
+    private long _keyReads;
     private StreamChunk[] _announced = new StreamChunk[16];
 
     /// <param name="configuration">The settings of the tail's own connection (a fresh copy per call).</param>
@@ -153,14 +178,20 @@ internal abstract class KeyedStreamTail<TKey> : IStreamTail
     /// <summary>Reads the keys marked by <see cref="MarkLocked"/> (after the lock).</summary>
     protected abstract void ReadMarked();
 
-    /// <summary>Whether announcements about <paramref name="key"/> reach this tail now (its subscription took effect).</summary>
-    internal abstract bool IsListening(string key);
+    /// <inheritdoc />
+    public abstract bool IsListening(string key);
 
-    /// <summary>Flushes handed over in memory by this process's write pump.</summary>
-    internal long HandedOver => Interlocked.Read(ref _handedOver);
+    /// <inheritdoc />
+    public long HandedOver => Interlocked.Read(ref _handedOver);
 
-    /// <summary>This process's announcements that came back from Redis and were skipped.</summary>
-    internal long EchoesSkipped => Interlocked.Read(ref _echoesSkipped);
+    /// <inheritdoc />
+    public long EchoesSkipped => Interlocked.Read(ref _echoesSkipped);
+
+    /// <inheritdoc />
+    public long KeyReads => Interlocked.Read(ref _keyReads);
+
+    /// <summary>Counts keys about to be read from Redis (<see cref="KeyReads"/>).</summary>
+    protected void CountKeyReads(int keys) => Interlocked.Add(ref _keyReads, keys);
 
     /// <summary>
     /// A flush of this process's write pump, handed over in memory once Redis answered it: the readers here get its
@@ -170,7 +201,7 @@ internal abstract class KeyedStreamTail<TKey> : IStreamTail
     /// </summary>
     /// <param name="flush">The batches, as the pump sent them.</param>
     /// <param name="now">The entries' timestamp (Unix milliseconds).</param>
-    internal void HandOver(List<AppendBatch> flush, long now)
+    public void HandOver(List<AppendBatch> flush, long now)
     {
         Interlocked.Increment(ref _handedOver);
         var timestamp = DateTimeOffset.FromUnixTimeMilliseconds(now);
