@@ -58,7 +58,7 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
         var reading = handler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
         var tail = handler.Tail;
-        // Subscribed, so the echoes come back (on Redis Cluster the subscription is the run's own, and ends with it).
+        // Subscribed, so the echoes come back (on Redis Cluster the subscription is the run's own).
         await StreamReaderTests.WaitUntilAsync(() => Announced(tail).IsListening(handler.Keys.Stream(runId)));
 
         for (var i = 0; i < 5; i++)
@@ -74,8 +74,13 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
         Assert.Equal(await handler.ReadAllAsync(runId), chunks);
         Assert.True(Announced(tail).HandedOver >= 6, $"{Announced(tail).HandedOver} flushes handed over in memory.");
 
-        // Redis still publishes them for other processes; this one's tail recognises its own and skips them.
-        await StreamReaderTests.WaitUntilAsync(() => Announced(tail).EchoesSkipped >= 1);
+        // Redis still publishes them for other processes; on a single server, where every process subscribes to the
+        // one changes channel, this one's tail recognises its own and skips them (on Redis Cluster the tail stops
+        // subscribing to a key written here: ClusterTailSubscriptionTests).
+        if (redis is not ClusterFixture)
+        {
+            await StreamReaderTests.WaitUntilAsync(() => Announced(tail).EchoesSkipped >= 1);
+        }
     }
 
     [Fact]
@@ -147,10 +152,12 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
     public async Task MalformedAnnouncement_MakesTheTailReadEveryKey_SoNothingWaitsForTheSweep(string malformed)
     {
         // The sweep and the reader's idle check are an hour away: only the fallback for an announcement the tail does
-        // not understand can deliver in time.
+        // not understand can deliver in time. The writer is another process's, so this process's tail listens for it.
+        await using var other = await redis.ConnectAsync();
         await using var handler = redis.CreateHandler(o => { o.TailBlockTimeout = TimeSpan.FromHours(1); o.IdleCheckInterval = TimeSpan.FromHours(1); });
+        await using var writerHandler = redis.CreateHandler(multiplexer: other);
         var runId = TestStreams.NewRunId();
-        var writer = handler.CreateWriter(runId);
+        var writer = writerHandler.CreateWriter(runId);
         await writer.BeginAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var chunks = new List<StreamChunk>();

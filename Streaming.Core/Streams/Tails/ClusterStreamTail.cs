@@ -13,10 +13,15 @@ namespace AgentStreaming.Streaming.Streams.Tails;
 /// node. An announcement carries its batch's entries when they are few and small (<see cref="Announcement"/>), and
 /// they go straight to the readers; otherwise the tail reads the key once for all its readers with
 /// <c>XRANGE key (from + COUNT n</c>. The writers of this process hand their entries over in memory
-/// (<see cref="KeyedStreamTail{TKey}.HandOver"/>) and their echo is skipped.
+/// (<see cref="KeyedStreamTail{TKey}.HandOver"/>), so while this process writes a key, and for a
+/// <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/> after its last batch, the tail does not subscribe to the
+/// key's channel: Redis would only send its own announcements back (an echo Redis pushes and this process parses for
+/// nothing). What another process writes to such a key meanwhile (a claim that fenced this process's writer out) is
+/// read when this process's writer is refused, or by the sweep.
 /// </summary>
 /// <remarks>
-/// A key's announcements are handled in the order they arrive (one message queue per key). A key is read from the
+/// A key's announcements are handled in the order they arrive (one message queue per key, subscribed and unsubscribed
+/// by one switch at a time per key, so a key's last reader leaving and a new one arriving never race). A key is read from the
 /// position of its furthest-behind reader, at most one read per key at a time; an announcement during a read makes it
 /// read again. Announcements lost while the connection was down are made up for when it comes back, and by a sweep of
 /// every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/>.
@@ -26,6 +31,12 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
     private readonly IConnectionMultiplexer _shared;
     private readonly Func<string, string> _channelOf;
     private readonly List<KeyState> _marked = [];
+
+    /// <summary>The keys this process's write pump stored entries of, and when it last did (Unix milliseconds; under the lock).</summary>
+    private readonly Dictionary<string, long> _writtenHere = new(StringComparer.Ordinal);
+
+    /// <summary>Keys whose subscription a hand-over ended (under the lock).</summary>
+    private readonly List<KeyState> _toSwitch = [];
 
     public ClusterStreamTail(
         IConnectionMultiplexer shared,
@@ -46,71 +57,167 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
     {
         lock (Gate)
         {
-            return Keys.TryGetValue(key, out var state) && state.Listening;
+            return Keys.TryGetValue(key, out var state) && state.Queue is not null;
         }
     }
+
+    /// <summary>Whether this process wrote <paramref name="key"/> within the last <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/> (under the lock).</summary>
+    private bool WritesHereLocked(string key, long now)
+        => _writtenHere.TryGetValue(key, out var at) && now - at < (long)Options.TailBlockTimeout.TotalMilliseconds;
 
     /// <inheritdoc />
     protected override KeyState CreateKey(string key) => new(key, RedisChannel.Sharded(_channelOf(key)), new TailOutage(Options, Logger, Time));
 
     /// <inheritdoc />
-    protected override bool SubscribedLocked(KeyState state, bool added) => added;
+    protected override bool SubscribedLocked(KeyState state, bool added)
+    {
+        if (!added)
+        {
+            return false;
+        }
+
+        state.Listen = !WritesHereLocked(state.Key, Time.GetUtcNow().ToUnixTimeMilliseconds());
+        return state.Listen;
+    }
 
     /// <inheritdoc />
     protected override void Subscribed(KeyState state, bool listen)
     {
         if (listen)
         {
-            _ = ListenAsync(state);
+            Switch(state);
         }
 
         Read(state.Key);
     }
 
     /// <inheritdoc />
-    protected override void Emptied(KeyState state)
+    protected override void Emptied(KeyState state) => Switch(state);
+
+    /// <inheritdoc />
+    protected override void WrittenHereLocked(string key, long now, bool stored)
     {
-        if (Connection.Current is { } connection)
+        if (stored)
         {
-            _ = UnlistenAsync(connection, state);
+            System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_writtenHere, key, out _) = now;
+        }
+        else if (!_writtenHere.Remove(key))
+        {
+            return;
+        }
+
+        if (Keys.TryGetValue(key, out var state) && state.Listen == stored)
+        {
+            // Stored: its entries come in memory now, so Redis need not send them back. Refused: another writer may
+            // own the key now, so its announcements are needed again.
+            state.Listen = !stored;
+            _toSwitch.Add(state);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void HandedOverHere()
+    {
+        KeyState[] switched;
+        lock (Gate)
+        {
+            if (_toSwitch.Count == 0)
+            {
+                return;
+            }
+
+            switched = [.. _toSwitch];
+            _toSwitch.Clear();
+        }
+
+        foreach (var state in switched)
+        {
+            Switch(state);
         }
     }
 
     /// <inheritdoc />
     public override void Wake(TailSubscription subscription) => Read(subscription.Key);
 
-    private async Task ListenAsync(KeyState state)
+    /// <summary>
+    /// Subscribes to the key's channel or unsubscribes from it until its subscription is what it should be: subscribed
+    /// while the key has readers here and this process does not write it (<see cref="KeyState.Listen"/>). One switch
+    /// at a time per key; each key has a message queue of its own, so a key that lost its last reader unsubscribes only
+    /// its own queue, never that of a reader who has just arrived.
+    /// </summary>
+    private void Switch(KeyState state)
     {
-        try
+        lock (Gate)
         {
-            var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
-            // A queue, so the key's announcements are handled in order (handlers of a plain subscription run concurrently).
-            var queue = await connection.GetSubscriber().SubscribeAsync(state.Channel).ConfigureAwait(false);
-            queue.OnMessage(message => OnAnnounced(message.Message, state));
-            lock (Gate)
+            if (state.Switching)
             {
-                state.Listening = true;
+                return;
             }
 
-            // Entries written before the subscription took effect were announced to no one.
-            Read(state.Key);
+            state.Switching = true;
         }
-        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
-        {
-            // The sweep reads the key meanwhile and retries the subscription.
-            StreamingLog.TailConnectionLost(Logger, TimeSpan.Zero, ex);
-        }
+
+        _ = SwitchAsync(state);
     }
 
-    private static async Task UnlistenAsync(ConnectionMultiplexer connection, KeyState state)
+    private async Task SwitchAsync(KeyState state)
     {
-        try
+        while (true)
         {
-            await connection.GetSubscriber().UnsubscribeAsync(state.Channel).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
-        {
-            // The connection is gone, and its subscriptions with it.
+            bool listen;
+            ChannelMessageQueue? queue;
+            lock (Gate)
+            {
+                listen = state.Listen && !Stopping.IsCancellationRequested && ReferenceEquals(Keys.GetValueOrDefault(state.Key), state);
+                queue = state.Queue;
+                if (listen == queue is not null)
+                {
+                    state.Switching = false;
+                    return;
+                }
+            }
+
+            try
+            {
+                if (listen)
+                {
+                    var connection = await Connection.GetAsync(Stopping.Token).ConfigureAwait(false);
+                    // A queue, so the key's announcements are handled in order (handlers of a plain subscription run concurrently).
+                    var subscribed = await connection.GetSubscriber().SubscribeAsync(state.Channel).ConfigureAwait(false);
+                    subscribed.OnMessage(message => OnAnnounced(message.Message, state));
+                    lock (Gate)
+                    {
+                        state.Queue = subscribed;
+                    }
+
+                    // Entries written before the subscription took effect were announced to no one.
+                    Read(state.Key);
+                }
+                else
+                {
+                    // Announcements that arrive meanwhile are handled as before; only this key's queue is dropped.
+                    await queue!.UnsubscribeAsync().ConfigureAwait(false);
+                    lock (Gate)
+                    {
+                        state.Queue = null;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or ObjectDisposedException or OperationCanceledException)
+            {
+                lock (Gate)
+                {
+                    state.Switching = false;
+                }
+
+                if (!Stopping.IsCancellationRequested)
+                {
+                    // The sweep reads the key meanwhile and tries again (a lost connection took its subscriptions with it).
+                    StreamingLog.TailConnectionLost(Logger, TimeSpan.Zero, ex);
+                }
+
+                return;
+            }
         }
     }
 
@@ -120,16 +227,23 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
         List<KeyState> all;
         lock (Gate)
         {
+            // Keys this process stopped writing are subscribed again: others may write them now.
+            var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var (key, _) in _writtenHere.Where(w => !WritesHereLocked(w.Key, now)).ToList())
+            {
+                _writtenHere.Remove(key);
+            }
+
             all = [.. Keys.Values];
+            foreach (var state in all)
+            {
+                state.Listen = !_writtenHere.ContainsKey(state.Key);
+            }
         }
 
         foreach (var state in all)
         {
-            if (!state.Listening)
-            {
-                _ = ListenAsync(state);
-            }
-
+            Switch(state);
             Read(state.Key);
         }
     }
@@ -165,7 +279,12 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
     }
 
     /// <inheritdoc />
-    protected override void DisposingLocked() => _marked.Clear();
+    protected override void DisposingLocked()
+    {
+        _marked.Clear();
+        _toSwitch.Clear();
+        _writtenHere.Clear();
+    }
 
     /// <summary>Reads <paramref name="key"/> for its readers now, or once more after the read in flight.</summary>
     private void Read(string key)
@@ -265,7 +384,14 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
 
         public bool Again { get; set; }
 
-        public bool Listening { get; set; }
+        /// <summary>Whether the key's channel should be subscribed: it has readers here and this process does not write it (under the lock).</summary>
+        public bool Listen { get; set; }
+
+        /// <summary>The key's subscription once it took effect (under the lock).</summary>
+        public ChannelMessageQueue? Queue { get; set; }
+
+        /// <summary>Whether <see cref="Switch"/> is under way for the key (under the lock).</summary>
+        public bool Switching { get; set; }
 
         /// <summary>Whether the key waits in the tail's list of keys to read (under the lock).</summary>
         public bool Marked { get; set; }

@@ -208,14 +208,17 @@ internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
         var read = false;
         lock (Gate)
         {
-            if (Keys.Count == 0)
-            {
-                return;
-            }
-
             foreach (var batch in flush)
             {
-                if (batch.Failure is not null || batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused) || !Keys.TryGetValue((string)batch.Stream!, out var state))
+                if (batch.Failure is not null || batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused))
+                {
+                    continue;
+                }
+
+                var key = (string)batch.Stream!;
+                WrittenHereLocked(key, now, batch.Outcome == AppendOutcome.Stored);
+
+                if (!Keys.TryGetValue(key, out var state))
                 {
                     continue;
                 }
@@ -239,10 +242,27 @@ internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
             }
         }
 
+        HandedOverHere();
         if (read)
         {
             ReadMarked();
         }
+    }
+
+    /// <summary>
+    /// This process's write pump wrote to <paramref name="key"/> (under the lock, for every batch Redis answered,
+    /// whether the key has readers here or not).
+    /// </summary>
+    /// <param name="key">The stream key.</param>
+    /// <param name="now">The flush's time (Unix milliseconds).</param>
+    /// <param name="stored">Whether Redis stored the batch; else it refused some of it (a re-send, or a writer another claim fenced out).</param>
+    protected virtual void WrittenHereLocked(string key, long now, bool stored)
+    {
+    }
+
+    /// <summary>After a hand-over (after the lock): acts on what <see cref="WrittenHereLocked"/> noted.</summary>
+    protected virtual void HandedOverHere()
+    {
     }
 
     /// <summary>
