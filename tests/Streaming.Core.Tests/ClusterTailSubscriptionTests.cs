@@ -51,15 +51,16 @@ public sealed class ClusterTailSubscriptionTests(ClusterFixture redis)
     [Fact]
     public async Task KeyThisProcessStoppedWriting_IsSubscribedAgain_SoAnotherProcessesWriterIsAnnounced()
     {
-        // The lease of a key written here, and the sweep that ends it, last 300 ms.
+        // The lease of a key written here, and the sweep that ends it, last a second.
         await using var other = await redis.ConnectAsync();
-        await using var handler = redis.CreateHandler(o => o.TailBlockTimeout = TimeSpan.FromMilliseconds(300));
+        await using var handler = redis.CreateHandler(o => o.TailBlockTimeout = TimeSpan.FromSeconds(1));
         await using var otherHandler = redis.CreateHandler(multiplexer: other);
         var runId = TestStreams.NewRunId();
         var key = handler.Keys.Stream(runId);
         var reading = handler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
         var tail = Announced(handler.Tail);
+        await StreamReaderTests.WaitUntilAsync(() => tail.IsListening(key));
 
         _ = await handler.WriteLiveAsync(runId, "one ", "two ");
         await StreamReaderTests.WaitUntilAsync(() => !tail.IsListening(key));
@@ -90,6 +91,7 @@ public sealed class ClusterTailSubscriptionTests(ClusterFixture redis)
         var reading = handler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
         var tail = Announced(handler.Tail);
+        await StreamReaderTests.WaitUntilAsync(() => tail.IsListening(key));
         var stale = await handler.WriteLiveAsync(runId, "one ");
         await StreamReaderTests.WaitUntilAsync(() => !tail.IsListening(key));
 

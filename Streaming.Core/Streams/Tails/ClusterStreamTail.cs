@@ -13,8 +13,8 @@ namespace AgentStreaming.Streaming.Streams.Tails;
 /// node. An announcement carries its batch's entries when they are few and small (<see cref="Announcement"/>), and
 /// they go straight to the readers; otherwise the tail reads the key once for all its readers with
 /// <c>XRANGE key (from + COUNT n</c>. The writers of this process hand their entries over in memory
-/// (<see cref="KeyedStreamTail{TKey}.HandOver"/>), so while this process writes a key, and for a
-/// <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/> after its last batch, the tail does not subscribe to the
+/// (<see cref="KeyedStreamTail{TKey}.HandOver"/>), so from this process's first batch of a key and until a
+/// <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/> after its last one, the tail does not subscribe to the
 /// key's channel: Redis would only send its own announcements back (an echo Redis pushes and this process parses for
 /// nothing). What another process writes to such a key meanwhile (a claim that fenced this process's writer out) is
 /// read when this process's writer is refused, or by the sweep.
@@ -31,9 +31,6 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
     private readonly IConnectionMultiplexer _shared;
     private readonly Func<string, string> _channelOf;
     private readonly List<KeyState> _marked = [];
-
-    /// <summary>The keys this process's write pump stored entries of, and when it last did (Unix milliseconds; under the lock).</summary>
-    private readonly Dictionary<string, long> _writtenHere = new(StringComparer.Ordinal);
 
     /// <summary>Keys whose subscription a hand-over ended (under the lock).</summary>
     private readonly List<KeyState> _toSwitch = [];
@@ -61,23 +58,19 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
         }
     }
 
-    /// <summary>Whether this process wrote <paramref name="key"/> within the last <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/> (under the lock).</summary>
-    private bool WritesHereLocked(string key, long now)
-        => _writtenHere.TryGetValue(key, out var at) && now - at < (long)Options.TailBlockTimeout.TotalMilliseconds;
-
     /// <inheritdoc />
     protected override KeyState CreateKey(string key) => new(key, RedisChannel.Sharded(_channelOf(key)), new TailOutage(Options, Logger, Time));
 
     /// <inheritdoc />
     protected override bool SubscribedLocked(KeyState state, bool added)
     {
-        if (!added)
+        // A new key listens until this process's write pump hands over a batch of it.
+        if (added)
         {
-            return false;
+            state.Listen = true;
         }
 
-        state.Listen = !WritesHereLocked(state.Key, Time.GetUtcNow().ToUnixTimeMilliseconds());
-        return state.Listen;
+        return added;
     }
 
     /// <inheritdoc />
@@ -95,18 +88,10 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
     protected override void Emptied(KeyState state) => Switch(state);
 
     /// <inheritdoc />
-    protected override void WrittenHereLocked(string key, long now, bool stored)
+    protected override void WrittenHereLocked(KeyState state, long now, bool stored)
     {
-        if (stored)
-        {
-            System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_writtenHere, key, out _) = now;
-        }
-        else if (!_writtenHere.Remove(key))
-        {
-            return;
-        }
-
-        if (Keys.TryGetValue(key, out var state) && state.Listen == stored)
+        state.WrittenHere = stored ? now : 0;
+        if (state.Listen == stored)
         {
             // Stored: its entries come in memory now, so Redis need not send them back. Refused: another writer may
             // own the key now, so its announcements are needed again.
@@ -229,15 +214,10 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
         {
             // Keys this process stopped writing are subscribed again: others may write them now.
             var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
-            foreach (var (key, _) in _writtenHere.Where(w => !WritesHereLocked(w.Key, now)).ToList())
-            {
-                _writtenHere.Remove(key);
-            }
-
             all = [.. Keys.Values];
             foreach (var state in all)
             {
-                state.Listen = !_writtenHere.ContainsKey(state.Key);
+                state.Listen = now - state.WrittenHere >= (long)Options.TailBlockTimeout.TotalMilliseconds;
             }
         }
 
@@ -283,7 +263,6 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
     {
         _marked.Clear();
         _toSwitch.Clear();
-        _writtenHere.Clear();
     }
 
     /// <summary>Reads <paramref name="key"/> for its readers now, or once more after the read in flight.</summary>
@@ -389,6 +368,9 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
 
         /// <summary>The key's subscription once it took effect (under the lock).</summary>
         public ChannelMessageQueue? Queue { get; set; }
+
+        /// <summary>When this process's write pump last stored a batch of the key (Unix milliseconds), or 0 (under the lock).</summary>
+        public long WrittenHere { get; set; }
 
         /// <summary>Whether <see cref="Switch"/> is under way for the key (under the lock).</summary>
         public bool Switching { get; set; }

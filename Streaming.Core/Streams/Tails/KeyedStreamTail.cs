@@ -215,13 +215,12 @@ internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
                     continue;
                 }
 
-                var key = (string)batch.Stream!;
-                WrittenHereLocked(key, now, batch.Outcome == AppendOutcome.Stored);
-
-                if (!Keys.TryGetValue(key, out var state))
+                if (!Keys.TryGetValue((string)batch.Stream!, out var state))
                 {
                     continue;
                 }
+
+                WrittenHereLocked(state, now, batch.Outcome == AppendOutcome.Stored);
 
                 var from = StreamCursor.Start;
                 if (batch.Outcome != AppendOutcome.Stored || (batch.PreviousId.Length > 0 && !StreamCursor.TryParse(batch.PreviousId, out from)))
@@ -250,13 +249,13 @@ internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
     }
 
     /// <summary>
-    /// This process's write pump wrote to <paramref name="key"/> (under the lock, for every batch Redis answered,
-    /// whether the key has readers here or not).
+    /// This process's write pump wrote to <paramref name="state"/>'s key, which has readers here (under the lock, for
+    /// every such batch Redis answered).
     /// </summary>
-    /// <param name="key">The stream key.</param>
+    /// <param name="state">The key.</param>
     /// <param name="now">The flush's time (Unix milliseconds).</param>
     /// <param name="stored">Whether Redis stored the batch; else it refused some of it (a re-send, or a writer another claim fenced out).</param>
-    protected virtual void WrittenHereLocked(string key, long now, bool stored)
+    protected virtual void WrittenHereLocked(TKey state, long now, bool stored)
     {
     }
 
