@@ -20,8 +20,10 @@ namespace AgentStreaming.Streaming.Streams.Tails;
 /// read when this process's writer is refused, or by the sweep.
 /// </summary>
 /// <remarks>
-/// A key's announcements are handled in the order they arrive (one message queue per key, subscribed and unsubscribed
-/// by one switch at a time per key, so a key's last reader leaving and a new one arriving never race). A key is read from the
+/// A key's announcements are handled in the order they arrive (one message queue per key). A key's channel is
+/// subscribed and unsubscribed by one loop at a time, and a key whose last reader left stays until its unsubscription
+/// is done, so a reader who arrives meanwhile joins it and the same loop subscribes again: never an unsubscription and
+/// a subscription of one channel at once, which StackExchange.Redis could settle as unsubscribed. A key is read from the
 /// position of its furthest-behind reader, at most one read per key at a time; an announcement during a read makes it
 /// read again. Announcements lost while the connection was down are made up for when it comes back, and by a sweep of
 /// every key each <see cref="RedisAgentStreamingOptions.TailBlockTimeout"/>.
@@ -70,8 +72,12 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
             state.Listen = true;
         }
 
-        return added;
+        // A new key, or one whose last reader's unsubscription is under way: the switch subscribes it (again).
+        return added || state.Switching || state.Queue is null;
     }
+
+    /// <inheritdoc />
+    protected override bool RemoveWhenEmptiedLocked(KeyState state) => state.Queue is null && !state.Switching;
 
     /// <inheritdoc />
     protected override void Subscribed(KeyState state, bool listen)
@@ -126,9 +132,8 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
 
     /// <summary>
     /// Subscribes to the key's channel or unsubscribes from it until its subscription is what it should be: subscribed
-    /// while the key has readers here and this process does not write it (<see cref="KeyState.Listen"/>). One switch
-    /// at a time per key; each key has a message queue of its own, so a key that lost its last reader unsubscribes only
-    /// its own queue, never that of a reader who has just arrived.
+    /// while the key has readers here and this process does not write it (<see cref="KeyState.Listen"/>). One loop at
+    /// a time per key; a key left without readers is removed once unsubscribed.
     /// </summary>
     private void Switch(KeyState state)
     {
@@ -153,10 +158,17 @@ internal sealed class ClusterStreamTail : KeyedStreamTail<ClusterStreamTail.KeyS
             ChannelMessageQueue? queue;
             lock (Gate)
             {
-                listen = state.Listen && !Stopping.IsCancellationRequested && ReferenceEquals(Keys.GetValueOrDefault(state.Key), state);
+                var registered = ReferenceEquals(Keys.GetValueOrDefault(state.Key), state);
+                listen = state.Listen && state.Subscriptions.Count > 0 && registered && !Stopping.IsCancellationRequested;
                 queue = state.Queue;
                 if (listen == queue is not null)
                 {
+                    if (registered && queue is null && state.Subscriptions.Count == 0)
+                    {
+                        // Its last reader left, and no one arrived while it was unsubscribed.
+                        Keys.Remove(state.Key);
+                    }
+
                     state.Switching = false;
                     return;
                 }

@@ -137,7 +137,11 @@ internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
                 StreamingDiagnostics.LiveReadersCounter.Add(-1);
                 if (state.Subscriptions.Count == 0)
                 {
-                    Keys.Remove(subscription.Key);
+                    if (RemoveWhenEmptiedLocked(state))
+                    {
+                        Keys.Remove(subscription.Key);
+                    }
+
                     emptied = state;
                 }
             }
@@ -163,6 +167,12 @@ internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
 
     /// <summary>A reader joined <paramref name="state"/> (after the lock): listen when asked, and read the key.</summary>
     protected abstract void Subscribed(TKey state, bool listen);
+
+    /// <summary>
+    /// Whether a key whose last reader left goes at once (under the lock); else the tail keeps it, without readers, until
+    /// it removes it itself, and a reader who arrives meanwhile joins it.
+    /// </summary>
+    protected virtual bool RemoveWhenEmptiedLocked(TKey state) => true;
 
     /// <summary>The last reader of a key left (after the lock).</summary>
     protected virtual void Emptied(TKey state)
