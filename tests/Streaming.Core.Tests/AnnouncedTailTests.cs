@@ -58,7 +58,7 @@ public abstract class AnnouncedTailTests(IRedisBackend redis)
         var reading = handler.ReadAllAsync(runId);
         await StreamReaderTests.WaitUntilAsync(() => handler.LiveReaderCount == 1);
         var tail = handler.Tail;
-        // Subscribed, so the echoes come back (on Redis Cluster the subscription is the run's own).
+        // Subscribed (on Redis Cluster to the run's own channel, until this process hands over its first batch of it).
         await StreamReaderTests.WaitUntilAsync(() => Announced(tail).IsListening(handler.Keys.Stream(runId)));
 
         for (var i = 0; i < 5; i++)

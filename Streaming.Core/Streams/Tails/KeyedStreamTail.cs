@@ -218,14 +218,14 @@ internal abstract class KeyedStreamTail<TKey> : IAnnouncedTail
         var read = false;
         lock (Gate)
         {
+            if (Keys.Count == 0)
+            {
+                return;
+            }
+
             foreach (var batch in flush)
             {
-                if (batch.Failure is not null || batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused))
-                {
-                    continue;
-                }
-
-                if (!Keys.TryGetValue((string)batch.Stream!, out var state))
+                if (batch.Failure is not null || batch.Outcome is not (AppendOutcome.Stored or AppendOutcome.Refused) || !Keys.TryGetValue((string)batch.Stream!, out var state))
                 {
                     continue;
                 }
